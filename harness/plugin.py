@@ -1,0 +1,238 @@
+"""The pytest surface of the harness: options, parametrization, one fixture, and the report hooks.
+
+Logic lives in plain modules (:mod:`harness.benchmark`, :mod:`harness.report`). Results ride on each
+item's ``user_properties`` and are aggregated on the controller only (state in ``config.stash``), so
+``pytest -n N`` produces the same report as a serial run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import HarnessError
+from harness.benchmark import TASK, Benchmark, BenchmarkConfig
+from harness.data import AGREEMENTS, FPB_ENV, LABELS
+from harness.splits import DEFAULT_SEED, METHODS
+
+PROPERTY = "harness_case"
+benchmark_key = pytest.StashKey[Benchmark]()
+aggregator_key = pytest.StashKey["Aggregator"]()
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "fine-tune or prompt: benchmark harness")
+    add = group.addoption
+    add("--harness-data", metavar="DIR", default=None,
+        help=f"Folder with the Financial PhraseBank Sentences_*.txt files. Default: ${FPB_ENV}, then the "
+             "Hugging Face hub, then the project's small synthetic sample (flagged in every report).")
+    add("--harness-predictions", metavar="DIR", default=None,
+        help="Folder with the published GPT-4 / gpt-3.5-turbo replies (Shah & Chava 2023). Default: "
+             "$FPB_PREDICTIONS_DIR, then fpb_llm_predictions_shah_chava_2023 beside the FPB folder.")
+    add("--harness-agreement", default="allagree", choices=sorted(AGREEMENTS),
+        help="FPB agreement level to split. Default: %(default)s.")
+    add("--harness-split", default="published", choices=METHODS,
+        help="published = train_test_split(test_size=0.2, random_state=seed) in file order; stratified = "
+             "the same, stratified by label. Default: %(default)s.")
+    add("--harness-seed", type=int, default=DEFAULT_SEED,
+        help="Split seed (published seeds: 5768, 78516, 944601). Default: %(default)s.")
+    add("--harness-models", type=_csv, default=None, metavar="A,B",
+        help="Comma-separated model names. Default: tfidf-logreg,smollm2-135m,published-gpt-4,published-gpt-3.5-turbo.")
+    add("--harness-strategies", type=_csv, default=None, metavar="A,B",
+        help="Only these strategies (zero_shot, few_shot, cot, supervised, published_zero_shot). Default: all.")
+    add("--harness-limit", type=int, default=None, metavar="N", help="Evaluate only the first N test examples.")
+    add("--harness-shots", type=int, default=2, metavar="K", help="few_shot examples per label. Default: %(default)s.")
+    add("--harness-batch-size", type=int, default=16, metavar="N",
+        help="Batch size of local models. Default: %(default)s.")
+    add("--harness-bootstrap", type=int, default=1000, metavar="N",
+        help="Bootstrap resamples for the 95%% CIs. Default: %(default)s.")
+    add("--harness-report-dir", metavar="DIR", default=None,
+        help="Where reports are written. Default: reports/ under the rootdir.")
+
+
+def _config(config: pytest.Config) -> BenchmarkConfig:
+    opt = config.getoption
+    kwargs: dict[str, Any] = dict(
+        data_dir=opt("harness_data"), predictions_dir=opt("harness_predictions"),
+        agreement=opt("harness_agreement"), split=opt("harness_split"), seed=opt("harness_seed"),
+        strategies=opt("harness_strategies"), limit=opt("harness_limit"), shots_per_label=opt("harness_shots"),
+        batch_size=opt("harness_batch_size"), bootstrap=opt("harness_bootstrap"),
+    )
+    if opt("harness_models"):
+        kwargs["models"] = opt("harness_models")
+    return BenchmarkConfig(**kwargs)
+
+
+def get_benchmark(config: pytest.Config) -> Benchmark:
+    """The run's benchmark, built on first use (a plain ``pytest tests`` never loads FPB)."""
+    if benchmark_key not in config.stash:
+        try:
+            config.stash[benchmark_key] = Benchmark(_config(config))
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.stash[benchmark_key]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Under ``-n`` without ``--dist``, send each model × strategy pair to one worker (``loadgroup``):
+    a model then loads once, and its batches are not computed twice."""
+    option = config.option
+    if getattr(option, "numprocesses", None) and getattr(option, "dist", "no") == "no":
+        option.dist = "loadgroup"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a serial run) aggregates
+        aggregator = Aggregator(config)
+        config.stash[aggregator_key] = aggregator
+        config.pluginmanager.register(aggregator, "harness-aggregator")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    aggregator = config.stash.get(aggregator_key, None)
+    if aggregator is not None:
+        del config.stash[aggregator_key]
+        config.pluginmanager.unregister(aggregator)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if PROPERTY not in metafunc.fixturenames:
+        return
+    try:
+        bench = get_benchmark(metafunc.config)
+    except pytest.UsageError as exc:
+        error = str(exc)
+    else:
+        error = None
+    if error is not None:
+        pytest.fail(f"harness: {error}", pytrace=False)
+    params = []
+    for model, strategy in bench.pairs:
+        group = pytest.mark.xdist_group(name=f"{model}-{strategy}")
+        for index, example in enumerate(bench.test):
+            params.append(pytest.param((model, strategy, index), id=f"{model}-{strategy}-{example.id}", marks=group))
+    metafunc.parametrize(PROPERTY, params, indirect=True)
+
+
+@pytest.fixture
+def harness_case(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Run one model × strategy × example and attach the result to the report."""
+    model, strategy, index = request.param
+    try:
+        result = get_benchmark(request.config).case(model, strategy, index).to_dict()
+    except HarnessError as exc:
+        pytest.fail(f"{model} · {strategy}: {exc}", pytrace=False)
+    request.node.user_properties.append((PROPERTY, result))
+    return result
+
+
+class Aggregator:
+    """Controller-only: collects cases from reports, draws progress, writes the report at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.cases: list[dict[str, Any]] = []
+        self.expected: Counter[tuple[str, str]] = Counter()
+        self.done: Counter[tuple[str, str]] = Counter()
+        self.started: dict[tuple[str, str], float] = {}
+        self.report: dict[str, Any] | None = None
+        self.paths: dict[str, Path] = {}
+        self._last_draw = 0.0
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and PROPERTY in callspec.params:
+                model, strategy, _ = callspec.params[PROPERTY]
+                self.expected[(model, strategy)] += 1
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if self.expected:
+            return
+        bench = get_benchmark(self.config)
+        for model, strategy in bench.pairs:
+            prefix = f"{model}-{strategy}-"
+            self.expected[(model, strategy)] = sum(1 for i in ids if f"[{prefix}" in i)
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        if report.when == "call" and report.passed and any(k == PROPERTY for k, _ in report.user_properties):
+            return "passed", "", "PASSED"  # the pair progress lines replace the dots
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == PROPERTY:
+                self.cases.append(value)
+                self._progress((value["model"], value["strategy"]))
+
+    def _progress(self, pair: tuple[str, str]) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        now = time.perf_counter()
+        self.started.setdefault(pair, now)
+        self.done[pair] += 1
+        total = self.expected.get(pair) or self.done[pair]
+        done = self.done[pair]
+        if reporter is None or self.config.getoption("verbose") > 0:
+            return
+        elapsed = now - self.started[pair]
+        width = 24
+        filled = int(width * done / total)
+        eta = elapsed / done * (total - done)
+        line = (f"{pair[0]} · {pair[1]}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
+                f"{elapsed:.0f} s elapsed" + (f", ETA {eta:.0f} s" if done < total else ""))
+        tty = reporter.isatty()
+        if done == 1 and tty:
+            reporter.write("\n" + line)
+        elif tty and (done >= total or now - self._last_draw > 0.5):
+            reporter.rewrite(line, erase=True)
+        elif done >= total:
+            reporter.write("\n" + line)
+        self._last_draw = now
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.cases:
+            return
+        from harness import report as report_mod
+
+        bench = get_benchmark(self.config)
+        cfg = bench.config
+        self.report = report_mod.build_report(
+            bench.meta(), self.cases, labels=LABELS, pair_order=bench.pairs, expected=dict(self.expected),
+            root=self.config.rootpath, seed=cfg.seed, resamples=cfg.bootstrap,
+        )
+        directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
+        self.paths = report_mod.write(self.report, self.cases, directory)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is None:
+            return
+        from harness import report as report_mod
+
+        tr = terminalreporter
+        tr.write_sep("=", f"{TASK} leaderboard")
+        for line in report_mod.header_lines(self.report):
+            tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
+        for line in report_mod.text_table(report_mod.leaderboard(self.report)):
+            tr.write_line(line)
+        for kind, path in self.paths.items():
+            tr.write_line(f"harness {kind} report: {path}")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    if os.environ.get(FPB_ENV) or config.getoption("harness_data"):
+        return [f"harness: FPB from {config.getoption('harness_data') or os.environ[FPB_ENV]}"]
+    return None

@@ -1,0 +1,34 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def fpb_dir() -> Path:
+    value = os.environ.get("FPB_DIR")
+    if not value:
+        pytest.skip("set FPB_DIR to the Financial PhraseBank folder (../shared/data/financial_phrasebank) to run this test")
+    return Path(value)
+
+
+@pytest.fixture(scope="session")
+def predictions_dir(fpb_dir: Path) -> Path:
+    folder = fpb_dir.parent / "fpb_llm_predictions_shah_chava_2023"
+    if not folder.is_dir():
+        pytest.skip(f"published predictions not found beside FPB: {folder}")
+    return folder
+
+
+def run_suite(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run the benchmark suite in a fresh pytest process, as a user would."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-m", "sentiment", "-p", "no:cacheprovider", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=1200,
+    )

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
+from harness.cassettes import DEFAULT_DIR as CASSETTE_DIR
+from harness.cassettes import RECORD_MODES
 from harness.data import AGREEMENTS, LABELS, DataSource, FpbFile, load_fpb, resolve_source
 from harness.models import DEFAULT_MODELS, Model, ModelContext, Reply, Request, build, strategies_for, unavailable
 from harness.parsing import parse_label
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES, TEMPLATE_VERSION, render, select_shots
+from harness.pricing import PriceTable, cost_usd, load_prices
 from harness.splits import DEFAULT_SEED, METHODS, Split, make_split
 
 TASK = "fpb-sentiment"
@@ -39,6 +42,12 @@ class BenchmarkConfig:
     shots_per_label: int = DEFAULT_SHOTS_PER_LABEL
     batch_size: int = 16
     bootstrap: int = 1000
+    record_mode: str = "none"
+    cassette_dir: str | None = None
+    keep_prompts: bool = False
+    api_concurrency: int = 4
+    price_overrides: tuple[str, ...] = ()
+    """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
 
     def __post_init__(self) -> None:
         if self.agreement not in AGREEMENTS:
@@ -51,6 +60,10 @@ class BenchmarkConfig:
             raise HarnessError(f"--harness-batch-size={self.batch_size}: expected at least 1")
         if self.bootstrap < 100:
             raise HarnessError(f"--harness-bootstrap={self.bootstrap}: expected at least 100 resamples")
+        if self.record_mode not in RECORD_MODES:
+            raise HarnessError(f"--record-mode={self.record_mode}: expected one of {list(RECORD_MODES)}")
+        if self.api_concurrency < 1:
+            raise HarnessError(f"--harness-api-concurrency={self.api_concurrency}: expected at least 1")
         if not self.models:
             raise HarnessError("--harness-models is empty: name at least one model")
         for name in self.models:
@@ -78,6 +91,10 @@ class CaseResult:
     output_tokens: int | None
     error: str | None
     provenance: str
+    cost_usd: float | None = None
+    """At the price table's prices; None where there is no API price (local models, unknown models)."""
+    cached_input_tokens: int | None = None
+    kind: str = "local"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +127,23 @@ class Benchmark:
             train=self.split.train, test=self.split.test, seed=cfg.seed, split_method=cfg.split,
             agreement=cfg.agreement, is_sample=self.source.is_sample,
             predictions_dir=Path(predictions) if predictions else None, batch_size=cfg.batch_size,
+            task=TASK, template_version=TEMPLATE_VERSION, record_mode=cfg.record_mode,
+            cassette_dir=Path(cfg.cassette_dir) if cfg.cassette_dir else CASSETTE_DIR,
+            keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
         )
+        self.prices: PriceTable = load_prices()
+        for override in cfg.price_overrides:
+            model, _, numbers = override.partition("=")
+            parts = numbers.split(",")
+            try:
+                values = [float(x) for x in parts]
+            except ValueError:
+                values = []
+            if not model or len(values) not in (2, 3):
+                raise HarnessError(f"--harness-price={override}: expected MODEL=INPUT,OUTPUT[,CACHED_INPUT] in USD per 1M "
+                                   "tokens, e.g. --harness-price=my-model=0.15,0.60")
+            self.prices = self.prices.with_override(model, values[0], values[1],
+                                                    cached_input=values[2] if len(values) == 3 else None)
         self.pairs: list[tuple[str, str]] = []
         self.unavailable: dict[str, str] = {}
         for name in cfg.models:
@@ -119,7 +152,12 @@ class Benchmark:
                 self.unavailable[name] = reason
                 continue
             for strategy in strategies_for(name):
-                if cfg.strategies is None or strategy in cfg.strategies:
+                if cfg.strategies is not None and strategy not in cfg.strategies:
+                    continue
+                reason = unavailable(name, self.context, strategy)
+                if reason:
+                    self.unavailable[f"{name} · {strategy}"] = reason
+                else:
                     self.pairs.append((name, strategy))
         self._models: dict[str, Model] = {}
         self._results: dict[tuple[str, str, int], CaseResult] = {}
@@ -162,6 +200,17 @@ class Benchmark:
                 self._results[(name, strategy, i)] = self._result(model, strategy, i, request, reply)
         return self._results[key]
 
+    def _cost(self, model: Model, reply: Reply) -> float | None:
+        if model.kind != "api" or reply.input_tokens is None or reply.output_tokens is None:
+            return None
+        price = self.prices.lookup(str(reply.extra.get("served_model") or model.name.split(":", 1)[1]))
+        if price is None:
+            price = self.prices.lookup(model.name.split(":", 1)[1])
+        if price is None:
+            return None
+        cached = int(reply.extra.get("cached_input_tokens") or 0)
+        return cost_usd(price, reply.input_tokens, reply.output_tokens, min(cached, reply.input_tokens))
+
     def _result(self, model: Model, strategy: str, index: int, request: Request, reply: Reply) -> CaseResult:
         text = reply.text or ""
         return CaseResult(
@@ -169,7 +218,8 @@ class Benchmark:
             gold=request.example.label, pred=None if reply.error else parse_label(text, LABELS),
             reply=text[:MAX_REPLY_CHARS], latency_s=reply.latency_s, latency_source=reply.latency_source,
             batch_size=reply.batch_size, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-            error=reply.error, provenance=model.provenance,
+            error=reply.error, provenance=model.provenance, cost_usd=self._cost(model, reply),
+            cached_input_tokens=reply.extra.get("cached_input_tokens"), kind=model.kind,
         )
 
     # -- describing --------------------------------------------------------------------------------------
@@ -207,4 +257,6 @@ class Benchmark:
             "bootstrap_resamples": cfg.bootstrap,
             "models": list(cfg.models),
             "unavailable": dict(self.unavailable),
+            "record_mode": cfg.record_mode,
+            "prices": {"as_of": self.prices.as_of, "unit": "USD per 1M tokens"},
         }

@@ -17,6 +17,7 @@ import pytest
 
 from harness import HarnessError
 from harness.benchmark import TASK, Benchmark, BenchmarkConfig
+from harness.cassettes import RECORD_MODES
 from harness.data import AGREEMENTS, FPB_ENV, LABELS
 from harness.splits import DEFAULT_SEED, METHODS
 
@@ -55,6 +56,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Batch size of local models. Default: %(default)s.")
     add("--harness-bootstrap", type=int, default=1000, metavar="N",
         help="Bootstrap resamples for the 95%% CIs. Default: %(default)s.")
+    add("--record-mode", default="none", choices=RECORD_MODES,
+        help="API calls: none = replay cassettes only, never the network (default); once = record pairs that "
+             "have no cassette; new_episodes = replay what is recorded, record the rest; all = re-record.")
+    add("--harness-cassette-dir", metavar="DIR", default=None, help="Cassette folder. Default: cassettes/ in the repo.")
+    add("--harness-cassette-prompts", action="store_true", default=False,
+        help="Store prompt text in new cassettes (default: only a sha256 digest of each request body).")
+    add("--harness-api-concurrency", type=int, default=4, metavar="N",
+        help="Concurrent API calls per pair. Default: %(default)s.")
+    add("--harness-price", action="append", default=[], metavar="MODEL=IN,OUT",
+        help="A user-given price in USD per 1M tokens for a model missing from harness/prices.toml (repeatable).")
     add("--harness-report-dir", metavar="DIR", default=None,
         help="Where reports are written. Default: reports/ under the rootdir.")
 
@@ -66,6 +77,9 @@ def _config(config: pytest.Config) -> BenchmarkConfig:
         agreement=opt("harness_agreement"), split=opt("harness_split"), seed=opt("harness_seed"),
         strategies=opt("harness_strategies"), limit=opt("harness_limit"), shots_per_label=opt("harness_shots"),
         batch_size=opt("harness_batch_size"), bootstrap=opt("harness_bootstrap"),
+        record_mode=opt("record_mode"), cassette_dir=opt("harness_cassette_dir"),
+        keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
+        price_overrides=tuple(opt("harness_price")),
     )
     if opt("harness_models"):
         kwargs["models"] = opt("harness_models")
@@ -96,6 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
         aggregator = Aggregator(config)
         config.stash[aggregator_key] = aggregator
         config.pluginmanager.register(aggregator, "harness-aggregator")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistCounts(aggregator), "harness-xdist-counts")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -103,6 +119,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if aggregator is not None:
         del config.stash[aggregator_key]
         config.pluginmanager.unregister(aggregator)
+        counts = config.pluginmanager.get_plugin("harness-xdist-counts")
+        if counts is not None:
+            config.pluginmanager.unregister(counts)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -157,13 +176,12 @@ class Aggregator:
                 model, strategy, _ = callspec.params[PROPERTY]
                 self.expected[(model, strategy)] += 1
 
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+    def count_collected(self, ids: list[str]) -> None:
+        """Under xdist the controller collects nothing: count the items a worker collected."""
         if self.expected:
             return
-        bench = get_benchmark(self.config)
-        for model, strategy in bench.pairs:
-            prefix = f"{model}-{strategy}-"
-            self.expected[(model, strategy)] = sum(1 for i in ids if f"[{prefix}" in i)
+        for model, strategy in get_benchmark(self.config).pairs:
+            self.expected[(model, strategy)] = sum(1 for i in ids if f"[{model}-{strategy}-" in i)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when == "call" and report.passed and any(k == PROPERTY for k, _ in report.user_properties):
@@ -230,6 +248,16 @@ class Aggregator:
             tr.write_line(line)
         for kind, path in self.paths.items():
             tr.write_line(f"harness {kind} report: {path}")
+
+
+class _XdistCounts:
+    """The one xdist hook, registered only when xdist is loaded (pluggy rejects unknown hooks)."""
+
+    def __init__(self, aggregator: Aggregator) -> None:
+        self.aggregator = aggregator
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.aggregator.count_collected(ids)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:

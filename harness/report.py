@@ -79,7 +79,8 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
             "macro_f1": scores.macro_f1,
             "weighted_precision": scores.weighted_precision,
             "weighted_recall": scores.weighted_recall,
-            "parse_failures": scores.parse_failures,
+            # a reply that names no label (or two); calls that produced no reply are counted as errors
+            "parse_failures": scores.parse_failures - sum(1 for c in items if c["error"]),
             "errors": sum(1 for c in items if c["error"]),
             "per_class": scores.per_class,
             "confusion": {"labels": list(labels), "columns": list(labels) + ["<unparsed>"], "matrix": scores.confusion},
@@ -92,7 +93,9 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
             "tokens": {
                 "input": sum(c["input_tokens"] or 0 for c in items),
                 "output": sum(c["output_tokens"] or 0 for c in items),
+                "cached_input": sum(c.get("cached_input_tokens") or 0 for c in items),
             },
+            "cost": _cost(items),
             "provenance": items[0]["provenance"],
         })
     partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
@@ -107,6 +110,19 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
         **meta,
         "rows": rows,
     }
+
+
+def _cost(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """API cost at the price table's prices; "price unknown" (never $0) when any call has no price."""
+    costs = [c.get("cost_usd") for c in items]
+    if all(c.get("kind") != "api" for c in items):
+        return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None, "note": "not billed per token"}
+    if not costs or any(cost is None for cost in costs):
+        priced = sum(cost is not None for cost in costs)
+        return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None,
+                "note": "price unknown" if priced == 0 else f"price unknown for {len(costs) - priced} calls"}
+    total = float(sum(costs))
+    return {"total_usd": total, "per_call_usd": total / len(costs), "per_1k_usd": 1000 * total / len(costs), "note": None}
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -139,16 +155,30 @@ def _latency(row: Mapping[str, Any]) -> str:
     lat = row["latency"]
     if lat["p50_s"] is None:
         return "n/a"
-    return f"{lat['p50_s'] * 1000:.0f} ms ({lat['source']}, batch {lat['batch_size']})"
+    return f"{lat['p50_s'] * 1000:.0f} / {lat['p95_s'] * 1000:.0f} ms ({lat['source']}, batch {lat['batch_size']})"
+
+
+def _failures(row: Mapping[str, Any]) -> str:
+    """Parse failures, with calls that produced no reply at all (errors) shown apart."""
+    errors = row["errors"]
+    return f"{row['parse_failures']}" + (f" (+{errors} errors)" if errors else "")
+
+
+def _dollars(row: Mapping[str, Any]) -> str:
+    cost = row["cost"]
+    if cost["per_1k_usd"] is None:
+        return "n/a" if cost["note"] == "not billed per token" else str(cost["note"])
+    return f"${cost['per_1k_usd']:.4f}"
 
 
 def leaderboard(report: Mapping[str, Any]) -> list[list[str]]:
-    header = ["model", "strategy", "n", "weighted F1 [95% CI]", "accuracy", "macro F1", "parse failures", "p50 latency"]
+    header = ["model", "strategy", "n", "weighted F1 [95% CI]", "accuracy", "macro F1", "parse failures",
+              "latency p50 / p95", "$ per 1k"]
     table = [header]
     for row in sorted(report["rows"], key=lambda r: -r["weighted_f1"]):
         n = f"{row['n']}" if row["n"] == row["expected"] else f"{row['n']}/{row['expected']}"
         table.append([row["model"], row["strategy"], n, _ci(row), f"{row['accuracy']:.3f}", f"{row['macro_f1']:.3f}",
-                      str(row["parse_failures"]), _latency(row)])
+                      _failures(row), _latency(row), _dollars(row)])
     return table
 
 
@@ -173,6 +203,9 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
         f"(evaluated {split['n_evaluated']}), test fingerprint {split['test_fingerprint']}, "
         f"{split['leaked_removed_from_train']} leaked + {split['repeats_removed_from_train']} repeated items removed from train"
     )
+    if report.get("prices"):
+        lines.append(f"prices: USD per 1M tokens as of {report['prices']['as_of']} (harness/prices.toml); "
+                     "recorded latencies are replayed from cassettes and labelled with their recording date")
     for name, reason in report.get("unavailable", {}).items():
         lines.append(f"not run: {name}: {reason}")
     if report.get("partial"):

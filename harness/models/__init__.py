@@ -1,7 +1,8 @@
 """Model names the harness knows, and how each is built. Heavy imports happen only in :func:`build`.
 
 Names: ``tfidf-logreg``, ``smollm2-135m``, ``published-gpt-4``, ``published-gpt-3.5-turbo``, and
-``hf:<folder or hub id>`` for any transformers causal LM.
+``hf:<folder or hub id>`` for any transformers causal LM, and ``openai:<model>`` for any model behind an
+OpenAI-compatible endpoint (``OPENAI_BASE_URL``), replayed from its cassettes unless asked to record.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from pathlib import Path
 from harness import HarnessError
 from harness.data import Example
 from harness.models.base import Model, Reply, Request
-from harness.splits import PUBLISHED_SEEDS
+from harness.splits import PUBLISHED_SEEDS, fingerprint
 
-DEFAULT_MODELS: tuple[str, ...] = ("tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo")
+DEFAULT_MODELS: tuple[str, ...] = (
+    "tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo",
+    "openai:gpt-4o", "openai:gpt-4o-mini", "openai:smollm2-135m-instruct-q4_1",
+)
 LOCAL_STRATEGIES = ("zero_shot", "few_shot", "cot")
 
 __all__ = ["DEFAULT_MODELS", "Model", "ModelContext", "Reply", "Request", "build", "strategies_for", "unavailable"]
@@ -32,15 +36,23 @@ class ModelContext:
     is_sample: bool
     predictions_dir: Path | None
     batch_size: int = 16
+    task: str = "fpb-sentiment"
+    template_version: str = ""
+    cassette_dir: Path | None = None
+    record_mode: str = "none"
+    keep_prompts: bool = False
+    api_concurrency: int = 4
 
 
 def _check_name(name: str) -> None:
     from harness.models.published import PUBLISHED
 
-    if name in ("tfidf-logreg", "smollm2-135m") or name in PUBLISHED or name.startswith("hf:"):
+    if name in ("tfidf-logreg", "smollm2-135m") or name in PUBLISHED:
+        return
+    if name.startswith(("hf:", "openai:")) and len(name.split(":", 1)[1]) > 0:
         return
     raise HarnessError(
-        f"unknown model {name!r}: expected one of {list(DEFAULT_MODELS)} or hf:<folder or hub id>"
+        f"unknown model {name!r}: expected one of {list(DEFAULT_MODELS)}, hf:<folder or hub id> or openai:<model>"
     )
 
 
@@ -50,12 +62,14 @@ def strategies_for(name: str) -> tuple[str, ...]:
         return ("supervised",)
     if name.startswith("published-"):
         return ("published_zero_shot",)
-    return LOCAL_STRATEGIES
+    return LOCAL_STRATEGIES  # local and API language models answer every prompt strategy
 
 
-def unavailable(name: str, ctx: ModelContext) -> str | None:
-    """Why a model cannot run on this data, or None. Cheap: loads nothing."""
+def unavailable(name: str, ctx: ModelContext, strategy: str | None = None) -> str | None:
+    """Why a model (or one of its strategies) cannot run here, or None. Cheap: loads nothing."""
     _check_name(name)
+    if name.startswith("openai:") and strategy is not None:
+        return _cassette_problem(name, strategy, ctx)
     if not name.startswith("published-"):
         return None
     if ctx.is_sample:
@@ -66,6 +80,26 @@ def unavailable(name: str, ctx: ModelContext) -> str | None:
     if ctx.predictions_dir is None or not ctx.predictions_dir.is_dir():
         return ("published replies folder not found: set FPB_PREDICTIONS_DIR or --harness-predictions to the "
                 "fpb_llm_predictions_shah_chava_2023 folder")
+    return None
+
+
+def _cassette_problem(name: str, strategy: str, ctx: ModelContext) -> str | None:
+    if ctx.record_mode != "none":
+        return None
+    from harness.cassettes import cassette_path, read_cassette
+    from harness.models.openai_chat import record_command
+
+    path = cassette_path(ctx.cassette_dir or Path("cassettes"), ctx.task, name, strategy)
+    if not path.is_file():
+        return f"not recorded (no {path}); record with: {record_command(name)}"
+    metadata = read_cassette(path).metadata
+    recorded = metadata.get("template_version")
+    if metadata.get("test_fingerprint") != fingerprint(ctx.test):
+        return (f"{path} was recorded on another test split ({metadata.get('test_fingerprint')}); this run's is "
+                f"{fingerprint(ctx.test)}: use that split, or record this one with: {record_command(name)}")
+    if recorded != ctx.template_version:
+        return (f"stale: {path} was recorded with prompt template {recorded}, the prompts are now "
+                f"{ctx.template_version}; re-record with: {record_command(name).replace('once', 'all')}")
     return None
 
 
@@ -82,6 +116,14 @@ def build(name: str, ctx: ModelContext) -> Model:
 
         assert ctx.predictions_dir is not None
         return PublishedReplies(name, find_file(ctx.predictions_dir, name, ctx.seed), ctx.test)
+    if name.startswith("openai:"):
+        from harness.cassettes import DEFAULT_DIR
+        from harness.models.openai_chat import OpenAIChat
+
+        return OpenAIChat(name, task=ctx.task, template_version=ctx.template_version,
+                          cassette_dir=ctx.cassette_dir or DEFAULT_DIR, record_mode=ctx.record_mode,
+                          keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency, seed=ctx.seed,
+                          test_fingerprint=fingerprint(ctx.test))
     from harness.models.local_lm import CausalLM, resolve_weights
 
     spec = name[3:] if name.startswith("hf:") else name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from harness.data import Example
 from harness.prompts import Prompt
@@ -27,6 +27,9 @@ class Reply:
     output_tokens: int | None = None
     error: str | None = None
     scores: dict[str, float] = field(default_factory=dict)
+    """Per-label scores, where the model scored labels instead of generating."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What an API reported: served model, system fingerprint, cached input tokens."""
 
 
 class Model(Protocol):
@@ -34,6 +37,8 @@ class Model(Protocol):
     strategies: tuple[str, ...]
     """The prompt strategies this model answers (a trained floor has its own: ``supervised``)."""
     batch_size: int
+    kind: str
+    """``api`` (billed per token), ``local`` (runs here) or ``replayed`` (published replies, no cost)."""
     provenance: str
     """One line: what the model is and where it came from, for the report."""
 

@@ -94,6 +94,7 @@ def resolve_weights(spec: str) -> tuple[str, str]:
 
 class CausalLM:
     strategies = ("zero_shot", "few_shot", "cot")
+    kind = "local"
 
     def __init__(self, name: str, weights: str, provenance: str, *, batch_size: int = 16) -> None:
         import torch

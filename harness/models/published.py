@@ -40,6 +40,7 @@ def find_file(folder: Path, name: str, seed: int) -> Path:
 
 class PublishedReplies:
     strategies = ("published_zero_shot",)
+    kind = "replayed"
 
     def __init__(self, name: str, path: Path, test: Sequence[Example]) -> None:
         if name not in PUBLISHED:

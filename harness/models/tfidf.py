@@ -11,6 +11,7 @@ from harness.models.base import Reply, Request
 
 class TfidfLogReg:
     strategies = ("supervised",)
+    kind = "local"
 
     def __init__(self, train: Sequence[Example], *, seed: int, name: str = "tfidf-logreg") -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer

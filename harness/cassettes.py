@@ -1,0 +1,245 @@
+"""Record and replay API traffic with vcrpy: body-aware, indexed, private by default, with latency.
+
+* **Matching** is on method, path and a sha256 of the canonical JSON request body (keys sorted), so an
+  unrelated prompt never gets a recorded answer, and host/port are free (replay needs no server).
+  vcrpy's own scan calls every matcher on every stored interaction (quadratic; with the ``body``
+  matcher a 500-interaction cassette takes ~50 s); :class:`IndexedCassette` looks requests up in a
+  dict keyed by that digest instead.
+* **Privacy**: by default the stored request body is replaced by its digest plus the non-message
+  parameters; the prompt text is not stored. ``keep_prompts=True`` stores the plain body (opt-in).
+* **Secrets**: request headers Authorization, api-key, OpenAI-Organization, OpenAI-Project and Cookie,
+  and response headers Set-Cookie, OpenAI-Organization and OpenAI-Project are never written.
+* **Latency**: the wall time of each recorded call is stored with its response (``x-harness-latency-s``,
+  ``x-harness-recorded-at``), so replay reports the recorded latency, labelled as such.
+* **Layout**: one JSON cassette per (task, model, strategy): ``cassettes/<task>/<model>/<strategy>.json``,
+  with metadata (template version, model, endpoint, date). Under xdist a pair runs on one worker.
+
+Only this module imports vcrpy, and only when a cassette is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from harness import HarnessError
+
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+LATENCY_HEADER = "x-harness-latency-s"
+RECORDED_AT_HEADER = "x-harness-recorded-at"
+DIGEST_KEY = "harness_body_sha256"
+SECRET_REQUEST_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie")
+SECRET_RESPONSE_HEADERS = ("set-cookie", "openai-organization", "openai-project")
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "cassettes"
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+
+
+def cassette_path(root: Path, task: str, model: str, strategy: str) -> Path:
+    return Path(root) / safe_name(task) / safe_name(model) / f"{safe_name(strategy)}.json"
+
+
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if hasattr(body, "read"):
+        return body.read()
+    return bytes(body)
+
+
+def canonical_digest(body: Any) -> str:
+    """sha256 of the JSON body with sorted keys (so key order never matters); raw bytes if not JSON."""
+    raw = _body_bytes(body)
+    try:
+        parsed = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        return hashlib.sha256(raw).hexdigest()
+    if isinstance(parsed, dict) and DIGEST_KEY in parsed:
+        return str(parsed[DIGEST_KEY])
+    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def private_body(body: Any) -> bytes:
+    """The body as stored by default: its digest and parameters, without messages or prompt text."""
+    raw = _body_bytes(body)
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except (ValueError, UnicodeDecodeError):
+        return json.dumps({DIGEST_KEY: hashlib.sha256(raw).hexdigest()}).encode()
+    if not isinstance(parsed, dict) or DIGEST_KEY in parsed:
+        return raw
+    kept = {k: v for k, v in parsed.items() if k not in ("messages", "prompt", "input")}
+    kept["n_messages"] = len(parsed.get("messages") or [])
+    kept[DIGEST_KEY] = canonical_digest(raw)
+    return json.dumps(kept, sort_keys=True).encode()
+
+
+def request_key(request: Any) -> tuple[str, str, str]:
+    return (request.method.upper(), request.parsed_uri.path, canonical_digest(request.body))
+
+
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+    headers = response.get("headers") or {}
+    response["headers"] = {k: v for k, v in headers.items() if k.lower() not in SECRET_RESPONSE_HEADERS}
+    return response
+
+
+@dataclass(frozen=True)
+class CassetteInfo:
+    path: Path
+    interactions: int
+    metadata: dict[str, Any]
+
+
+def read_cassette(path: Path) -> CassetteInfo:
+    """Load and check a cassette file; a corrupted one is an error that says how to re-record."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"cassette {path} is not valid JSON ({exc}); delete it and re-record with --record-mode=once") from exc
+    interactions = data.get("interactions") if isinstance(data, dict) else None
+    if not isinstance(interactions, list) or not all(
+        isinstance(i, dict) and "request" in i and "response" in i for i in interactions
+    ):
+        raise HarnessError(
+            f"cassette {path}: expected a vcrpy JSON cassette with an 'interactions' list of request/response "
+            "pairs; delete it and re-record with --record-mode=once"
+        )
+    return CassetteInfo(path=Path(path), interactions=len(interactions), metadata=data.get("metadata") or {})
+
+
+class _Clock:
+    """Start times of requests that are about to be recorded, by request key (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started: dict[tuple[str, str, str], list[float]] = {}
+
+    def start(self, key: tuple[str, str, str]) -> None:
+        with self.lock:
+            self.started.setdefault(key, []).append(time.perf_counter())
+
+    def stop(self, key: tuple[str, str, str]) -> float | None:
+        with self.lock:
+            starts = self.started.get(key)
+            return time.perf_counter() - starts.pop(0) if starts else None
+
+
+def _indexed_cassette_class() -> type:
+    from vcr.cassette import Cassette
+    from vcr.record_mode import RecordMode
+
+    class IndexedCassette(Cassette):
+        """A vcrpy cassette that finds responses by request digest in O(1) and stamps recorded latency."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._index: dict[tuple[str, str, str], list[int]] = {}
+            self._indexed = 0
+            self._index_lock = threading.Lock()
+            self._clock = _Clock()
+
+        def _refresh(self) -> None:
+            with self._index_lock:
+                while self._indexed < len(self.data):
+                    self._index.setdefault(request_key(self.data[self._indexed][0]), []).append(self._indexed)
+                    self._indexed += 1
+
+        def _responses(self, request: Any) -> Iterator[tuple[int, Any]]:
+            request = self._before_record_request(request)
+            if not request:
+                return
+            self._refresh()
+            for index in self._index.get(request_key(request), ()):
+                yield index, self.data[index][1]
+
+        def can_play_response_for(self, request: Any) -> bool:
+            playable = bool(super().can_play_response_for(request))
+            if not playable and not self.write_protected and self.record_mode != RecordMode.NONE:
+                filtered = self._before_record_request(request)
+                if filtered:
+                    self._clock.start(request_key(filtered))
+            return playable
+
+        def append(self, request: Any, response: Any) -> None:
+            filtered = self._before_record_request(request)
+            latency = self._clock.stop(request_key(filtered)) if filtered else None
+            if latency is not None:  # recorded now (not loaded from the file): stamp it
+                response = {**response, "headers": {
+                    **(response.get("headers") or {}),
+                    LATENCY_HEADER: [f"{latency:.6f}"],
+                    RECORDED_AT_HEADER: [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
+                }}
+            super().append(request, response)
+
+    return IndexedCassette
+
+
+def use_cassette(path: Path, *, record_mode: str = "none", keep_prompts: bool = False,
+                 metadata: dict[str, Any] | None = None):
+    """A context manager: API calls inside it replay from, or record into, the cassette at ``path``."""
+    try:
+        import vcr
+        from vcr.cassette import CassetteContextDecorator
+    except ImportError:
+        raise HarnessError("recording and replaying API calls needs vcrpy: pip install openai vcrpy") from None
+    if record_mode not in RECORD_MODES:
+        raise HarnessError(f"--record-mode={record_mode}: expected one of {list(RECORD_MODES)}")
+    if Path(path).exists():
+        read_cassette(path)  # fail clearly on a corrupted file instead of vcrpy treating it as empty
+
+    def before_request(request: Any) -> Any:
+        for header in list(request.headers):
+            if header.lower() in SECRET_REQUEST_HEADERS:
+                del request.headers[header]
+        if not keep_prompts:
+            request.body = private_body(request.body)
+        return request
+
+    config = vcr.VCR(
+        serializer="json",
+        record_mode=record_mode,
+        decode_compressed_response=True,
+        before_record_request=before_request,
+        before_record_response=_scrub_response,
+        match_on=("method", "path"),  # the index adds the body digest
+    ).get_merged_config(path=str(path), allow_playback_repeats=True)  # temperature 0: same request, same answer
+    cassette_class = _indexed_cassette_class()
+    decorator = CassetteContextDecorator.from_args(cassette_class, **config)
+    return _WithMetadata(decorator, metadata or {})
+
+
+class _WithMetadata:
+    """Enter the vcrpy context, and store our metadata in the cassette when it records."""
+
+    def __init__(self, decorator: Any, metadata: dict[str, Any]) -> None:
+        self.decorator = decorator
+        self.metadata = metadata
+
+    def __enter__(self) -> Any:
+        cassette = self.decorator.__enter__()
+        if not cassette.write_protected:
+            for key, value in self.metadata.items():
+                cassette._metadata[key] = value  # vcrpy saves it beside the interactions
+        return cassette
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self.decorator.__exit__(*exc_info)
+
+
+def list_cassettes(root: Path = DEFAULT_DIR) -> list[CassetteInfo]:
+    return [read_cassette(path) for path in sorted(Path(root).rglob("*.json"))]

@@ -1,0 +1,137 @@
+"""A chat model behind any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, Ollama, ...).
+
+Calls use the official ``openai`` SDK at temperature 0 (with a seed, which servers may ignore). The SDK
+retries 429 / 5xx / timeouts with exponential backoff and jitter and honours ``Retry-After``; the
+harness sets how many times (live and recording only: replay never retries). Calls inside a pair run
+concurrently up to a cap. Each pair's traffic goes through its cassette (:mod:`harness.cassettes`):
+replay by default, recording only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness import HarnessError
+from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, use_cassette
+from harness.models.base import Reply, Request
+
+REPLAY_KEY = "sk-replay-dummy-not-a-key"
+
+
+class OpenAIChat:
+    strategies = ("zero_shot", "few_shot", "cot")
+    kind = "api"
+
+    def __init__(self, name: str, *, task: str, template_version: str, cassette_dir: Path, record_mode: str = "none",
+                 base_url: str | None = None, keep_prompts: bool = False, concurrency: int = 4,
+                 max_retries: int = 4, timeout_s: float = 120.0, seed: int = 0, test_fingerprint: str = "") -> None:
+        try:
+            import openai
+        except ImportError:
+            raise HarnessError(f"{name} needs the openai SDK: pip install openai vcrpy") from None
+        self.name = name
+        self.model_id = name.split(":", 1)[1]
+        self.task = task
+        self.template_version = template_version
+        self.cassette_dir = Path(cassette_dir)
+        self.record_mode = record_mode
+        self.keep_prompts = keep_prompts
+        self.concurrency = concurrency
+        self.batch_size = 64
+        self.seed = seed
+        self.test_fingerprint = test_fingerprint
+        self._modes: dict[str, str] = {}
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        replay = record_mode == "none"
+        key = os.environ.get("OPENAI_API_KEY")
+        if not replay and not key:
+            raise HarnessError(
+                f"{name}: --record-mode={record_mode} calls the API, but OPENAI_API_KEY is not set. "
+                "Set it (any value for a local server), or replay with --record-mode=none."
+            )
+        self.client = openai.OpenAI(
+            api_key=key if not replay else REPLAY_KEY, base_url=self.base_url,
+            max_retries=0 if replay else max_retries, timeout=timeout_s,
+        )
+        self.provenance = f"{self.model_id} via the OpenAI API protocol"
+
+    def cassette(self, strategy: str) -> Path:
+        return cassette_path(self.cassette_dir, self.task, self.name, strategy)
+
+    def predict(self, requests: Sequence[Request]) -> list[Reply]:
+        if not requests:
+            return []
+        strategy = requests[0].prompt.strategy
+        metadata = {
+            "task": self.task, "template_version": self.template_version, "model": self.name,
+            "strategy": strategy, "endpoint": self.base_url or "https://api.openai.com/v1",
+            "test_fingerprint": self.test_fingerprint,
+            "prompts_stored": "plain text" if self.keep_prompts else "sha256 digest only",
+        }
+        path = self.cassette(strategy)
+        if strategy not in self._modes:
+            # "once" is decided per pair when the pair starts: a cassette that existed before this run is
+            # replayed; a new one records every chunk of the pair (vcrpy would freeze it after the first).
+            self._modes[strategy] = ("none" if path.exists() else "new_episodes") if self.record_mode == "once" \
+                else self.record_mode
+        with use_cassette(path, record_mode=self._modes[strategy], keep_prompts=self.keep_prompts, metadata=metadata):
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                replies = list(pool.map(self._call, requests))
+        served = sorted({str(r.extra["served_model"]) for r in replies if r.extra.get("served_model")})
+        if served:
+            self.provenance = f"{', '.join(served)} via the OpenAI API protocol ({metadata['endpoint']})"
+        return replies
+
+    def _call(self, request: Request) -> Reply:
+        import openai
+
+        prompt = request.prompt
+        start = time.perf_counter()
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(
+                model=self.model_id, messages=list(prompt.messages), temperature=0, seed=self.seed,
+                max_tokens=prompt.max_new_tokens,
+            )
+            completion = raw.parse()
+        except openai.APIError as exc:
+            return Reply(text="", latency_s=None, latency_source="none", error=_describe(exc, self))
+        except Exception as exc:  # vcrpy: a request missing from the cassette
+            if type(exc).__name__ == "CannotOverwriteExistingCassetteException":
+                return Reply(text="", latency_s=None, latency_source="none",
+                             error=f"not in cassette {self.cassette(prompt.strategy)}: the prompt changed or was never "
+                                   f"recorded; record with: {record_command(self.name)}")
+            raise
+        wall = time.perf_counter() - start
+        recorded = raw.headers.get(LATENCY_HEADER)
+        usage = completion.usage
+        text = completion.choices[0].message.content if completion.choices else None
+        return Reply(
+            text=text or "",
+            latency_s=float(recorded) if recorded else wall,
+            latency_source=f"recorded {raw.headers.get(RECORDED_AT_HEADER, '')[:10]}".strip() if recorded else "live",
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
+            error=None if completion.choices else "reply had no choices",
+            extra={"served_model": completion.model, "system_fingerprint": completion.system_fingerprint,
+                   "cached_input_tokens": _cached(usage)},
+        )
+
+
+def _cached(usage: Any) -> int:
+    details = getattr(usage, "prompt_tokens_details", None)
+    return int(getattr(details, "cached_tokens", 0) or 0)
+
+
+def _describe(exc: Exception, model: OpenAIChat) -> str:
+    status = getattr(exc, "status_code", None)
+    text = f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}: {str(exc)[:300]}"
+    key = os.environ.get("OPENAI_API_KEY")
+    return text.replace(key, "<redacted>") if key else text
+
+
+def record_command(name: str) -> str:
+    return f"OPENAI_API_KEY=... pytest suites -m sentiment --harness-models={name} --record-mode=once"

@@ -58,7 +58,7 @@ def _replay(client, indices):
 def _client():
     import openai
 
-    return openai.OpenAI(api_key="sk-replay-dummy-not-a-key", base_url=URL, max_retries=0)
+    return openai.OpenAI(api_key="replay-dummy-key-not-a-secret", base_url=URL, max_retries=0)
 
 
 def test_vcrpy_body_matcher(benchmark, cassette):

@@ -19,7 +19,7 @@ from harness import HarnessError
 from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, use_cassette
 from harness.models.base import Reply, Request
 
-REPLAY_KEY = "sk-replay-dummy-not-a-key"
+REPLAY_KEY = "replay-dummy-key-not-a-secret"
 
 
 class OpenAIChat:

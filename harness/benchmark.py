@@ -95,6 +95,9 @@ class CaseResult:
     """At the price table's prices; None where there is no API price (local models, unknown models)."""
     cached_input_tokens: int | None = None
     kind: str = "local"
+    served_model: str | None = None
+    """What an API said answered (its ``model`` field), and its ``system_fingerprint``."""
+    system_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +130,7 @@ class Benchmark:
             train=self.split.train, test=self.split.test, seed=cfg.seed, split_method=cfg.split,
             agreement=cfg.agreement, is_sample=self.source.is_sample,
             predictions_dir=Path(predictions) if predictions else None, batch_size=cfg.batch_size,
-            task=TASK, template_version=TEMPLATE_VERSION, record_mode=cfg.record_mode,
+            task=TASK, task_version=TASK_VERSION, template_version=TEMPLATE_VERSION, record_mode=cfg.record_mode,
             cassette_dir=Path(cfg.cassette_dir) if cfg.cassette_dir else CASSETTE_DIR,
             keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
         )
@@ -220,6 +223,7 @@ class Benchmark:
             batch_size=reply.batch_size, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
             error=reply.error, provenance=model.provenance, cost_usd=self._cost(model, reply),
             cached_input_tokens=reply.extra.get("cached_input_tokens"), kind=model.kind,
+            served_model=reply.extra.get("served_model"), system_fingerprint=reply.extra.get("system_fingerprint"),
         )
 
     # -- describing --------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ SCHEMA_VERSION = 1
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
 PACKAGES = ("finetune-or-prompt", "torch", "transformers", "scikit-learn", "scipy", "numpy", "pandas", "pytest")
 CSV_FIELDS = ("model", "strategy", "index", "example_id", "gold", "pred", "correct", "latency_s",
-              "latency_source", "batch_size", "input_tokens", "output_tokens", "error", "reply")
+              "latency_source", "batch_size", "input_tokens", "output_tokens", "cost_usd", "served_model",
+              "system_fingerprint", "error", "reply")
 
 
 def _versions() -> dict[str, str | None]:

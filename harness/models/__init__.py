@@ -18,6 +18,7 @@ from harness.splits import PUBLISHED_SEEDS, fingerprint
 DEFAULT_MODELS: tuple[str, ...] = (
     "tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo",
     "openai:gpt-4o", "openai:gpt-4o-mini", "openai:smollm2-135m-instruct-q4_1",
+    "adapter:fpb-sentiment-smollm2-135m",
 )
 LOCAL_STRATEGIES = ("zero_shot", "few_shot", "cot")
 
@@ -37,6 +38,7 @@ class ModelContext:
     predictions_dir: Path | None
     batch_size: int = 16
     task: str = "fpb-sentiment"
+    task_version: int = 1
     template_version: str = ""
     cassette_dir: Path | None = None
     record_mode: str = "none"
@@ -49,10 +51,11 @@ def _check_name(name: str) -> None:
 
     if name in ("tfidf-logreg", "smollm2-135m") or name in PUBLISHED:
         return
-    if name.startswith(("hf:", "openai:")) and len(name.split(":", 1)[1]) > 0:
+    if name.startswith(("hf:", "openai:", "adapter:")) and len(name.split(":", 1)[1]) > 0:
         return
     raise HarnessError(
-        f"unknown model {name!r}: expected one of {list(DEFAULT_MODELS)}, hf:<folder or hub id> or openai:<model>"
+        f"unknown model {name!r}: expected one of {list(DEFAULT_MODELS)}, hf:<folder or hub id>, openai:<model> "
+        "or adapter:<folder>"
     )
 
 
@@ -62,6 +65,8 @@ def strategies_for(name: str) -> tuple[str, ...]:
         return ("supervised",)
     if name.startswith("published-"):
         return ("published_zero_shot",)
+    if name.startswith("adapter:"):
+        return ("zero_shot",)  # the prompt it was trained on
     return LOCAL_STRATEGIES  # local and API language models answer every prompt strategy
 
 
@@ -70,6 +75,8 @@ def unavailable(name: str, ctx: ModelContext, strategy: str | None = None) -> st
     _check_name(name)
     if name.startswith("openai:") and strategy is not None:
         return _cassette_problem(name, strategy, ctx)
+    if name.startswith("adapter:"):
+        return _adapter_problem(name, ctx)
     if not name.startswith("published-"):
         return None
     if ctx.is_sample:
@@ -103,6 +110,16 @@ def _cassette_problem(name: str, strategy: str, ctx: ModelContext) -> str | None
     return None
 
 
+def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
+    from harness.models import adapter
+    from harness.models.local_lm import smollm2_gguf, _sha256
+
+    card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1]))
+    gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
+    return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
+                           test=ctx.test, base_sha256=_sha256(gguf) if gguf else None)
+
+
 def build(name: str, ctx: ModelContext) -> Model:
     reason = unavailable(name, ctx)
     if reason:
@@ -124,6 +141,11 @@ def build(name: str, ctx: ModelContext) -> Model:
                           cassette_dir=ctx.cassette_dir or DEFAULT_DIR, record_mode=ctx.record_mode,
                           keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency, seed=ctx.seed,
                           test_fingerprint=fingerprint(ctx.test))
+    if name.startswith("adapter:"):
+        from harness.models import adapter
+
+        folder = adapter.adapter_dir(name.split(":", 1)[1])
+        return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size)
     from harness.models.local_lm import CausalLM, resolve_weights
 
     spec = name[3:] if name.startswith("hf:") else name

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import os
 import platform
 import resource
 import shutil
@@ -153,7 +154,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "split_seed": config.seed, "split_method": config.split,
         "hyperparameters": config.hyperparameters(),
         "backend": backend,
-        "device": torch.cuda.get_device_name(0) if cuda else f"CPU ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
         "steps": result.global_step,
         "wall_seconds": round(wall, 1),
         "train_tokens_per_second": round(tokens_seen / wall, 1) if wall else None,
@@ -169,6 +170,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     (config.out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best checkpoint is what was just saved
     return card
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            name = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return f"CPU: {name or platform.machine()}, {os.cpu_count()} cores"
 
 
 def _base_sha(base: str) -> str | None:

@@ -182,8 +182,8 @@ def _cpu_name() -> str:
 
 
 def _base_sha(base: str) -> str | None:
-    from harness.models.local_lm import _sha256, smollm2_gguf
+    from harness.models.local_lm import file_sha256, smollm2_gguf
 
     if base == "smollm2-135m" and smollm2_gguf() is not None:
-        return _sha256(smollm2_gguf())
+        return file_sha256(smollm2_gguf())
     return None

@@ -136,7 +136,12 @@ class _Clock:
     def stop(self, key: tuple[str, str, str]) -> float | None:
         with self.lock:
             starts = self.started.get(key)
-            return time.perf_counter() - starts.pop(0) if starts else None
+            if not starts:
+                return None
+            began = starts.pop(0)
+            if not starts:
+                del self.started[key]
+            return time.perf_counter() - began
 
 
 def _indexed_cassette_class() -> type:
@@ -176,8 +181,10 @@ def _indexed_cassette_class() -> type:
             return playable
 
         def append(self, request: Any, response: Any) -> None:
-            filtered = self._before_record_request(request)
-            latency = self._clock.stop(request_key(filtered)) if filtered else None
+            latency = None
+            if self._clock.started:  # something is being recorded now; loaded interactions skip the digest
+                filtered = self._before_record_request(request)
+                latency = self._clock.stop(request_key(filtered)) if filtered else None
             if latency is not None:  # recorded now (not loaded from the file): stamp it
                 response = {**response, "headers": {
                     **(response.get("headers") or {}),

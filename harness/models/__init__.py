@@ -112,12 +112,12 @@ def _cassette_problem(name: str, strategy: str, ctx: ModelContext) -> str | None
 
 def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
     from harness.models import adapter
-    from harness.models.local_lm import smollm2_gguf, _sha256
+    from harness.models.local_lm import file_sha256, smollm2_gguf
 
     card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1]))
     gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
     return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
-                           test=ctx.test, base_sha256=_sha256(gguf) if gguf else None)
+                           test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None)
 
 
 def build(name: str, ctx: ModelContext) -> Model:

@@ -10,6 +10,7 @@ left-padded batches.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib.util
 import os
@@ -40,7 +41,9 @@ def smollm2_gguf() -> Path | None:
     return path if path.is_file() else None
 
 
-def _sha256(path: Path) -> str:
+@functools.lru_cache(maxsize=8)
+def file_sha256(path: Path) -> str:
+    """sha256 of a (large) file, computed once per process."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -52,7 +55,7 @@ def materialise_gguf(gguf: Path) -> tuple[Path, str]:
     """Dequantise a GGUF once into an fp32 transformers folder in the cache (20 s once, then 0.1 s)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    sha = _sha256(gguf)
+    sha = file_sha256(gguf)
     target = cache_dir() / "models" / f"{gguf.stem}-{sha[:16]}"
     if (target / "config.json").is_file():
         return target, sha

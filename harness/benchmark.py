@@ -98,6 +98,7 @@ class CaseResult:
     served_model: str | None = None
     """What an API said answered (its ``model`` field), and its ``system_fingerprint``."""
     system_fingerprint: str | None = None
+    fine_tuned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,6 +225,7 @@ class Benchmark:
             error=reply.error, provenance=model.provenance, cost_usd=self._cost(model, reply),
             cached_input_tokens=reply.extra.get("cached_input_tokens"), kind=model.kind,
             served_model=reply.extra.get("served_model"), system_fingerprint=reply.extra.get("system_fingerprint"),
+            fine_tuned=bool(getattr(model, "fine_tuned", False)),
         )
 
     # -- describing --------------------------------------------------------------------------------------

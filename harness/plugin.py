@@ -246,6 +246,8 @@ class Aggregator:
             tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
         for line in report_mod.text_table(report_mod.leaderboard(self.report)):
             tr.write_line(line)
+        for line in report_mod.comparison_lines(self.report):
+            tr.write_line(line, bold=line.endswith(("BETTER", "WORSE")))
         for kind, path in self.paths.items():
             tr.write_line(f"harness {kind} report: {path}")
 

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from harness.compare import compare_rows
 from harness.metrics import score
 
 SCHEMA_VERSION = 1
@@ -99,6 +100,9 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
             "cost": _cost(items),
             "provenance": items[0]["provenance"],
         })
+    targets = [pair for pair in order if any(c.get("fine_tuned") for c in grouped.get(pair, []))]
+    comparisons = compare_rows({p: grouped[p] for p in order if grouped.get(p)}, targets, labels,
+                               resamples=resamples, seed=seed)
     partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
     return {
         "schema_version": SCHEMA_VERSION,
@@ -110,6 +114,7 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
         "partial": partial,
         **meta,
         "rows": rows,
+        "comparisons": comparisons,
     }
 
 
@@ -214,12 +219,28 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def comparison_lines(report: Mapping[str, Any]) -> list[str]:
+    """Fine-tuned rows against every other row: F1 difference with CI, McNemar p (Holm), verdict."""
+    lines = []
+    for c in report.get("comparisons", []):
+        low, high = c["f1_difference_ci95"]
+        lines.append(
+            f"{c['a']} vs {c['b']}: weighted F1 {c['f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}], "
+            f"McNemar p={c['mcnemar_p']:.3g} (Holm {c['p_holm']:.3g}), {c['only_a_correct']} vs "
+            f"{c['only_b_correct']} items only one got right, n={c['n']}: {c['verdict'].upper()}"
+        )
+    return lines
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     table = leaderboard(report)
     out = [f"# {report['task']} leaderboard", ""]
     out += [f"> {line}" for line in header_lines(report)]
     out += ["", "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     out += ["| " + " | ".join(r) + " |" for r in table[1:]]
+    if report.get("comparisons"):
+        out += ["", "## Fine-tuned vs the rest (paired, same items)", ""]
+        out += [f"- {line}" for line in comparison_lines(report)]
     out += ["", "## Where each row comes from", ""]
     out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
     out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "

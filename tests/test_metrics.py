@@ -47,3 +47,20 @@ def test_bootstrap_is_seeded():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="as many predictions"):
         score(["positive"], [], LABELS)
+
+
+def test_paired_comparison_counts_discordant_items_and_is_exact():
+    from harness.compare import compare, holm
+
+    gold = ["positive"] * 10 + ["neutral"] * 10
+    a = list(gold)
+    b = ["neutral"] * 10 + ["neutral"] * 10  # b misses every positive item
+    result = compare(gold, a, b, LABELS, resamples=200, seed=0)
+    assert (result["only_a_correct"], result["only_b_correct"]) == (10, 0)
+    assert result["mcnemar_p"] == pytest.approx(2 * 0.5 ** 10)  # exact two-sided binomial
+    low, high = result["f1_difference_ci95"]
+    assert low <= result["f1_difference"] <= high and result["f1_difference"] > 0
+    (graded,) = holm([{**result}])
+    assert graded["verdict"] == "better"
+    same = holm([compare(gold, a, a, LABELS, resamples=200, seed=0)])[0]
+    assert same["mcnemar_p"] == 1.0 and same["verdict"] == "tied"

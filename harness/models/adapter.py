@@ -68,6 +68,7 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int) -> Any:
     model = CausalLM(name, weights, base_provenance, batch_size=batch_size)
     model.model = PeftModel.from_pretrained(model.model, str(folder)).merge_and_unload().eval()
     model.strategies = ("zero_shot",)
+    model.fine_tuned = True
     model.provenance = (
         f"{card['base_model']} + LoRA r={card['hyperparameters'].get('lora_r')} from {folder.name} "
         f"({card['train_examples']} train examples, {card['steps']} steps, backend {card['backend']} on "

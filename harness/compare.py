@@ -1,0 +1,80 @@
+"""Paired comparison of two rows on the same test items: is the difference real?
+
+* McNemar's test on per-item correctness, exact (binomial on the discordant items) via statsmodels;
+* a paired bootstrap 95 % CI for the difference in weighted F1 (the same resampled items for both rows);
+* Holm's correction across all comparisons of a run (statsmodels ``multipletests``).
+
+A verdict is ``better`` or ``worse`` only when the Holm-adjusted p-value is below alpha *and* the CI of
+the F1 difference excludes 0; otherwise ``tied``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from harness.metrics import UNPARSED, bootstrap_ci, weighted_f1
+
+
+def compare(golds: Sequence[str], preds_a: Sequence[str | None], preds_b: Sequence[str | None],
+            labels: Sequence[str], *, resamples: int, seed: int) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    codes = {label: i for i, label in enumerate(list(labels) + [UNPARSED])}
+    gold = np.array([codes[g] for g in golds])
+    a = np.array([codes.get(p if p is not None else UNPARSED) for p in preds_a])
+    b = np.array([codes.get(p if p is not None else UNPARSED) for p in preds_b])
+    a_ok, b_ok = a == gold, b == gold
+    table = [[int(np.sum(a_ok & b_ok)), int(np.sum(a_ok & ~b_ok))],
+             [int(np.sum(~a_ok & b_ok)), int(np.sum(~a_ok & ~b_ok))]]
+    discordant = table[0][1] + table[1][0]
+    p_value = float(mcnemar(table, exact=True).pvalue) if discordant else 1.0
+    label_codes = list(range(len(labels)))
+
+    def diff(g, x, y):
+        return (f1_score(g, x, labels=label_codes, average="weighted", zero_division=0)
+                - f1_score(g, y, labels=label_codes, average="weighted", zero_division=0))
+
+    return {
+        "n": len(golds),
+        "f1_difference": weighted_f1(golds, preds_a, labels) - weighted_f1(golds, preds_b, labels),
+        "f1_difference_ci95": list(bootstrap_ci(diff, gold, a, b, resamples=resamples, seed=seed)),
+        "only_a_correct": table[0][1],
+        "only_b_correct": table[1][0],
+        "mcnemar_p": p_value,
+    }
+
+
+def holm(results: list[dict[str, Any]], *, alpha: float = 0.05) -> list[dict[str, Any]]:
+    """Add Holm-adjusted p-values and verdicts to a run's comparisons."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not results:
+        return results
+    adjusted = multipletests([r["mcnemar_p"] for r in results], alpha=alpha, method="holm")[1]
+    for result, p in zip(results, adjusted):
+        low, high = result["f1_difference_ci95"]
+        significant = p < alpha and (low > 0 or high < 0)
+        result["p_holm"] = float(p)
+        result["verdict"] = ("better" if result["f1_difference"] > 0 else "worse") if significant else "tied"
+    return results
+
+
+def compare_rows(cases: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]], targets: Sequence[tuple[str, str]],
+                 labels: Sequence[str], *, resamples: int, seed: int) -> list[dict[str, Any]]:
+    """Each target row (a fine-tuned model) against every other row, on the items both answered."""
+    results = []
+    for target in targets:
+        mine = {c["example_id"]: c for c in cases[target]}
+        for other, theirs in cases.items():
+            if other == target:
+                continue
+            shared = [c for c in theirs if c["example_id"] in mine]
+            if len(shared) < 2:
+                continue
+            result = compare([c["gold"] for c in shared], [mine[c["example_id"]]["pred"] for c in shared],
+                             [c["pred"] for c in shared], labels, resamples=resamples, seed=seed)
+            results.append({"a": " · ".join(target), "b": " · ".join(other), **result})
+    return holm(results)

@@ -14,28 +14,23 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from harness.metrics import UNPARSED, bootstrap_ci, weighted_f1
+from harness.metrics import bootstrap_ci, coded_weighted_f1, encode, weighted_f1
 
 
 def compare(golds: Sequence[str], preds_a: Sequence[str | None], preds_b: Sequence[str | None],
             labels: Sequence[str], *, resamples: int, seed: int) -> dict[str, Any]:
-    from sklearn.metrics import f1_score
     from statsmodels.stats.contingency_tables import mcnemar
 
-    codes = {label: i for i, label in enumerate(list(labels) + [UNPARSED])}
-    gold = np.array([codes[g] for g in golds])
-    a = np.array([codes.get(p if p is not None else UNPARSED) for p in preds_a])
-    b = np.array([codes.get(p if p is not None else UNPARSED) for p in preds_b])
+    gold, a, b = encode(labels, golds), encode(labels, preds_a), encode(labels, preds_b)
     a_ok, b_ok = a == gold, b == gold
     table = [[int(np.sum(a_ok & b_ok)), int(np.sum(a_ok & ~b_ok))],
              [int(np.sum(~a_ok & b_ok)), int(np.sum(~a_ok & ~b_ok))]]
     discordant = table[0][1] + table[1][0]
     p_value = float(mcnemar(table, exact=True).pvalue) if discordant else 1.0
-    label_codes = list(range(len(labels)))
+    f1 = coded_weighted_f1(labels)
 
     def diff(g, x, y):
-        return (f1_score(g, x, labels=label_codes, average="weighted", zero_division=0)
-                - f1_score(g, y, labels=label_codes, average="weighted", zero_division=0))
+        return f1(g, x) - f1(g, y)
 
     return {
         "n": len(golds),

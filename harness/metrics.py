@@ -35,6 +35,20 @@ def _encode(golds: Sequence[str], preds: Sequence[str | None]) -> tuple[list[str
     return list(golds), [UNPARSED if p is None else p for p in preds]
 
 
+def encode(labels: Sequence[str], values: Sequence[str | None]) -> np.ndarray:
+    """Labels as integer codes (0..k-1 in ``labels`` order; k for a parse failure): fast to resample."""
+    codes = {label: i for i, label in enumerate(labels)}
+    return np.array([codes.get(v, len(codes)) if v is not None else len(codes) for v in values])
+
+
+def coded_weighted_f1(labels: Sequence[str]):
+    """Weighted F1 over integer codes from :func:`encode`, for bootstrap statistics."""
+    from sklearn.metrics import f1_score
+
+    label_codes = list(range(len(labels)))
+    return lambda t, p: f1_score(t, p, labels=label_codes, average="weighted", zero_division=0)
+
+
 def weighted_f1(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[str]) -> float:
     from sklearn.metrics import f1_score
 
@@ -69,13 +83,8 @@ def score(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[st
     y_true, y_pred = _encode(golds, preds)
     labels = list(labels)
 
-    codes = {label: i for i, label in enumerate(labels + [UNPARSED])}
-    t_codes = np.array([codes[x] for x in y_true])
-    p_codes = np.array([codes.get(x, len(labels)) for x in y_pred])
-    label_codes = list(range(len(labels)))
-
-    def f1(t, p):
-        return f1_score(t, p, labels=label_codes, average="weighted", zero_division=0)
+    t_codes, p_codes = encode(labels, golds), encode(labels, preds)
+    f1 = coded_weighted_f1(labels)
 
     precision, recall, f1_per, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0

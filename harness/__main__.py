@@ -1,4 +1,5 @@
 """``python -m harness cassettes [--unused] [--dir DIR]``: list recorded cassettes.
+``python -m harness baseline REPORT [--out PATH]``: write the CI gate's baseline (see :mod:`harness.gate`).
 
 A cassette is *unused* when the current prompts would never ask for what it holds: it was recorded with
 another prompt template version (``harness/prompts.py`` changed since).
@@ -20,7 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     cassettes = sub.add_parser("cassettes", help="list recorded cassettes")
     cassettes.add_argument("--dir", default=str(DEFAULT_DIR), help="cassette folder (default: %(default)s)")
     cassettes.add_argument("--unused", action="store_true", help="only those the current prompts no longer use")
+    baseline = sub.add_parser("baseline", help="write the CI gate's baseline from a report (aggregates, no text)")
+    baseline.add_argument("report", help="a suite run's report JSON, e.g. reports/fpb-sentiment.json")
+    baseline.add_argument("--out", default="baselines/fpb-sentiment.json", help="where to write it (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.command == "baseline":
+        from harness.gate import write_baseline
+
+        try:
+            print(f"baseline written: {write_baseline(args.report, args.out)}")
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     try:
         infos = list_cassettes(args.dir)
     except HarnessError as exc:

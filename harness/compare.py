@@ -10,6 +10,7 @@ the F1 difference excludes 0; otherwise ``tied``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -73,3 +74,19 @@ def compare_rows(cases: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]], t
                              [c["pred"] for c in shared], labels, resamples=resamples, seed=seed)
             results.append({"a": " · ".join(target), "b": " · ".join(other), **result})
     return holm(results)
+
+
+def mcnemar_mde(n: int, discordant_rate: float, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """The smallest difference in accuracy McNemar's test detects on ``n`` paired items (two-sided
+    ``alpha``, ``power``) when ``discordant_rate`` of the items are answered right by only one row:
+    Connor's (1987) sample-size formula solved for the difference (scipy ``norm`` and ``brentq``).
+    """
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    if n < 2 or not 0 < discordant_rate <= 1:
+        return None
+    z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    gap = lambda d: math.sqrt(n) * d - z_a * math.sqrt(discordant_rate) - z_b * math.sqrt(discordant_rate - d * d)  # noqa: E731
+    top = math.sqrt(discordant_rate)
+    return float(brentq(gap, 0.0, top)) if gap(top) > 0 else None

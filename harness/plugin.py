@@ -68,6 +68,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="A user-given price in USD per 1M tokens for a model missing from harness/prices.toml (repeatable).")
     add("--harness-report-dir", metavar="DIR", default=None,
         help="Where reports are written. Default: reports/ under the rootdir.")
+    # decision report: costs, run history, CI gate (harness.economics, harness.history, harness.gate)
+    add("--harness-dollars-per-hour", type=float, default=None, metavar="USD",
+        help="Price local models' measured time at this USD per hour. Default: the cpu machine marked default "
+             "in harness/prices.toml [machines].")
+    add("--harness-machine", default=None, metavar="NAME",
+        help="Price local time at this [machines] entry of harness/prices.toml (e.g. aws-g5.xlarge).")
+    add("--harness-monthly-volume", type=int, default=100_000, metavar="N",
+        help="Requests per month for the fine-tuning payback period. Default: %(default)s.")
+    add("--harness-save", default=None, metavar="NAME",
+        help="Name of this run in reports/runs/NNNN_NAME.json (every run is saved). "
+             "Default: <commit>_<date>_<time>[_uncommitted-changes].")
+    add("--harness-compare", nargs="?", const="", default=None, metavar="N",
+        help="Compare with saved run N (a number or part of its name); without a value: the previous run.")
+    add("--harness-gate", nargs="?", const="baselines/fpb-sentiment.json", default=None, metavar="PATH",
+        help="Fail the run when a row is worse than its baseline beyond --harness-gate-margin with statistical "
+             "support, or its parse failures / API cost exceed the limits. Default PATH: %(const)s.")
+    add("--harness-gate-margin", type=float, default=0.02, metavar="F1",
+        help="Non-inferiority margin in weighted F1. Default: %(default)s.")
+    add("--harness-gate-parse-slack", type=float, default=0.02, metavar="RATE",
+        help="Allowed rise of the parse-failure rate over the baseline (absolute). Default: %(default)s.")
+    add("--harness-gate-cost-slack", type=float, default=0.10, metavar="FRACTION",
+        help="Allowed rise of billed/estimated API cost per 1k over the baseline (relative). Default: %(default)s.")
 
 
 def _config(config: pytest.Config) -> BenchmarkConfig:
@@ -228,12 +250,48 @@ class Aggregator:
 
         bench = get_benchmark(self.config)
         cfg = bench.config
+        from harness import economics, gate, history
+
+        opt = self.config.getoption
+        try:
+            machine, gpu_machine = economics.machines_for(opt("harness_dollars_per_hour"), opt("harness_machine"))
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.report = report_mod.build_report(
             bench.meta(), self.cases, labels=LABELS, pair_order=bench.pairs, expected=dict(self.expected),
-            root=self.config.rootpath, seed=cfg.seed, resamples=cfg.bootstrap,
+            root=self.config.rootpath, seed=cfg.seed, resamples=cfg.bootstrap, machine=machine,
+            gpu_machine=gpu_machine, prices=bench.prices, monthly_volume=opt("harness_monthly_volume"),
         )
         directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
-        self.paths = report_mod.write(self.report, self.cases, directory)
+        self.paths = report_mod.write(self.report, self.cases, directory, texts={e.id: e.text for e in bench.test})
+        self.history_lines, self.gate_result = [], None
+        if opt("harness_gate") is not None:  # the gate's verdict fails the run; the report is already written
+            path = Path(opt("harness_gate"))
+            path = path if path.is_absolute() else self.config.rootpath / path
+            try:
+                self.gate_result = gate.check(self.report, gate.load_baseline(path), name=str(path),
+                                              margin=opt("harness_gate_margin"), parse_slack=opt("harness_gate_parse_slack"),
+                                              cost_slack=opt("harness_gate_cost_slack"), resamples=cfg.bootstrap, seed=cfg.seed)
+            except HarnessError as exc:
+                self.gate_result = gate.GateResult(str(path), opt("harness_gate_margin"), (gate.Check("gate", "FAIL", str(exc)),))
+            if self.gate_result.failed:
+                session.testsfailed += 1
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        runs = directory / history.RUNS
+        saved = history.save(self.report, runs, opt("harness_save") or history.default_name(
+            self.report.get("git_sha"), history.git_dirty(self.config.rootpath)))
+        self.paths["run"], previous, entries = saved, None, None
+        if opt("harness_compare") is not None:
+            try:
+                previous = history.find(runs, opt("harness_compare") or None, before=saved)
+                entries = history.diff(self.report, history.load(previous), resamples=cfg.bootstrap, seed=cfg.seed)
+                self.history_lines = [f"compared with {previous.name}:"] + report_mod.text_table(history.diff_table(entries))
+            except HarnessError as exc:
+                self.history_lines = [f"compare: {exc}"]
+        self.paths["summary"] = directory / "summary.md"
+        report_mod._atomic_write(self.paths["summary"], history.summary_markdown(
+            self.report, saved=saved, previous=previous, entries=entries,
+            gate_lines=self.gate_result.lines() if self.gate_result else None))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
@@ -244,12 +302,20 @@ class Aggregator:
         tr.write_sep("=", f"{TASK} leaderboard")
         for line in report_mod.header_lines(self.report):
             tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
+        for line in report_mod.cost_lines(self.report):
+            tr.write_line(line)
         for line in report_mod.text_table(report_mod.leaderboard(self.report)):
             tr.write_line(line)
         for line in report_mod.comparison_lines(self.report):
-            tr.write_line(line, bold=line.endswith(("BETTER", "WORSE")))
-        for kind, path in self.paths.items():
-            tr.write_line(f"harness {kind} report: {path}")
+            tr.write_line(line, bold=" BETTER " in line or " WORSE " in line)
+        for line in getattr(self, "history_lines", []):
+            tr.write_line(line)
+        if getattr(self, "gate_result", None) is not None:
+            tr.write_sep("=", f"quality gate vs {self.gate_result.baseline}: "
+                              f"{'FAILED' if self.gate_result.failed else 'passed'}", red=self.gate_result.failed)
+            for line in self.gate_result.lines():
+                tr.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        tr.write_line("harness reports: " + ", ".join(str(p) for p in self.paths.values()))
 
 
 class _XdistCounts:

@@ -146,10 +146,10 @@ def load_prices(path: Path | None = None) -> PriceTable:
     except tomllib.TOMLDecodeError as exc:
         raise HarnessError(f"{path}: not valid TOML ({exc}): fix the syntax at that line") from None
 
-    unknown_top = set(data) - {"table", "models"}
+    unknown_top = set(data) - {"table", "models", "machines"}
     if unknown_top:
         raise HarnessError(f"{path}: unexpected top-level key(s) {sorted(unknown_top)}: expected only "
-                           f"[table] and [models.\"NAME\"]; remove or rename them")
+                           f"[table], [models.\"NAME\"] and [machines.\"NAME\"]; remove or rename them")
 
     table = data.get("table")
     if not isinstance(table, dict):
@@ -244,3 +244,85 @@ def _check_aliases(value: Any, where: str) -> list[str]:
         raise HarnessError(f"{where} has aliases={value!r}: expected a list of model names, "
                            f"e.g. aliases = [\"gpt-4o-2024-08-06\"]")
     return value
+
+
+# -- machine hours: what a local model's measured time costs -------------------------------------------
+
+_MACHINE_KEYS = {"dollars_per_hour", "kind", "default", "description", "as_of", "source", "note"}
+MACHINE_KINDS = ("cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class MachinePrice:
+    """An on-demand instance's price in USD per hour, dated and sourced (``[machines."NAME"]``)."""
+
+    name: str
+    dollars_per_hour: float
+    kind: str
+    description: str
+    as_of: str
+    source: str
+    default: bool = False
+
+
+def load_machine_prices(path: Path | None = None) -> dict[str, MachinePrice]:
+    """The ``[machines."NAME"]`` entries of the price table, checked like the model entries."""
+    path = DEFAULT_PATH if path is None else Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError):
+        load_prices(path)  # raises the same clear error as for the model prices
+        raise
+    machines = data.get("machines")
+    if not isinstance(machines, dict) or not machines:
+        raise HarnessError(f"{path}: [machines] is missing or empty: expected [machines.\"NAME\"] sections with "
+                           "dollars_per_hour, kind (cpu or gpu), as_of and source; add one")
+    found: dict[str, MachinePrice] = {}
+    for name, entry in machines.items():
+        where = f"{path}: machine {name!r}"
+        if not isinstance(entry, dict):
+            raise HarnessError(f"{where} is {entry!r}: expected a table with dollars_per_hour, kind, as_of, source")
+        unknown = set(entry) - _MACHINE_KEYS
+        missing = [k for k in ("dollars_per_hour", "kind", "as_of", "source") if k not in entry]
+        if unknown or missing:
+            raise HarnessError(f"{where}: expected keys {sorted(_MACHINE_KEYS)} (dollars_per_hour, kind, as_of and "
+                               f"source required); got unknown {sorted(unknown)}, missing {missing}: fix the entry")
+        if entry["kind"] not in MACHINE_KINDS:
+            raise HarnessError(f"{where} has kind={entry['kind']!r}: expected one of {list(MACHINE_KINDS)}")
+        hourly = entry["dollars_per_hour"]
+        if isinstance(hourly, bool) or not isinstance(hourly, (int, float)) or not math.isfinite(hourly) or hourly <= 0:
+            raise HarnessError(f"{where} has dollars_per_hour={hourly!r}: expected a positive number of USD per hour")
+        found[name] = MachinePrice(
+            name=name, dollars_per_hour=float(hourly), kind=entry["kind"],
+            description=str(entry.get("description", name)),
+            as_of=_check_date(entry["as_of"], f"{where} has as_of={entry['as_of']!r}"),
+            source=_check_text(entry["source"], f"{where} has source={entry['source']!r}",
+                               "expected a non-empty string saying where the price was read (URL and title)"),
+            default=bool(entry.get("default", False)),
+        )
+    for kind in MACHINE_KINDS:
+        defaults = [m.name for m in found.values() if m.kind == kind and m.default]
+        if len(defaults) > 1:
+            raise HarnessError(f"{path}: machines {defaults} are all marked default for {kind}: expected one; "
+                               "remove `default = true` from the others")
+    return found
+
+
+def default_machine(kind: str, machines: Mapping[str, MachinePrice]) -> MachinePrice:
+    """The machine marked ``default = true`` for ``kind`` (else the first of that kind)."""
+    of_kind = [m for m in machines.values() if m.kind == kind]
+    if not of_kind:
+        raise HarnessError(f"the price table lists no {kind} machine: expected a [machines.\"NAME\"] entry with "
+                           f"kind = \"{kind}\"; add one to harness/prices.toml")
+    return next((m for m in of_kind if m.default), of_kind[0])
+
+
+def user_machine(dollars_per_hour: float, kind: str = "cpu") -> MachinePrice:
+    """A user-given hourly price (``--harness-dollars-per-hour``), dated today."""
+    if isinstance(dollars_per_hour, bool) or not math.isfinite(dollars_per_hour) or dollars_per_hour <= 0:
+        raise HarnessError(f"--harness-dollars-per-hour={dollars_per_hour!r}: expected a positive number of USD "
+                           "per hour, e.g. --harness-dollars-per-hour=0.10")
+    return MachinePrice(name=USER_GIVEN, dollars_per_hour=float(dollars_per_hour), kind=kind,
+                        description=f"user-given ${dollars_per_hour:g}/h", as_of=dt.date.today().isoformat(),
+                        source=USER_GIVEN)

@@ -21,8 +21,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from harness.compare import compare_rows
+from harness import economics
+from harness.compare import compare_rows, mcnemar_mde
 from harness.metrics import score
+from harness.pricing import MachinePrice, PriceTable, default_machine, load_machine_prices
 
 SCHEMA_VERSION = 1
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
@@ -56,11 +58,18 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *, labels: Sequence[str],
                  pair_order: Sequence[tuple[str, str]], expected: Mapping[tuple[str, str], int],
-                 root: Path, seed: int, resamples: int) -> dict[str, Any]:
+                 root: Path, seed: int, resamples: int, machine: MachinePrice | None = None,
+                 gpu_machine: MachinePrice | None = None, prices: PriceTable | None = None,
+                 monthly_volume: int = economics.DEFAULT_MONTHLY_VOLUME) -> dict[str, Any]:
+    if machine is None or gpu_machine is None:
+        machines = load_machine_prices()
+        machine = machine or default_machine("cpu", machines)
+        gpu_machine = gpu_machine or default_machine("gpu", machines)
     grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for case in cases:
         grouped[(case["model"], case["strategy"])].append(case)
     order = list(pair_order) + sorted(set(grouped) - set(pair_order))
+    reference = economics.reference_tokens({p: grouped[p] for p in order if grouped.get(p)})
     rows = []
     for pair in order:
         items = sorted(grouped.get(pair, []), key=lambda c: c["index"])
@@ -97,13 +106,19 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
                 "output": sum(c["output_tokens"] or 0 for c in items),
                 "cached_input": sum(c.get("cached_input_tokens") or 0 for c in items),
             },
-            "cost": _cost(items),
+            "cost": economics.row_cost(items, machine=machine, prices=prices, reference=reference),
             "provenance": items[0]["provenance"],
         })
+    for row, by_cost, by_latency in zip(rows, economics.pareto(rows, lambda r: r["cost"]["per_1k_usd"]),
+                                        economics.pareto(rows, lambda r: r["latency"]["p50_s"])):
+        row["pareto"] = {"cost": by_cost, "latency": by_latency}
     targets = [pair for pair in order if any(c.get("fine_tuned") for c in grouped.get(pair, []))]
     comparisons = compare_rows({p: grouped[p] for p in order if grouped.get(p)}, targets, labels,
                                resamples=resamples, seed=seed)
+    for c in comparisons:
+        c["mde_accuracy"] = mcnemar_mde(c["n"], (c["only_a_correct"] + c["only_b_correct"]) / c["n"])
     partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
+    n_items = max((r["n"] for r in rows), default=0)
     return {
         "schema_version": SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -115,20 +130,68 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
         **meta,
         "rows": rows,
         "comparisons": comparisons,
+        "mde": {"n": n_items, "alpha": 0.05, "power": 0.8, "method": "McNemar, Connor (1987) approximation",
+                "accuracy_difference_at_discordant_rate": {
+                    f"{rate:.2f}": mcnemar_mde(n_items, rate) for rate in (0.05, 0.10, 0.20)}},
+        "economics": _economics(rows, targets, root, machine, gpu_machine, monthly_volume),
+        "items": items_table(order, grouped, labels),
     }
 
 
-def _cost(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """API cost at the price table's prices; "price unknown" (never $0) when any call has no price."""
-    costs = [c.get("cost_usd") for c in items]
-    if all(c.get("kind") != "api" for c in items):
-        return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None, "note": "not billed per token"}
-    if not costs or any(cost is None for cost in costs):
-        priced = sum(cost is not None for cost in costs)
-        return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None,
-                "note": "price unknown" if priced == 0 else f"price unknown for {len(costs) - priced} calls"}
-    total = float(sum(costs))
-    return {"total_usd": total, "per_call_usd": total / len(costs), "per_1k_usd": 1000 * total / len(costs), "note": None}
+def _economics(rows: Sequence[Mapping[str, Any]], targets: Sequence[tuple[str, str]], root: Path,
+               machine: MachinePrice, gpu_machine: MachinePrice, monthly_volume: int) -> dict[str, Any]:
+    """Training cost of each fine-tuned row and its economics against every other row."""
+    cards = economics.read_cards({m for m, _ in targets}, economics.ADAPTERS_DIR)
+    training = {m: economics.training_cost(cards.get(m), machine=machine, gpu_machine=gpu_machine)
+                for m, _ in targets}
+    by_pair = {(r["model"], r["strategy"]): r for r in rows}
+    versus = [economics.versus(by_pair[t], other, training[t[0]], monthly_volume=monthly_volume)
+              for t in targets if t in by_pair for other in rows if (other["model"], other["strategy"]) != t]
+    return {
+        "machine": {"name": machine.name, "dollars_per_hour": machine.dollars_per_hour, "kind": machine.kind,
+                    "description": machine.description, "as_of": machine.as_of, "source": machine.source},
+        "gpu_machine": {"name": gpu_machine.name, "dollars_per_hour": gpu_machine.dollars_per_hour,
+                        "as_of": gpu_machine.as_of, "source": gpu_machine.source},
+        "monthly_volume": monthly_volume,
+        "training": training,
+        "versus": versus,
+    }
+
+
+def items_table(order: Sequence[tuple[str, str]], grouped: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+                labels: Sequence[str]) -> dict[str, Any]:
+    """Per-item gold and predictions as label codes keyed by example id (no text): for paired tests later.
+
+    ``gold`` and each row's string hold one character per id: the label's index in ``labels``, ``x`` for
+    a parse failure or error, ``-`` where the row has no case for that item.
+    """
+    index: dict[str, int] = {}
+    gold: dict[str, str] = {}
+    for cases in grouped.values():
+        for c in cases:
+            index.setdefault(c["example_id"], c["index"])
+            gold[c["example_id"]] = c["gold"]
+    ids = sorted(index, key=lambda i: (index[i], i))
+    code = {label: str(i) for i, label in enumerate(labels)}
+
+    def letters(values: Mapping[str, str | None]) -> str:
+        return "".join(code.get(values[i], "x") if i in values else "-" for i in ids)
+
+    preds = {}
+    for pair in order:
+        if grouped.get(pair):
+            preds[" · ".join(pair)] = letters({c["example_id"]: (None if c["error"] else c["pred"]) for c in grouped[pair]})
+    return {"labels": list(labels), "ids": ids, "gold": letters(gold), "preds": preds}
+
+
+def decode_items(items: Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
+    """``{example_id: (gold, pred)}`` for one row of an :func:`items_table`; pred None = parse failure."""
+    labels = items["labels"]
+    out = {}
+    for i, g, p in zip(items["ids"], items["gold"], items["preds"].get(row, "")):
+        if p != "-" and g != "-":
+            out[i] = (labels[int(g)], None if p == "x" else labels[int(p)])
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -161,7 +224,8 @@ def _latency(row: Mapping[str, Any]) -> str:
     lat = row["latency"]
     if lat["p50_s"] is None:
         return "n/a"
-    return f"{lat['p50_s'] * 1000:.0f} / {lat['p95_s'] * 1000:.0f} ms ({lat['source']}, batch {lat['batch_size']})"
+    ms = lambda s: f"{s * 1000:.0f}" if s >= 0.01 else f"{s * 1000:.2g}"  # noqa: E731
+    return f"{ms(lat['p50_s'])} / {ms(lat['p95_s'])} ms ({lat['source']}, batch {lat['batch_size']})"
 
 
 def _failures(row: Mapping[str, Any]) -> str:
@@ -170,21 +234,48 @@ def _failures(row: Mapping[str, Any]) -> str:
     return f"{row['parse_failures']}" + (f" (+{errors} errors)" if errors else "")
 
 
+BASIS_MARK = {"billed": "billed", "machine time": "time", "estimated": "est."}
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${value:.2g}" if 0 < value < 0.001 else f"${value:,.4f}" if value < 100 else f"${value:,.0f}"
+
+
 def _dollars(row: Mapping[str, Any]) -> str:
     cost = row["cost"]
     if cost["per_1k_usd"] is None:
-        return "n/a" if cost["note"] == "not billed per token" else str(cost["note"])
-    return f"${cost['per_1k_usd']:.4f}"
+        return "price unknown" if str(cost["note"]).startswith("price unknown") else "n/a"
+    return f"{_usd(cost['per_1k_usd'])} ({BASIS_MARK.get(cost.get('basis'), cost.get('basis'))})"
+
+
+def _front(row: Mapping[str, Any]) -> str:
+    marks = []
+    for key in ("cost", "latency"):
+        value = (row.get("pareto") or {}).get(key)
+        marks.append("-" if value is None else "yes" if value == "frontier" else "no")
+    return " / ".join(marks)
 
 
 def leaderboard(report: Mapping[str, Any]) -> list[list[str]]:
     header = ["model", "strategy", "n", "weighted F1 [95% CI]", "accuracy", "macro F1", "parse failures",
-              "latency p50 / p95", "$ per 1k"]
+              "latency p50 / p95", "$ per 1k", "Pareto $ / p50"]
     table = [header]
     for row in sorted(report["rows"], key=lambda r: -r["weighted_f1"]):
         n = f"{row['n']}" if row["n"] == row["expected"] else f"{row['n']}/{row['expected']}"
         table.append([row["model"], row["strategy"], n, _ci(row), f"{row['accuracy']:.3f}", f"{row['macro_f1']:.3f}",
-                      _failures(row), _latency(row), _dollars(row)])
+                      _failures(row), _latency(row), _dollars(row), _front(row)])
+    return table
+
+
+def cost_table(report: Mapping[str, Any]) -> list[list[str]]:
+    """$ per call, per 1k requests and in total, with how each was obtained."""
+    table = [["model", "strategy", "$ per call", "$ per 1k", "$ total", "calls", "how"]]
+    for row in report["rows"]:
+        cost = row["cost"]
+        table.append([row["model"], row["strategy"], _usd(cost["per_call_usd"]), _usd(cost["per_1k_usd"]),
+                      _usd(cost["total_usd"]), str(cost.get("calls") or row["n"]), str(cost.get("note") or "")])
     return table
 
 
@@ -219,28 +310,106 @@ def header_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def comparison_lines(report: Mapping[str, Any]) -> list[str]:
-    """Fine-tuned rows against every other row: F1 difference with CI, McNemar p (Holm), verdict."""
-    lines = []
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}×"
+
+
+def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
+    """Fine-tuned rows vs every other row: paired F1 difference, McNemar p (Holm), verdict, and the money."""
+    econ = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
+    volume = (report.get("economics") or {}).get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME)
+    table = [["fine-tuned vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency ×", "cost ×",
+              "break-even", f"payback @{economics.format_requests(volume)}/mo"]]
     for c in report.get("comparisons", []):
         low, high = c["f1_difference_ci95"]
-        lines.append(
-            f"{c['a']} vs {c['b']}: weighted F1 {c['f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}], "
-            f"McNemar p={c['mcnemar_p']:.3g} (Holm {c['p_holm']:.3g}), {c['only_a_correct']} vs "
-            f"{c['only_b_correct']} items only one got right, n={c['n']}: {c['verdict'].upper()}"
-        )
+        e = econ.get((c["a"], c["b"]), {})
+        computable = e.get("break_even_note", "").startswith("not computable")
+        table.append([
+            f"{c['a']} vs {c['b']}", f"{c['f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}]",
+            f"{c['mcnemar_p']:.2g} ({c['p_holm']:.2g})", c["verdict"].upper(), _ratio(e.get("latency_ratio")),
+            _ratio(e.get("cost_ratio")),
+            "n/a" if computable or not e else economics.format_requests(e.get("break_even_requests")) + " req",
+            "n/a" if computable or not e else economics.format_months(e.get("payback_months")),
+        ])
+    return table
+
+
+def comparison_lines(report: Mapping[str, Any]) -> list[str]:
+    """The comparison table as aligned terminal lines (none when the run has no fine-tuned row)."""
+    if not report.get("comparisons"):
+        return []
+    return text_table(comparison_table(report))
+
+
+def cost_lines(report: Mapping[str, Any]) -> list[str]:
+    """One line: how local time and training are priced, and the smallest difference this test set detects."""
+    lines = []
+    econ = report.get("economics") or {}
+    machine = econ.get("machine")
+    if machine:
+        lines.append(f"costs: local rows = measured time × ${machine['dollars_per_hour']:g}/h ({machine['name']}, "
+                     f"as of {machine['as_of']}; --harness-dollars-per-hour to change)"
+                     + ("; est. = tokens estimated from another row (see the Markdown report)"
+                        if any(r["cost"].get("basis") == "estimated" for r in report["rows"]) else ""))
+    mde = report.get("mde") or {}
+    at = mde.get("accuracy_difference_at_discordant_rate") or {}
+    if at and mde.get("n"):
+        parts = ", ".join(f"{v:.3f} at {float(k):.0%}" for k, v in at.items() if v is not None)
+        lines.append(f"minimum detectable accuracy difference (McNemar, α=0.05, power 0.8, n={mde['n']}): {parts} "
+                     "discordant items")
     return lines
+
+
+def _md_table(table: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])] + \
+        ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in table[1:]]
+
+
+def economics_markdown(report: Mapping[str, Any]) -> list[str]:
+    econ = report.get("economics") or {}
+    out = ["", "## Cost per row", ""]
+    machine = econ.get("machine")
+    if machine:
+        out += [f"Local rows are priced as measured time × **${machine['dollars_per_hour']:g}/h**: "
+                f"{machine['description']} ({machine['source']}, as of {machine['as_of']}). Latency of a local "
+                "row is its batch's time divided by the batch size (the batch size is in the leaderboard).", ""]
+    out += _md_table(cost_table(report))
+    if not econ.get("training"):
+        return out
+    out += ["", "## Does fine-tuning pay off?", ""]
+    for model, t in econ["training"].items():
+        out.append(f"- **{model}** training cost: {_usd(t.get('usd'))} ({t.get('note')})")
+    out += ["", f"Break-even: requests after which training + serving the fine-tuned row costs less than the "
+                f"other row's cost per request; payback at {econ['monthly_volume']:,} requests per month "
+                "(`--harness-monthly-volume`).", ""]
+    for v in econ.get("versus", []):
+        out.append(f"- {v['a']} vs {v['b']}: {v.get('break_even_note')}" +
+                   (f", payback {economics.format_months(v['payback_months'])}" if v.get("payback_months") else ""))
+        sens = v.get("sensitivity")
+        if sens:
+            head = ["machine $/h \\ API price"] + [f"×{a:g}" for a in sens["api_price_factor"]]
+            grid = [[f"${h:.4g}"] + [economics.format_requests(n) for n in cells]
+                    for h, cells in zip(sens["dollars_per_hour"], sens["break_even_requests"])]
+            out += ["", "  break-even requests (sensitivity):", ""] + ["  " + line for line in _md_table([head] + grid)] + [""]
+    return out
 
 
 def markdown(report: Mapping[str, Any]) -> str:
     table = leaderboard(report)
     out = [f"# {report['task']} leaderboard", ""]
-    out += [f"> {line}" for line in header_lines(report)]
-    out += ["", "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    out += ["| " + " | ".join(r) + " |" for r in table[1:]]
+    out += [f"> {line}" for line in header_lines(report) + cost_lines(report)]
+    out += [""] + _md_table(table)
     if report.get("comparisons"):
         out += ["", "## Fine-tuned vs the rest (paired, same items)", ""]
-        out += [f"- {line}" for line in comparison_lines(report)]
+        out += _md_table(comparison_table(report))
+        out += ["", "Minimum detectable accuracy difference at each pair's observed discordance (McNemar, α=0.05, "
+                    "power 0.8): " + "; ".join(f"{c['b']}: {c['mde_accuracy']:.3f}" if c.get("mde_accuracy")
+                                                 else f"{c['b']}: n/a" for c in report["comparisons"])]
+    out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
+    out += _md_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
+                     [[r["model"], r["strategy"], str(r["pareto"]["cost"] or "n/a"), str(r["pareto"]["latency"] or "n/a")]
+                      for r in report["rows"]])
+    out += economics_markdown(report)
     out += ["", "## Where each row comes from", ""]
     out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
     out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "
@@ -248,14 +417,30 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directory: Path) -> dict[str, Path]:
+LEARNING_CURVE = "learning_curve.json"
+
+
+def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directory: Path,
+          texts: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """JSON, predictions CSV, Markdown and the self-contained HTML (which holds the test sentences in
+    ``texts``, like the CSV: both stay out of git). A ``learning_curve.json`` in ``directory`` is drawn."""
+    from harness import html_report
+
+    cases = list(cases)
     stem = report["task"]
     paths = {
         "json": directory / f"{stem}.json",
         "csv": directory / f"{stem}_predictions.csv",
         "markdown": directory / f"{stem}.md",
+        "html": directory / f"{stem}.html",
     }
     _atomic_write(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     _atomic_write(paths["csv"], predictions_csv(cases))
     _atomic_write(paths["markdown"], markdown(report))
+    curve = None
+    try:
+        curve = json.loads((directory / LEARNING_CURVE).read_text())
+    except (OSError, ValueError):
+        pass
+    _atomic_write(paths["html"], html_report.render(report, cases, texts or {}, curve))
     return paths

@@ -1,0 +1,245 @@
+"""What each row costs, whether fine-tuning pays off, and which rows are worth their price.
+
+Plain functions over case dictionaries and report rows (no pytest, no model imports):
+
+* :func:`row_cost`: $ per call, per 1k requests and in total. API calls are billed tokens at the price
+  table's prices; local models are measured time × an hourly machine price (``harness/prices.toml``
+  ``[machines]``, or ``--harness-dollars-per-hour``); replayed published replies have no recorded
+  tokens, so their cost is *estimated* from the tokens another row of the run measured on a zero-shot
+  prompt, and says so; where nothing can be measured or priced, the cost is ``None`` with the reason.
+* :func:`training_cost`: the adapter card's machine hours at its own $/h, or at the price table's.
+* :func:`versus`: a fine-tuned row against another: latency and cost ratios, the request volume at
+  which training pays for itself, the payback period at a monthly volume, and a sensitivity grid.
+* :func:`pareto`: weighted F1 against cost or latency, dominated rows named with what dominates them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from harness import HarnessError
+from harness.pricing import MachinePrice, PriceTable, cost_usd, default_machine, load_machine_prices, user_machine
+
+HOURLY_FACTORS = (0.5, 1.0, 2.0, 4.0)
+API_PRICE_FACTORS = (0.25, 0.5, 1.0, 2.0)
+DEFAULT_MONTHLY_VOLUME = 100_000
+PUBLISHED_PREFIX = "published-"
+ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
+
+
+def machines_for(dollars_per_hour: float | None = None, name: str | None = None) -> tuple[MachinePrice, MachinePrice]:
+    """The machine local time is priced at (``--harness-dollars-per-hour`` or ``--harness-machine``, else the
+    table's default cpu machine), and the GPU machine GPU training hours are priced at."""
+    table = load_machine_prices()
+    gpu = default_machine("gpu", table)
+    if dollars_per_hour is not None:
+        return user_machine(dollars_per_hour), gpu
+    if name is not None:
+        if name not in table:
+            raise HarnessError(f"--harness-machine={name}: not in harness/prices.toml; expected one of {sorted(table)}, "
+                               "or give a price with --harness-dollars-per-hour")
+        return table[name], gpu
+    return default_machine("cpu", table), gpu
+
+
+def api_model(name: str) -> str | None:
+    """The price-table name behind a row's model name (``openai:gpt-4o`` -> ``gpt-4o``), or None."""
+    if name.startswith("openai:"):
+        return name.split(":", 1)[1]
+    if name.startswith(PUBLISHED_PREFIX):
+        return name[len(PUBLISHED_PREFIX):]
+    return None
+
+
+def _money(total: float, calls: int, basis: str, note: str | None, **extra: Any) -> dict[str, Any]:
+    return {"total_usd": total, "per_call_usd": total / calls, "per_1k_usd": 1000 * total / calls,
+            "basis": basis, "note": note, "calls": calls, **extra}
+
+
+def _none(note: str, basis: str | None = None) -> dict[str, Any]:
+    return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None, "basis": basis, "note": note, "calls": 0}
+
+
+def reference_tokens(grouped: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> dict[str, Any] | None:
+    """Mean input / output tokens per call of a zero-shot row that measured them (an API row first)."""
+    best = None
+    for (model, strategy), cases in grouped.items():
+        if strategy != "zero_shot":
+            continue
+        counted = [c for c in cases if c.get("input_tokens") and c.get("output_tokens") is not None]
+        if len(counted) < max(1, len(cases) // 2):
+            continue
+        rank = 0 if cases[0].get("kind") == "api" else 1
+        found = {"row": f"{model} · {strategy}", "calls": len(counted),
+                 "input": sum(c["input_tokens"] for c in counted) / len(counted),
+                 "output": sum(c["output_tokens"] for c in counted) / len(counted)}
+        if best is None or rank < best[0]:
+            best = (rank, found)
+    return best[1] if best else None
+
+
+def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, prices: PriceTable | None,
+             reference: Mapping[str, Any] | None) -> dict[str, Any]:
+    kind = cases[0].get("kind", "local")
+    model = cases[0]["model"]
+    calls = len(cases)
+    if kind == "api":
+        costs = [c.get("cost_usd") for c in cases]
+        if any(cost is None for cost in costs):
+            priced = sum(cost is not None for cost in costs)
+            return _none("price unknown" if priced == 0 else f"price unknown for {calls - priced} calls")
+        return _money(float(sum(costs)), calls, "billed", "tokens × price table")
+    if kind == "local":
+        times = [c["latency_s"] for c in cases if c.get("latency_s") is not None]
+        if len(times) < calls:
+            return _none(f"not computable: {calls - len(times)} of {calls} calls have no measured time")
+        hours = sum(times) / 3600
+        return _money(hours * machine.dollars_per_hour, calls, "machine time",
+                      f"measured time × ${machine.dollars_per_hour:g}/h ({machine.name})",
+                      machine=machine.name, dollars_per_hour=machine.dollars_per_hour,
+                      batch_size=max(c.get("batch_size", 1) for c in cases), machine_seconds=sum(times))
+    priced_as = api_model(model)
+    price = prices.lookup(priced_as) if prices is not None and priced_as else None
+    if price is None:
+        return _none("not computable: no recorded tokens and no price for this model")
+    if reference is None:
+        return _none(f"not computable: no recorded tokens; run a zero-shot API row (e.g. "
+                     f"openai:smollm2-135m-instruct-q4_1) alongside to estimate them", "estimated")
+    per_call = cost_usd(price, round(reference["input"]), round(reference["output"]))
+    return _money(per_call * calls, calls, "estimated",
+                  f"estimated: {priced_as} prices × mean tokens per call measured on {reference['row']} "
+                  f"({reference['input']:.0f} in / {reference['output']:.0f} out; its prompt and tokenizer, "
+                  "not the published run's own)", reference_row=reference["row"])
+
+
+# -- training ---------------------------------------------------------------------------------------------
+
+def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str, Any]]:
+    """The adapter cards of ``adapter:<folder>`` models (only the fields costing needs); unreadable ones skipped."""
+    cards = {}
+    for name in models:
+        if not name.startswith("adapter:"):
+            continue
+        spec = Path(name.split(":", 1)[1]).expanduser()
+        folder = spec if spec.exists() or spec.is_absolute() else adapters_dir / spec
+        try:
+            card = json.loads((folder / "adapter_card.json").read_text())
+        except (OSError, ValueError):
+            continue
+        cards[name] = {k: card.get(k) for k in ("machine_hours", "gpu_hours", "dollars_per_hour", "cost_usd",
+                                                 "device", "backend", "wall_seconds", "steps", "created_at")}
+    return cards
+
+
+def training_cost(card: Mapping[str, Any] | None, *, machine: MachinePrice,
+                  gpu_machine: MachinePrice | None) -> dict[str, Any]:
+    """The card's machine hours priced at its own $/h, else at the GPU (gpu_hours > 0) or the run's machine."""
+    if not card or card.get("machine_hours") is None:
+        return {"usd": None, "note": "not computable: no adapter card with machine_hours"}
+    hours = float(card["machine_hours"])
+    if card.get("dollars_per_hour"):
+        rate, where = float(card["dollars_per_hour"]), "the card's own $/h"
+    elif (card.get("gpu_hours") or 0) > 0 and gpu_machine is not None:
+        rate, where = gpu_machine.dollars_per_hour, gpu_machine.name
+    else:
+        rate, where = machine.dollars_per_hour, machine.name
+    return {"usd": hours * rate, "machine_hours": hours, "dollars_per_hour": rate,
+            "note": f"{hours:.3f} machine hours on {card.get('device')} × ${rate:g}/h ({where})"}
+
+
+# -- fine-tuned vs another row ----------------------------------------------------------------------------
+
+def break_even(training_usd: float, own_per_call: float, other_per_call: float) -> float | None:
+    """Requests after which training + serving costs less than the other row; None if never."""
+    saving = other_per_call - own_per_call
+    if saving <= 0:
+        return None
+    return training_usd / saving
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def versus(tuned: Mapping[str, Any], other: Mapping[str, Any], training: Mapping[str, Any], *,
+           monthly_volume: int) -> dict[str, Any]:
+    """Latency and cost ratios, break-even volume and payback of a fine-tuned row against another row."""
+    a_cost, b_cost = tuned["cost"]["per_call_usd"], other["cost"]["per_call_usd"]
+    out: dict[str, Any] = {
+        "a": f"{tuned['model']} · {tuned['strategy']}", "b": f"{other['model']} · {other['strategy']}",
+        "latency_ratio": _ratio(tuned["latency"]["p50_s"], other["latency"]["p50_s"]),
+        "cost_ratio": _ratio(a_cost, b_cost), "other_cost_basis": other["cost"].get("basis"),
+        "training_usd": training.get("usd"), "monthly_volume": monthly_volume,
+        "break_even_requests": None, "payback_months": None, "sensitivity": None,
+    }
+    if a_cost is None or b_cost is None or training.get("usd") is None:
+        missing = [r for r, c in ((out["a"], a_cost), (out["b"], b_cost)) if c is None]
+        out["break_even_note"] = ("not computable: no cost for " + " and ".join(missing) if missing
+                                  else "not computable: " + str(training.get("note")))
+        return out
+    n = break_even(training["usd"], a_cost, b_cost)
+    out["break_even_requests"] = n
+    out["payback_months"] = None if n is None else n / monthly_volume
+    out["break_even_note"] = ("never: the fine-tuned row costs as much or more per request" if n is None
+                              else f"{n:,.0f} requests")
+    if tuned["cost"].get("basis") == "machine time" and other["cost"].get("basis") in ("billed", "estimated"):
+        out["sensitivity"] = sensitivity(training["usd"], a_cost, b_cost, tuned["cost"]["dollars_per_hour"])
+    return out
+
+
+def sensitivity(training_usd: float, own_per_call: float, api_per_call: float, dollars_per_hour: float,
+                hourly_factors: Sequence[float] = HOURLY_FACTORS,
+                api_factors: Sequence[float] = API_PRICE_FACTORS) -> dict[str, Any]:
+    """Break-even requests over a grid: machine $/h (scales training and serving) × API price."""
+    grid = [[break_even(training_usd * h, own_per_call * h, api_per_call * a) for a in api_factors]
+            for h in hourly_factors]
+    return {"dollars_per_hour": [dollars_per_hour * h for h in hourly_factors],
+            "api_price_factor": list(api_factors), "break_even_requests": grid}
+
+
+# -- Pareto -----------------------------------------------------------------------------------------------
+
+def pareto(rows: Sequence[Mapping[str, Any]], cost_of) -> list[str | None]:
+    """For each row: ``"frontier"``, ``"dominated by <row>"``, or None when it has no cost/F1 to place.
+
+    A row is dominated when another has weighted F1 at least as high and cost at most as high, one of
+    them strictly. ``cost_of(row)`` gives the x value (lower is better) or None.
+    """
+    points = [(cost_of(r), r["weighted_f1"]) for r in rows]
+    out: list[str | None] = []
+    for i, (x, y) in enumerate(points):
+        if x is None or y is None or math.isnan(x):
+            out.append(None)
+            continue
+        by = [j for j, (x2, y2) in enumerate(points) if j != i and x2 is not None and x2 <= x and y2 >= y
+              and (x2 < x or y2 > y)]
+        if by:
+            best = max(by, key=lambda j: points[j][1])
+            out.append(f"dominated by {rows[best]['model']} · {rows[best]['strategy']}")
+        else:
+            out.append("frontier")
+    return out
+
+
+def format_requests(n: float | None) -> str:
+    if n is None:
+        return "never"
+    if n < 1:
+        return "< 1"
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.0f}"
+
+
+def format_months(months: float | None) -> str:
+    if months is None:
+        return "never"
+    if months < 1 / 30:
+        return f"{months * 30 * 24:.1f} h"
+    if months < 1:
+        return f"{months * 30:.1f} days"
+    return f"{months:.1f} months" if months < 120 else f"{months / 12:.0f} years"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -75,15 +76,10 @@ class DataSource:
 
 def parse_fpb_bytes(raw: bytes, *, source: str, id_prefix: str) -> list[Example]:
     """Parse FPB bytes. Every malformed line is an error naming the line, never skipped."""
-    try:
-        text = raw.decode("latin-1")
-    except UnicodeDecodeError as exc:  # latin-1 decodes any byte; kept for clarity of intent
-        raise HarnessError(f"{source}: not latin-1 text ({exc})") from exc
-    if "\r\n" not in text and "\n" in text:
-        lines = text.split("\n")
-    else:
-        lines = text.split("\r\n")
-    if lines and lines[-1] == "":
+    _check_encoding(raw, source)
+    text = raw.decode("latin-1")  # decodes any byte: _check_encoding refused what would decode wrongly
+    lines = re.split(r"\r\n|\r|\n", text)  # CRLF as shipped; LF or CR from an edited copy read the same
+    while lines and lines[-1] == "":
         lines.pop()
     examples = []
     for number, line in enumerate(lines, start=1):
@@ -104,6 +100,28 @@ def parse_fpb_bytes(raw: bytes, *, source: str, id_prefix: str) -> list[Example]
     if not examples:
         raise HarnessError(f"{source}: no examples (empty file)")
     return examples
+
+
+def _check_encoding(raw: bytes, source: str) -> None:
+    """Refuse bytes that latin-1 would decode without error but wrongly: UTF-16/32, UTF-8, binary."""
+    fix = ("expected the original latin-1 Financial PhraseBank file; use the original, or convert this copy "
+           "with: iconv -f {enc} -t LATIN1 FILE > FILE.latin1")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in raw[:200] and raw.count(b"\x00") > len(raw) // 4):
+        raise HarnessError(f"{source}: the file looks like UTF-16 or UTF-32 (a byte-order mark or NUL bytes); "
+                           + fix.format(enc="UTF-16"))
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise HarnessError(f"{source}:{line}: a NUL byte: expected text; the file is binary or corrupted. "
+                           "Restore the original Sentences_*.txt file.")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise HarnessError(f"{source}: the file starts with a UTF-8 byte-order mark; " + fix.format(enc="UTF-8"))
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return  # latin-1 with accents (the original files are not valid UTF-8)
+        raise HarnessError(f"{source}: the file is UTF-8 (it was re-saved): read as latin-1 its accented "
+                           "letters would be garbled (\u00c5 as \u00c3\u0085); " + fix.format(enc="UTF-8"))
 
 
 def load_fpb(path: Path) -> FpbFile:

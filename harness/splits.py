@@ -58,6 +58,11 @@ def make_split(examples: Sequence[Example], *, seed: int = DEFAULT_SEED, method:
 
     if method not in METHODS:
         raise HarnessError(f"unknown split method {method!r}: expected one of {list(METHODS)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise HarnessError(f"--harness-seed={seed!r}: expected a whole number from 0 to {2**32 - 1} "
+                           f"(the published seeds are {', '.join(map(str, PUBLISHED_SEEDS))})")
+    if not 0 < test_size < 1:
+        raise HarnessError(f"test_size={test_size!r}: expected a fraction between 0 and 1, e.g. 0.2")
     labels = [e.label for e in examples]
     if len(examples) < 10:
         raise HarnessError(f"cannot split {len(examples)} examples: expected at least 10")
@@ -91,6 +96,13 @@ def make_split(examples: Sequence[Example], *, seed: int = DEFAULT_SEED, method:
         else:
             seen.add(key)
             kept.append(e)
+    if len({e.label for e in kept}) < 2:
+        raise HarnessError(
+            f"after removing {leaked} train items that repeat a test item and {repeats} repeated train items, "
+            f"the train split holds {len(kept)} items of {len({e.label for e in kept})} label(s): expected at least "
+            "two labels to train and to draw few-shot examples from. The data repeats the same sentences; use a "
+            "file with distinct sentences."
+        )
     return Split(
         train=tuple(kept), test=tuple(test), seed=seed, method=method,
         leaked_removed_from_train=leaked, repeats_removed_from_train=repeats, test_repeats=test_repeats,

@@ -9,6 +9,11 @@
   parameters; the prompt text is not stored. ``keep_prompts=True`` stores the plain body (opt-in).
 * **Secrets**: request headers Authorization, api-key, OpenAI-Organization, OpenAI-Project and Cookie,
   and response headers Set-Cookie, OpenAI-Organization and OpenAI-Project are never written.
+* **Only successes**: a response that is not a 2xx with a JSON body (429, 5xx, an HTML error page,
+  malformed JSON) is never stored, so a retry goes to the server again and a replay never serves a failure.
+* **Whole files**: a cassette is written to a temporary file and renamed (never half-written), with a
+  sha256 seal over its interactions in the metadata; a sealed cassette whose interactions were edited
+  by hand is refused on load.
 * **Latency**: the wall time of each recorded call is stored with its response (``x-harness-latency-s``,
   ``x-harness-recorded-at``), so replay reports the recorded latency, labelled as such.
 * **Layout**: one JSON cassette per (task, model, strategy): ``cassettes/<task>/<model>/<strategy>.json``,
@@ -22,7 +27,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +42,7 @@ RECORD_MODES = ("none", "once", "new_episodes", "all")
 LATENCY_HEADER = "x-harness-latency-s"
 RECORDED_AT_HEADER = "x-harness-recorded-at"
 DIGEST_KEY = "harness_body_sha256"
+SEAL_KEY = "interactions_sha256"
 SECRET_REQUEST_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie")
 SECRET_RESPONSE_HEADERS = ("set-cookie", "openai-organization", "openai-project")
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "cassettes"
@@ -90,10 +98,56 @@ def request_key(request: Any) -> tuple[str, str, str]:
     return (request.method.upper(), request.parsed_uri.path, canonical_digest(request.body))
 
 
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
+def _scrub_response(response: dict[str, Any]) -> dict[str, Any] | None:
+    """Drop secret headers; drop the whole response (None: vcrpy stores nothing) unless it is a success."""
+    status = (response.get("status") or {}).get("code")
+    if not isinstance(status, int) or not 200 <= status < 300:
+        return None
+    try:
+        parsed = json.loads(_body_bytes((response.get("body") or {}).get("string")) or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None  # an HTML page or a truncated / malformed JSON body
+    if isinstance(parsed, dict) and ("error" in parsed or parsed.get("choices") == []):
+        return None  # an error in a 200, or a completion without choices: nothing to replay
     headers = response.get("headers") or {}
     response["headers"] = {k: v for k, v in headers.items() if k.lower() not in SECRET_RESPONSE_HEADERS}
     return response
+
+
+def interactions_digest(interactions: Any) -> str:
+    """The seal: sha256 of the interactions as canonical JSON (key order never matters)."""
+    canonical = json.dumps(interactions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sealed_persister() -> type:
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serialize import serialize
+
+    class SealedPersister(FilesystemPersister):
+        """Writes the cassette whole (temp file + rename) with a seal over its interactions."""
+
+        @staticmethod
+        def save_cassette(cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
+            data = json.loads(serialize(cassette_dict, serializer))
+            data.setdefault("metadata", {})[SEAL_KEY] = interactions_digest(data["interactions"])
+            _atomic_write_text(Path(cassette_path), serializer.serialize(data))
+
+    return SealedPersister
 
 
 @dataclass(frozen=True)
@@ -113,13 +167,26 @@ def read_cassette(path: Path) -> CassetteInfo:
         raise HarnessError(f"cassette {path} is not valid JSON ({exc}); delete it and re-record with --record-mode=once") from exc
     interactions = data.get("interactions") if isinstance(data, dict) else None
     if not isinstance(interactions, list) or not all(
-        isinstance(i, dict) and "request" in i and "response" in i for i in interactions
+        isinstance(i, dict) and isinstance(i.get("request"), dict) and isinstance(i.get("response"), dict)
+        and isinstance(i["response"].get("status"), dict) and isinstance(i["response"].get("body"), dict)
+        and isinstance(i["request"].get("body"), (str, type(None))) for i in interactions
     ):
         raise HarnessError(
             f"cassette {path}: expected a vcrpy JSON cassette with an 'interactions' list of request/response "
-            "pairs; delete it and re-record with --record-mode=once"
+            "pairs (each response with a status and a body); delete it and re-record with --record-mode=once"
         )
-    return CassetteInfo(path=Path(path), interactions=len(interactions), metadata=data.get("metadata") or {})
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise HarnessError(f"cassette {path}: expected 'metadata' to be an object, got {type(metadata).__name__}; "
+                           "delete it and re-record with --record-mode=once")
+    seal = metadata.get(SEAL_KEY)
+    if seal is not None and seal != interactions_digest(interactions):
+        raise HarnessError(
+            f"cassette {path}: its interactions do not match the seal written when it was recorded "
+            f"({SEAL_KEY}): it was edited after recording, so its answers cannot be trusted; "
+            "restore it (git checkout) or re-record with --record-mode=all"
+        )
+    return CassetteInfo(path=Path(path), interactions=len(interactions), metadata=metadata)
 
 
 class _Clock:
@@ -224,7 +291,9 @@ def use_cassette(path: Path, *, record_mode: str = "none", keep_prompts: bool = 
         before_record_request=before_request,
         before_record_response=_scrub_response,
         match_on=("method", "path"),  # the index adds the body digest
-    ).get_merged_config(path=str(path), allow_playback_repeats=True)  # temperature 0: same request, same answer
+    )
+    config.register_persister(_sealed_persister())
+    config = config.get_merged_config(path=str(path), allow_playback_repeats=True)  # temperature 0: same request, same answer
     cassette_class = _indexed_cassette_class()
     decorator = CassetteContextDecorator.from_args(cassette_class, **config)
     return _WithMetadata(decorator, metadata or {})

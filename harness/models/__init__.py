@@ -100,6 +100,10 @@ def _cassette_problem(name: str, strategy: str, ctx: ModelContext) -> str | None
     if not path.is_file():
         return f"not recorded (no {path}); record with: {record_command(name)}"
     metadata = read_cassette(path).metadata
+    for key, expected in (("model", name), ("strategy", strategy), ("task", ctx.task)):
+        if metadata.get(key, expected) != expected:
+            return (f"{path} was recorded for {key} {metadata[key]!r}, not {expected!r} (copied or renamed?): "
+                    f"delete it and record with: {record_command(name)}")
     recorded = metadata.get("template_version")
     if metadata.get("test_fingerprint") != fingerprint(ctx.test):
         return (f"{path} was recorded on another test split ({metadata.get('test_fingerprint')}); this run's is "

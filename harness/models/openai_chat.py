@@ -99,12 +99,19 @@ class OpenAIChat:
             completion = raw.parse()
         except openai.APIError as exc:
             return Reply(text="", latency_s=None, latency_source="none", error=_describe(exc, self))
-        except Exception as exc:  # vcrpy: a request missing from the cassette
-            if type(exc).__name__ == "CannotOverwriteExistingCassetteException":
+        except Exception as exc:  # a failed call is this case's error, never the whole batch's crash
+            if type(exc).__name__ == "CannotOverwriteExistingCassetteException":  # vcrpy: not recorded
                 return Reply(text="", latency_s=None, latency_source="none",
                              error=f"not in cassette {self.cassette(prompt.strategy)}: the prompt changed or was never "
                                    f"recorded; record with: {record_command(self.name)}")
-            raise
+            what = "malformed JSON in the reply" if isinstance(exc, ValueError) else "the reply could not be read"
+            return Reply(text="", latency_s=None, latency_source="none",
+                         error=_describe(exc, self, f"{what} from {self.base_url or 'the OpenAI API'}: expected a "
+                                                    "chat completion (JSON); "))
+        if not hasattr(completion, "choices"):  # a non-JSON body (an HTML error page from a proxy) parses to text
+            return Reply(text="", latency_s=None, latency_source="none", error=redact(
+                f"expected a JSON chat completion, got {raw.headers.get('content-type', 'no content type')}: "
+                f"{str(completion)[:80]!r}; check OPENAI_BASE_URL ({self.base_url or 'unset'})"))
         wall = time.perf_counter() - start
         recorded = raw.headers.get(LATENCY_HEADER)
         usage = completion.usage
@@ -126,11 +133,18 @@ def _cached(usage: Any) -> int:
     return int(getattr(details, "cached_tokens", 0) or 0)
 
 
-def _describe(exc: Exception, model: OpenAIChat) -> str:
+def _describe(exc: Exception, model: OpenAIChat, prefix: str = "") -> str:
+    """One line for the report; the API key never appears in it, whole or in part."""
     status = getattr(exc, "status_code", None)
-    text = f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}: {str(exc)[:300]}"
+    text = f"{prefix}{type(exc).__name__}{f' (HTTP {status})' if status else ''}: {str(exc)[:300]}"
+    return redact(text)
+
+
+def redact(text: str) -> str:
     key = os.environ.get("OPENAI_API_KEY")
-    return text.replace(key, "<redacted>") if key else text
+    if key and len(key) >= 8:
+        text = text.replace(key, "<redacted>").replace(key[:-4], "<redacted>")
+    return text
 
 
 def record_command(name: str) -> str:

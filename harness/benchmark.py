@@ -56,6 +56,9 @@ class BenchmarkConfig:
             raise HarnessError(f"--harness-split={self.split}: expected one of {list(METHODS)}")
         if self.limit is not None and self.limit < 1:
             raise HarnessError(f"--harness-limit={self.limit}: expected a positive number of test examples")
+        if self.shots_per_label < 1:
+            raise HarnessError(f"--harness-shots={self.shots_per_label}: expected at least 1 few-shot example per "
+                               "label; to run without examples, leave few_shot out of --harness-strategies")
         if self.batch_size < 1:
             raise HarnessError(f"--harness-batch-size={self.batch_size}: expected at least 1")
         if self.bootstrap < 100:
@@ -163,6 +166,15 @@ class Benchmark:
                     self.unavailable[f"{name} · {strategy}"] = reason
                 else:
                     self.pairs.append((name, strategy))
+        if not self.pairs:
+            why = "; ".join(f"{name}: {reason}" for name, reason in self.unavailable.items())
+            raise HarnessError(
+                f"nothing to run: no model × strategy pair of --harness-models={','.join(cfg.models)}"
+                + (f" and --harness-strategies={','.join(cfg.strategies)}" if cfg.strategies is not None else "")
+                + (f" can run here ({why})" if why else " matches (each model answers only its own strategies: "
+                   + ", ".join(f"{m}: {'/'.join(strategies_for(m))}" for m in cfg.models) + ")")
+                + "; pick other models or strategies"
+            )
         self._models: dict[str, Model] = {}
         self._results: dict[tuple[str, str, int], CaseResult] = {}
         self.load_seconds: dict[str, float] = {}
@@ -216,13 +228,14 @@ class Benchmark:
         return cost_usd(price, reply.input_tokens, reply.output_tokens, min(cached, reply.input_tokens))
 
     def _result(self, model: Model, strategy: str, index: int, request: Request, reply: Reply) -> CaseResult:
-        text = reply.text or ""
+        text = _printable(reply.text or "")  # lone surrogates (an escaped "\ud800" in JSON) would break the report
         return CaseResult(
             task=TASK, model=model.name, strategy=strategy, index=index, example_id=request.example.id,
             gold=request.example.label, pred=None if reply.error else parse_label(text, LABELS),
             reply=text[:MAX_REPLY_CHARS], latency_s=reply.latency_s, latency_source=reply.latency_source,
             batch_size=reply.batch_size, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-            error=reply.error, provenance=model.provenance, cost_usd=self._cost(model, reply),
+            error=_printable(reply.error) if reply.error else None, provenance=model.provenance,
+            cost_usd=self._cost(model, reply),
             cached_input_tokens=reply.extra.get("cached_input_tokens"), kind=model.kind,
             served_model=reply.extra.get("served_model"), system_fingerprint=reply.extra.get("system_fingerprint"),
             fine_tuned=bool(getattr(model, "fine_tuned", False)),
@@ -266,3 +279,8 @@ class Benchmark:
             "record_mode": cfg.record_mode,
             "prices": {"as_of": self.prices.as_of, "unit": "USD per 1M tokens"},
         }
+
+
+def _printable(text: str) -> str:
+    """``text`` as valid UTF-8 (lone surrogates become U+FFFD), so every report file can be written."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")

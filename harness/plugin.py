@@ -103,7 +103,7 @@ def _config(config: pytest.Config) -> BenchmarkConfig:
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
         price_overrides=tuple(opt("harness_price")),
     )
-    if opt("harness_models"):
+    if opt("harness_models") is not None:  # an empty list is an error, never the defaults
         kwargs["models"] = opt("harness_models")
     return BenchmarkConfig(**kwargs)
 

@@ -318,19 +318,21 @@ def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
     """Fine-tuned rows vs every other row: paired F1 difference, McNemar p (Holm), verdict, and the money."""
     econ = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
     volume = (report.get("economics") or {}).get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME)
-    table = [["fine-tuned vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency ×", "cost ×",
+    table = [["fine-tuned", "vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency ×", "cost ×",
               "break-even", f"payback @{economics.format_requests(volume)}/mo"]]
+    previous = None
     for c in report.get("comparisons", []):
         low, high = c["f1_difference_ci95"]
         e = econ.get((c["a"], c["b"]), {})
         computable = e.get("break_even_note", "").startswith("not computable")
         table.append([
-            f"{c['a']} vs {c['b']}", f"{c['f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}]",
+            c["a"] if c["a"] != previous else "", c["b"], f"{c['f1_difference']:+.3f} [{low:+.3f}, {high:+.3f}]",
             f"{c['mcnemar_p']:.2g} ({c['p_holm']:.2g})", c["verdict"].upper(), _ratio(e.get("latency_ratio")),
             _ratio(e.get("cost_ratio")),
             "n/a" if computable or not e else economics.format_requests(e.get("break_even_requests")) + " req",
             "n/a" if computable or not e else economics.format_months(e.get("payback_months")),
         ])
+        previous = c["a"]
     return table
 
 
@@ -402,6 +404,9 @@ def markdown(report: Mapping[str, Any]) -> str:
     if report.get("comparisons"):
         out += ["", "## Fine-tuned vs the rest (paired, same items)", ""]
         out += _md_table(comparison_table(report))
+        out += ["", "latency × and cost × are the fine-tuned row's p50 latency and $ per call over the other row's; a "
+                    "local row's latency is per item at its batch size (leaderboard), an API row's is per call. "
+                    "Break-even and payback: see *Does fine-tuning pay off?* below."]
         out += ["", "Minimum detectable accuracy difference at each pair's observed discordance (McNemar, α=0.05, "
                     "power 0.8): " + "; ".join(f"{c['b']}: {c['mde_accuracy']:.3f}" if c.get("mde_accuracy")
                                                  else f"{c['b']}: n/a" for c in report["comparisons"])]

@@ -8,6 +8,8 @@ item's ``user_properties`` and are aggregated on the controller only (state in `
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +25,7 @@ from harness.splits import DEFAULT_SEED, METHODS
 
 PROPERTY = "harness_case"
 benchmark_key = pytest.StashKey[Benchmark]()
+sigterm_key = pytest.StashKey[Any]()
 aggregator_key = pytest.StashKey["Aggregator"]()
 
 
@@ -127,7 +130,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.dist = "loadgroup"
 
 
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # SIGTERM takes Ctrl-C's path: pytest stops, pytest_sessionfinish writes the report of the cases that
+    # finished, marked partial. Only where nobody else handles SIGTERM, and only from the main thread.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        config.stash[sigterm_key] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     if not hasattr(config, "workerinput"):  # the controller (or a serial run) aggregates
         aggregator = Aggregator(config)
         config.stash[aggregator_key] = aggregator
@@ -137,6 +149,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if sigterm_key in config.stash and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, config.stash[sigterm_key])
     aggregator = config.stash.get(aggregator_key, None)
     if aggregator is not None:
         del config.stash[aggregator_key]

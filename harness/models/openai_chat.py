@@ -79,8 +79,11 @@ class OpenAIChat:
             self._modes[strategy] = ("none" if path.exists() else "new_episodes") if self.record_mode == "once" \
                 else self.record_mode
         with use_cassette(path, record_mode=self._modes[strategy], keep_prompts=self.keep_prompts, metadata=metadata):
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            pool = ThreadPoolExecutor(max_workers=self.concurrency)
+            try:
                 replies = list(pool.map(self._call, requests))
+            finally:  # on Ctrl-C / SIGTERM, calls not yet started are dropped; the cassette keeps those that ended
+                pool.shutdown(wait=True, cancel_futures=True)
         served = sorted({str(r.extra["served_model"]) for r in replies if r.extra.get("served_model")})
         if served:
             self.provenance = f"{', '.join(served)} via the OpenAI API protocol ({metadata['endpoint']})"

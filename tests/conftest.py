@@ -32,3 +32,15 @@ def run_suite(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subproce
         [sys.executable, "-m", "pytest", "suites", "-m", "sentiment", "-p", "no:cacheprovider", *args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=1200,
     )
+
+
+def write_synthetic_fpb(folder: Path, n: int = 60) -> Path:
+    """The four FPB file names holding ``n`` generated latin-1 CRLF lines (no FPB text), labels in turn."""
+    words = {"positive": "rose", "negative": "fell", "neutral": "was unchanged"}
+    labels = ("positive", "negative", "neutral")
+    lines = [f"Unit {i} of Company {chr(65 + i % 26)}{'Å' if i == 7 else ''} sales {words[labels[i % 3]]} in "
+             f"quarter {i} .@{labels[i % 3]}" for i in range(n)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("Sentences_AllAgree.txt", "Sentences_75Agree.txt", "Sentences_66Agree.txt", "Sentences_50Agree.txt"):
+        (folder / name).write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
+    return folder

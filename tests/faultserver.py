@@ -40,7 +40,7 @@ class FaultServer:
     """``with FaultServer(plan) as server: server.url ...``; ``server.seen[marker]`` counts requests."""
 
     def __init__(self, plan: dict[str, list[str]] | None = None, *, hang_s: float = 3.0, slow_s: float = 0.0,
-                 retry_after_ms: int = 5) -> None:
+                 retry_after_ms: int = 5, stall_after: int | None = None) -> None:
         for faults in (plan or {}).values():
             unknown = set(faults) - set(FAULTS)
             assert not unknown, f"unknown faults {unknown}: expected some of {FAULTS}"
@@ -48,6 +48,8 @@ class FaultServer:
         self.hang_s = hang_s
         self.slow_s = slow_s
         self.retry_after_ms = retry_after_ms
+        self.stall_after = stall_after
+        """Requests after this many are held ``hang_s`` before the answer (a run to interrupt mid-pair)."""
         self.lock = threading.Lock()
         self.seen: dict[str, int] = {}
         self.requests: list[dict[str, Any]] = []
@@ -107,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         with self.owner.lock:
             self.owner.requests.append({"marker": marker, "fault": fault, "sentence": sentence,
                                         "authorization": self.headers.get("authorization")})
+            stall = self.owner.stall_after is not None and len(self.owner.requests) > self.owner.stall_after
+        if stall:
+            time.sleep(self.owner.hang_s)
         getattr(self, "_" + fault.replace("-", "_"))(body, sentence)
 
     # -- replies ------------------------------------------------------------------------------------------

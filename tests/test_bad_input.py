@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_suite
+from conftest import run_suite, write_synthetic_fpb
 from harness import HarnessError
 from harness.benchmark import MAX_REPLY_CHARS, Benchmark, BenchmarkConfig
 from harness.cassettes import SEAL_KEY, cassette_path, read_cassette
-from harness.data import AGREEMENTS, LABELS, DataSource, Example, load_fpb, parse_fpb_bytes, resolve_source
+from harness.data import LABELS, DataSource, Example, load_fpb, parse_fpb_bytes, resolve_source
 from harness.models import ModelContext, build, unavailable
 from harness.models.adapter import CARD
 from harness.prompts import TEMPLATE_VERSION
@@ -36,24 +36,10 @@ def _parse(raw: bytes):
     return parse_fpb_bytes(raw, source="Sentences_X.txt", id_prefix="t")
 
 
-def _synthetic_lines(n: int = 60) -> list[str]:
-    """Distinct, generated sentences (no FPB text), labels in turn, one with an accent to need latin-1."""
-    words = {"positive": "rose", "negative": "fell", "neutral": "was unchanged"}
-    lines = []
-    for i in range(n):
-        label = LABELS[i % 3]
-        lines.append(f"Unit {i} of Company {chr(65 + i % 26)}{'Å' if i == 7 else ''} sales {words[label]} in quarter {i} .@{label}")
-    return lines
-
-
 @pytest.fixture
 def synthetic_fpb(tmp_path) -> Path:
     """A folder with the four FPB file names, holding generated latin-1 CRLF sentences."""
-    folder = tmp_path / "fpb"
-    folder.mkdir()
-    for name in AGREEMENTS.values():
-        (folder / name).write_bytes(("\r\n".join(_synthetic_lines()) + "\r\n").encode("latin-1"))
-    return folder
+    return write_synthetic_fpb(tmp_path / "fpb")
 
 
 # -- FPB bytes that must be refused ---------------------------------------------------------------------------
@@ -131,7 +117,8 @@ def test_unknown_agreement_level():
 
 
 def test_conflicting_duplicates_are_removed_and_counted(tmp_path):
-    lines = _synthetic_lines(12) + ["Shares moved .@positive", "Shares moved .@negative", "Shares moved .@positive"]
+    synthetic = write_synthetic_fpb(tmp_path / "fpb", 12) / "Sentences_AllAgree.txt"
+    lines = synthetic.read_bytes().decode("latin-1").splitlines() + ["Shares moved .@positive", "Shares moved .@negative", "Shares moved .@positive"]
     path = tmp_path / "Sentences_Conflict.txt"
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
     loaded = load_fpb(path)

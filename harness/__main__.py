@@ -1,5 +1,7 @@
 """``python -m harness cassettes [--unused] [--dir DIR]``: list recorded cassettes.
 ``python -m harness baseline REPORT [--out PATH]``: write the CI gate's baseline (see :mod:`harness.gate`).
+``python -m harness scan [PATHS]``: fail (exit 1) on API keys, tokens, org / project ids or cookies in
+cassettes and reports (see :mod:`harness.secrets_scan`).
 
 A cassette is *unused* when the current prompts would never ask for what it holds: it was recorded with
 another prompt template version (``harness/prompts.py`` changed since).
@@ -24,7 +26,22 @@ def main(argv: list[str] | None = None) -> int:
     baseline = sub.add_parser("baseline", help="write the CI gate's baseline from a report (aggregates, no text)")
     baseline.add_argument("report", help="a suite run's report JSON, e.g. reports/fpb-sentiment.json")
     baseline.add_argument("--out", default="baselines/fpb-sentiment.json", help="where to write it (default: %(default)s)")
+    scan = sub.add_parser("scan", help="fail on API keys, tokens, org/project ids or cookies in files")
+    scan.add_argument("paths", nargs="*", default=["cassettes", "reports"], help="files or folders (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.command == "scan":
+        from harness.secrets_scan import scan_paths
+
+        try:
+            findings, files = scan_paths(args.paths)
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for finding in findings:
+            print(finding)
+        print(f"scan: {len(findings)} secret(s) in {files} file(s) under {', '.join(args.paths)}",
+              file=sys.stderr if findings else sys.stdout)
+        return 1 if findings else 0
     if args.command == "baseline":
         from harness.gate import write_baseline
 

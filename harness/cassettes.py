@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -263,6 +264,24 @@ def _indexed_cassette_class() -> type:
     return IndexedCassette
 
 
+class _QuietAppend(logging.Filter):
+    """vcrpy logs every recorded response whole at INFO: its headers (cookies, organisation and project ids)
+    and its body (which a careless server may fill with the caller's key). Keep the status only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Appending request") and isinstance(record.args, tuple) and len(record.args) == 2:
+            request, response = record.args
+            status = (response.get("status") or {}).get("code") if isinstance(response, dict) else None
+            record.args = (request, f"<HTTP {status}: headers and body not logged>")
+        return True
+
+
+def _quiet_vcr_logs() -> None:
+    logger = logging.getLogger("vcr.cassette")
+    if not any(isinstance(f, _QuietAppend) for f in logger.filters):
+        logger.addFilter(_QuietAppend())
+
+
 def use_cassette(path: Path, *, record_mode: str = "none", keep_prompts: bool = False,
                  metadata: dict[str, Any] | None = None):
     """A context manager: API calls inside it replay from, or record into, the cassette at ``path``."""
@@ -273,6 +292,7 @@ def use_cassette(path: Path, *, record_mode: str = "none", keep_prompts: bool = 
         raise HarnessError("recording and replaying API calls needs vcrpy: pip install openai vcrpy") from None
     if record_mode not in RECORD_MODES:
         raise HarnessError(f"--record-mode={record_mode}: expected one of {list(RECORD_MODES)}")
+    _quiet_vcr_logs()
     if Path(path).exists():
         read_cassette(path)  # fail clearly on a corrupted file instead of vcrpy treating it as empty
 

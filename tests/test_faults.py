@@ -20,6 +20,7 @@ from harness.data import LABELS, SAMPLE_DIR, SAMPLE_FILE, Example, load_fpb
 from harness.models.base import Request
 from harness.models.openai_chat import OpenAIChat
 from harness.prompts import render
+from harness.secrets_scan import scan_paths
 from harness.splits import make_split
 
 MAX_RETRIES = 2
@@ -135,21 +136,22 @@ def _sample_test_sentences(n: int) -> list[str]:
 def test_faults_in_a_suite_run_are_counted_errors_in_the_report(tmp_path):
     """The real CLI, recording from the fault server: failures are errors in the report, the rest is scored."""
     s = _sample_test_sentences(6)
-    plan = {s[0]: ["500"], s[1]: ["malformed"], s[2]: ["503", "ok"], s[3]: ["empty"], s[4]: ["huge"]}
+    plan = {s[0]: ["500"], s[1]: ["malformed"], s[2]: ["503", "ok"], s[3]: ["empty"], s[4]: ["huge"], s[5]: ["401"]}
+    key = "sk" + "-proj-" + "k3Y" * 16  # key-shaped, built at run time; the server echoes it in its 401
     cassettes, reports = tmp_path / "cassettes", tmp_path / "reports"
     args = ["--harness-models=openai:fault-model", "--harness-strategies=zero_shot", "--harness-limit=6",
             f"--harness-cassette-dir={cassettes}", "--harness-bootstrap=100", "--harness-api-concurrency=2"]
     with FaultServer(plan) as server:
         result = run_suite(*args, "--record-mode=once", f"--harness-report-dir={reports}",
-                           env={"FPB_DIR": "", "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": "local-server"})
+                           env={"FPB_DIR": "", "OPENAI_BASE_URL": server.url, "OPENAI_API_KEY": key})
         seen = dict(server.seen)
-    assert result.returncode == 1, result.stdout[-3000:]  # two items failed: their calls got no reply
-    assert "Traceback" not in result.stdout
-    assert seen == {s[0]: 5, s[1]: 1, s[2]: 2, s[3]: 1, s[4]: 1}  # the SDK's 4 retries, then it gives up
+    assert result.returncode == 1, result.stdout[-3000:]  # three items failed: their calls got no reply
+    assert "Traceback" not in result.stdout and key not in result.stdout + result.stderr
+    assert seen == {s[0]: 5, s[1]: 1, s[2]: 2, s[3]: 1, s[4]: 1, s[5]: 1}  # the SDK's 4 retries, then it gives up
 
     report = json.loads((reports / "fpb-sentiment.json").read_text())
     (row,) = report["rows"]
-    assert (row["n"], row["errors"], row["parse_failures"]) == (6, 2, 1)
+    assert (row["n"], row["errors"], row["parse_failures"]) == (6, 3, 1)
     with open(reports / "fpb-sentiment_predictions.csv", newline="") as handle:
         cases = {r["index"]: r for r in csv.DictReader(handle)}
     assert "InternalServerError (HTTP 500)" in cases["0"]["error"] and cases["0"]["pred"] == ""
@@ -157,11 +159,13 @@ def test_faults_in_a_suite_run_are_counted_errors_in_the_report(tmp_path):
     assert cases["2"]["error"] == "" and cases["2"]["pred"] in LABELS
     assert cases["3"]["error"] == "" and cases["3"]["pred"] == ""  # an empty reply: a parse failure
     assert cases["4"]["pred"] in LABELS and len(cases["4"]["reply"]) <= 4000
+    assert "AuthenticationError (HTTP 401)" in cases["5"]["error"] and "<redacted>" in cases["5"]["error"]
+    assert scan_paths([reports, cassettes])[0] == []  # no key, token, id or cookie in anything written
 
     path = cassettes / "fpb-sentiment" / "openai-fault-model" / "zero_shot.json"
-    assert read_cassette(path).interactions == 4
+    assert read_cassette(path).interactions == 3
     replay = run_suite(*args, f"--harness-report-dir={tmp_path / 'replay'}",
                        env={"FPB_DIR": "", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": ""})
     again = json.loads((tmp_path / "replay" / "fpb-sentiment.json").read_text())["rows"][0]
-    assert (again["n"], again["errors"], again["parse_failures"]) == (6, 2, 1), replay.stdout[-2000:]
+    assert (again["n"], again["errors"], again["parse_failures"]) == (6, 3, 1), replay.stdout[-2000:]
     assert again["weighted_f1"] == row["weighted_f1"]

@@ -19,7 +19,13 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--data", dest="data_dir", default=None, help="FPB folder (default: $FPB_DIR, then the sample)")
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    p.add_argument("--min-steps", type=int, default=defaults.min_steps,
+                   help="run more epochs when --epochs gives fewer optimiser steps than this (small --limit)")
     p.add_argument("--limit", type=int, default=None, help="train on N examples (stratified, seeded)")
+    p.add_argument("--teacher", default=None, choices=["published-gpt-4", "published-gpt-3.5-turbo"],
+                   help="distillation: train on the train-side sentences this published model labelled, with its labels")
+    p.add_argument("--gold-labels", dest="teacher_labels", action="store_false",
+                   help="with --teacher: the same sentences, FPB's gold labels (the control arm)")
     p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     p.add_argument("--lora-r", type=int, default=defaults.lora_r)
     p.add_argument("--lora-alpha", type=int, default=defaults.lora_alpha)
@@ -29,16 +35,54 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--patience", type=int, default=defaults.patience)
     p.add_argument("--backend", choices=BACKENDS, default=defaults.backend)
     p.add_argument("--output-dir", default=defaults.output_dir)
+    p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
+                   help="cpu-lora: run the full prompt per example instead of the shared prefix once per batch")
+    p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
+                   help="sample batches at random instead of grouping similar lengths")
+    p.add_argument("--learning-curve", metavar="N,N,...", default=None,
+                   help="train one adapter per number of labelled examples (e.g. 20,50,100,250,500,all) into "
+                        "--output-dir/nN, evaluate each, and write reports/learning_curve.{json,md}")
+    p.add_argument("--distill", metavar="TEACHER", default=None, choices=["published-gpt-4", "published-gpt-3.5-turbo"],
+                   help="train on the teacher's labels and, as the control, on gold labels of the same sentences; "
+                        "evaluate both and write reports/distillation.{json,md}")
+    p.add_argument("--full-adapter", default=defaults.output_dir,
+                   help="the all-gold adapter reused as 'all' by --learning-curve and --distill (default %(default)s)")
+    p.add_argument("--eval-limit", type=int, default=None,
+                   help="evaluate on the first N test sentences only (a smoke test; the report says so)")
+    p.add_argument("--report-dir", default="reports", help="where --learning-curve / --distill write (default %(default)s)")
     p.add_argument("--dollars-per-hour", type=float, default=0.0, help="machine price for the card's $ figure")
     a = p.parse_args(argv)
+    experiment = ({"learning_curve": _sizes(a.learning_curve)} if a.learning_curve else {}) | (
+        {"distill": a.distill} if a.distill else {})
+    if len(experiment) > 1:
+        raise HarnessError("--learning-curve and --distill are two experiments: run them one at a time")
+    if experiment and a.output_dir == defaults.output_dir:
+        a.output_dir = "adapters/learning-curve" if a.learning_curve else "adapters/distillation"
+    if experiment:
+        experiment |= {"full_adapter": a.full_adapter, "report_dir": a.report_dir, "eval_limit": a.eval_limit}
     return TrainConfig(
         base=a.base, seed=a.seed, data_dir=a.data_dir, epochs=a.epochs, max_steps=a.max_steps, limit=a.limit,
+        min_steps=a.min_steps, teacher=a.teacher, teacher_labels=a.teacher_labels,
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
         eval_every=a.eval_every, patience=a.patience, backend=a.backend, output_dir=a.output_dir,
-        dollars_per_hour=a.dollars_per_hour,
-        extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv)},
+        dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
+        extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment},
     )
+
+
+def _sizes(value: str) -> list[int | None]:
+    sizes: list[int | None] = []
+    for part in value.split(","):
+        part = part.strip()
+        if part == "all":
+            sizes.append(None)
+        elif part.isdigit() and int(part) >= 6:
+            sizes.append(int(part))
+        else:
+            raise HarnessError(f"--learning-curve={value}: expected numbers ≥ 6 or 'all', comma-separated "
+                               f"(e.g. 20,50,100,250,500,all); got {part!r}")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,12 +90,36 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         config = parse(sys.argv[1:] if argv is None else argv)
+        extra = config.extra
+        if "learning_curve" in extra or "distill" in extra:
+            return _experiment(config)
         card = train(config)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"adapter written to {config.out} ({card['steps']} steps, {card['wall_seconds']} s, "
           f"loss {card['loss_first']:.3f} -> {card['loss_last']:.3f}, backend {card['backend']})")
+    return 0
+
+
+def _experiment(config: TrainConfig) -> int:
+    from pathlib import Path
+
+    from finetune.experiments import distillation, learning_curve
+
+    extra = config.extra
+    full = Path(extra["full_adapter"]) if extra.get("full_adapter") else None
+    kwargs = dict(full_adapter=full, out_root=config.out, report_dir=Path(extra["report_dir"]))
+    if "learning_curve" in extra:
+        report = learning_curve(config, extra["learning_curve"], **kwargs)
+        for row in report["rows"]:
+            print(f"n={row['n']:>5}  weighted F1 {row['weighted_f1']:.3f} {row['weighted_f1_ci95']}")
+        print("\n".join(report["answers"]))
+    else:
+        report = distillation(config, extra["distill"], **kwargs)
+        for row in report["rows"]:
+            print(f"{row['arm']:<28} weighted F1 {row['weighted_f1']:.3f} {row['weighted_f1_ci95']}")
+    print(f"report: {report['paths']['md']}")
     return 0
 
 

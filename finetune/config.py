@@ -24,6 +24,8 @@ class TrainConfig:
     epochs: float = 4.0
     max_steps: int = -1
     """Stop after this many optimiser steps (-1: run ``epochs``)."""
+    min_steps: int = 0
+    """Run more epochs when ``epochs`` would give fewer optimiser steps (small training sets)."""
     limit: int | None = None
     """Train on the first N (stratified, seeded) train examples only: the learning curve's knob."""
     learning_rate: float = 2e-4
@@ -36,7 +38,15 @@ class TrainConfig:
     eval_every: int = 50
     patience: int = 3
     backend: str = "auto"
+    share_prefix: bool = True
+    """cpu-lora: run the prompt prefix every example shares once per batch (same loss, ~2x less work)."""
+    group_by_length: bool = True
+    """Batch examples of similar length together (less padding)."""
     output_dir: str = "adapters/fpb-sentiment-smollm2-135m"
+    teacher: str | None = None
+    """Distillation: train only on the sentences this published model labelled (``published-gpt-4``)..."""
+    teacher_labels: bool = True
+    """...with its labels (True) or with FPB's gold labels on the same sentences (False: the control arm)."""
     dollars_per_hour: float = 0.0
     """What the machine costs, for the card's $ figure (0 = not priced)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +70,6 @@ class TrainConfig:
         return Path(self.output_dir)
 
     def hyperparameters(self) -> dict[str, Any]:
-        keep = ("epochs", "max_steps", "limit", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
+        keep = ("epochs", "max_steps", "min_steps", "limit", "teacher", "teacher_labels", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
                 "target_modules", "batch_size", "val_fraction", "eval_every", "patience")
         return {k: v for k, v in asdict(self).items() if k in keep}

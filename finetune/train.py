@@ -22,6 +22,7 @@ from typing import Any
 from harness import HarnessError
 from finetune.config import TrainConfig
 from finetune.data import IGNORE, encode, load_training_data
+from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
 CARD = "adapter_card.json"
 
@@ -96,6 +97,20 @@ class _Collator:
         return {"input_ids": ids, "labels": labels, "attention_mask": mask}
 
 
+def _shared_prefix_trainer() -> type:
+    from transformers import Trainer
+
+    class SharedPrefixTrainer(Trainer):
+        """Computes the loss with the prompt prefix run once per batch (see :mod:`finetune.shared_prefix`)."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+            causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+            loss = shared_prefix_loss(causal, inputs)
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+    return SharedPrefixTrainer
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
     """Train, save the adapter and its card into ``config.output_dir``, and return the card."""
     import torch
@@ -103,8 +118,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     set_seed(config.seed)
     backend = pick_backend(config.backend)
+    labels, label_source, teacher_stats = _labels(config)
     data = load_training_data(seed=config.seed, split=config.split, data_dir=config.data_dir,
-                              val_fraction=config.val_fraction, limit=config.limit)
+                              val_fraction=config.val_fraction, limit=config.limit, labels=labels,
+                              label_source=label_source)
     model, tokenizer, weights, provenance = _load(config, backend)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -119,19 +136,30 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 raise HarnessError(f"training loss became NaN at step {state.global_step}: lower --learning-rate "
                                    f"(now {config.learning_rate}) or check the data")
 
+    epochs = config.epochs
+    steps_per_epoch = -(-len(train_rows) // config.batch_size)
+    if config.min_steps and epochs * steps_per_epoch < config.min_steps:
+        epochs = config.min_steps / steps_per_epoch
     checkpoints = config.out / "checkpoints"
     cuda = backend != "cpu-lora"
     args = TrainingArguments(
-        output_dir=str(checkpoints), num_train_epochs=config.epochs, max_steps=config.max_steps,
+        output_dir=str(checkpoints), num_train_epochs=epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0.03,
         logging_steps=max(1, min(10, config.eval_every // 2)), eval_strategy="steps", eval_steps=config.eval_every,
         save_strategy="steps", save_steps=config.eval_every, save_total_limit=2, load_best_model_at_end=True,
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
         use_cpu=not cuda, bf16=cuda, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random", prediction_loss_only=True,
     )
-    trainer = Trainer(
-        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows, data_collator=_Collator(tokenizer.pad_token_id),
+    prefix_length = common_prefix_length(train_rows + val_rows) if config.share_prefix and backend == "cpu-lora" else 0
+    if prefix_length:
+        collator: Any = SuffixCollator(tokenizer.pad_token_id, train_rows[0]["input_ids"][:prefix_length])
+        trainer_class: type = _shared_prefix_trainer()
+    else:
+        collator, trainer_class = _Collator(tokenizer.pad_token_id), Trainer
+    trainer = trainer_class(
+        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows, data_collator=collator,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard()],
     )
     if cuda:
@@ -155,7 +183,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "hyperparameters": config.hyperparameters(),
         "backend": backend,
         "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
-        "steps": result.global_step,
+        "teacher": teacher_stats,
+        "shared_prefix_tokens": prefix_length, "group_by_length": config.group_by_length,
+        "epochs_run": round(epochs, 3), "steps": result.global_step,
         "wall_seconds": round(wall, 1),
         "train_tokens_per_second": round(tokens_seen / wall, 1) if wall else None,
         "peak_memory_gib": round(peak_gib, 2), "peak_memory_kind": "GPU allocated" if cuda else "process max RSS",
@@ -170,6 +200,25 @@ def train(config: TrainConfig) -> dict[str, Any]:
     (config.out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best checkpoint is what was just saved
     return card
+
+
+def _labels(config: TrainConfig) -> tuple[dict[str, str] | None, str, dict[str, Any] | None]:
+    """Gold labels on the whole train side, or a teacher's sentences with its labels (or gold ones)."""
+    if config.teacher is None:
+        return None, "gold", None
+    from harness.data import load_fpb, resolve_source
+    from finetune.teacher import predictions_folder, teacher_labels
+
+    source = resolve_source(config.data_dir)
+    if source.is_sample:
+        raise HarnessError("--teacher needs the real Financial PhraseBank (set FPB_DIR); the sample has no published replies")
+    examples = load_fpb(source.file_for("allagree")).examples
+    found = teacher_labels(config.teacher, examples=examples, seed=config.seed,
+                           predictions_dir=predictions_folder(source.directory))
+    if config.teacher_labels:
+        return found.labels, f"{config.teacher} ({found.stats['teacher_run_date']} replies)", found.stats
+    gold = {e.id: e.label for e in examples}
+    return {i: gold[i] for i in found.labels}, f"gold, on the sentences {config.teacher} labelled", found.stats
 
 
 def _cpu_name() -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
 
+from harness import HarnessError
 from harness.benchmark import TASK, TASK_VERSION
-from harness.data import Example, load_fpb, resolve_source
+from harness.data import LABELS, Example, load_fpb, resolve_source
 from harness.prompts import TEMPLATE_VERSION, training_messages
 from harness.splits import make_split
 
@@ -22,6 +23,8 @@ class TrainingData:
     test_fingerprint: str
     test_ids: tuple[str, ...]
     source: str
+    label_source: str = "gold"
+    """Where the training labels came from: ``gold`` (FPB's annotators) or a teacher model."""
 
     def meta(self) -> dict[str, Any]:
         ids = [e.id for e in self.train]
@@ -31,7 +34,7 @@ class TrainingData:
             "train_examples": len(self.train), "validation_examples": len(self.validation),
             "train_data_sha256": hashlib.sha256(payload).hexdigest(), "train_example_ids": ids,
             "validation_example_ids": [e.id for e in self.validation],
-            "test_fingerprint": self.test_fingerprint, "data_source": self.source,
+            "test_fingerprint": self.test_fingerprint, "data_source": self.source, "label_source": self.label_source,
         }
 
 
@@ -45,18 +48,33 @@ def _stratified_take(examples: Sequence[Example], n: int, seed: int) -> list[Exa
 
 
 def load_training_data(*, seed: int, split: str = "published", data_dir: str | None = None,
-                       val_fraction: float = 0.1, limit: int | None = None) -> TrainingData:
+                       val_fraction: float = 0.1, limit: int | None = None,
+                       labels: Mapping[str, str] | None = None, label_source: str = "gold") -> TrainingData:
+    """The train side of the harness's split, minus a seeded, stratified validation slice.
+
+    ``labels`` (example id -> label) trains on those examples only, with those labels instead of FPB's:
+    distillation from a teacher. ``limit`` then takes N of them.
+    """
     from sklearn.model_selection import train_test_split
 
     source = resolve_source(data_dir)
     loaded = load_fpb(source.file_for("allagree"))
     parts = make_split(loaded.examples, seed=seed, method=split)
-    pool = _stratified_take(parts.train, limit, seed) if limit else list(parts.train)
-    train, validation = train_test_split(pool, test_size=val_fraction, random_state=seed,
-                                         stratify=[e.label for e in pool])
+    pool = list(parts.train)
+    if labels is not None:
+        unknown = sorted(set(labels.values()) - set(LABELS))
+        if unknown:
+            raise HarnessError(f"teacher labels must be among {list(LABELS)}; got {unknown}")
+        pool = [replace(e, label=labels[e.id]) for e in pool if e.id in labels]
+        if not pool:
+            raise HarnessError("none of the relabelled examples is on the train side of this split")
+    pool = _stratified_take(pool, limit, seed) if limit else pool
+    n_val = max(len(LABELS), round(val_fraction * len(pool)))  # a stratified split needs one slot per label
+    train, validation = train_test_split(pool, test_size=n_val, random_state=seed, stratify=[e.label for e in pool])
     return TrainingData(train=tuple(train), validation=tuple(validation), test_fingerprint=parts.test_fingerprint,
                         test_ids=tuple(e.id for e in parts.test),
-                        source=f"{source.kind}: {loaded.path.name} sha256:{loaded.sha256[:16]}")
+                        source=f"{source.kind}: {loaded.path.name} sha256:{loaded.sha256[:16]}",
+                        label_source=label_source)
 
 
 def encode(example: Example, tokenizer: Any) -> dict[str, list[int]]:

@@ -96,3 +96,40 @@ def test_gpu_backends_refuse_without_a_gpu():
     with pytest.raises(HarnessError, match="needs a CUDA GPU"):
         pick_backend("unsloth")
     assert pick_backend("auto") == "cpu-lora"
+
+
+def test_teacher_labels_cover_only_the_train_side(fpb_dir):
+    from finetune.config import TrainConfig
+    from finetune.data import load_training_data
+    from finetune.train import _labels
+
+    labels, source, stats = _labels(TrainConfig(teacher="published-gpt-4", data_dir=str(fpb_dir)))
+    gold, gold_source, _ = _labels(TrainConfig(teacher="published-gpt-4", teacher_labels=False, data_dir=str(fpb_dir)))
+    assert set(labels) == set(gold) and len(labels) == stats["sentences_labelled"] > 500
+    assert source.startswith("published-gpt-4") and gold_source.startswith("gold")
+    differ = sum(labels[i] != gold[i] for i in labels)
+    assert differ == round((1 - stats["agreement_with_gold"]) * len(labels))  # the teacher is not the gold labels
+    data = load_training_data(seed=5768, data_dir=str(fpb_dir), labels=labels, label_source=source)
+    assert not {e.id for e in data.train + data.validation} & set(data.test_ids)
+    assert all(e.label == labels[e.id] for e in data.train)
+    assert data.meta()["label_source"] == source
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sentiment", "--learning-curve", "20,x"], "expected numbers ≥ 6 or 'all'"),
+    (["sentiment", "--learning-curve", "3"], "expected numbers ≥ 6 or 'all'"),
+    (["sentiment", "--learning-curve", "20", "--distill", "published-gpt-4"], "one at a time"),
+])
+def test_experiment_options_are_checked(argv, message):
+    from finetune.__main__ import parse
+
+    with pytest.raises(HarnessError, match=message):
+        parse(argv)
+
+
+def test_small_training_sets_still_get_a_stratified_validation_slice(fpb_dir):
+    from finetune.data import load_training_data
+
+    data = load_training_data(seed=5768, data_dir=str(fpb_dir), limit=20)  # 10 % would be 2 < 3 labels
+    assert len(data.train) + len(data.validation) == 20 and len(data.validation) == len(LABELS)
+    assert {e.label for e in data.train} == set(LABELS)

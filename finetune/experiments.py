@@ -52,9 +52,21 @@ def _train_or_reuse(config: TrainConfig) -> dict[str, Any]:
     card_path = config.out / CARD
     if card_path.is_file():
         card = json.loads(card_path.read_text())
-        if card.get("hyperparameters") == config.hyperparameters() and card.get("split_seed") == config.seed:
+        if card.get("hyperparameters") == _recipe(config) and card.get("split_seed") == config.seed:
             return card  # trained before with exactly this recipe: evaluate it again, don't retrain
     return train(config)
+
+
+def _same_recipe(card: dict[str, Any], config: TrainConfig) -> bool:
+    """Same hyper-parameters apart from what the experiment varies (size, labels, the small-set step floor)."""
+    varied = ("limit", "min_steps", "teacher", "teacher_labels")
+    used = {k: v for k, v in (card.get("hyperparameters") or {}).items() if k not in varied}
+    return used == {k: v for k, v in _recipe(config).items() if k not in varied}
+
+
+def _recipe(config: TrainConfig) -> dict[str, Any]:
+    """The hyper-parameters as a card stores them (JSON: tuples become lists)."""
+    return json.loads(json.dumps(config.hyperparameters()))
 
 
 def _card_summary(card: dict[str, Any]) -> dict[str, Any]:
@@ -97,9 +109,8 @@ def learning_curve(config: TrainConfig, sizes: Sequence[int | None], *, full_ada
         if row is None:
             raise HarnessError(f"adapter {path} could not be evaluated: {meta['not_run']}")
         labelled = card["train_examples"] + card["validation_examples"]
-        recipe = {k: v for k, v in (card.get("hyperparameters") or {}).items() if k not in ("limit", "min_steps")}
-        same = recipe == {k: v for k, v in config.hyperparameters().items() if k not in ("limit", "min_steps")}
-        curve.append({"n": labelled, "requested": n or "all", "adapter": str(path), "same_recipe": same, **row,
+        curve.append({"n": labelled, "requested": n or "all", "adapter": str(path),
+                      "same_recipe": _same_recipe(card, config), **row,
                       "card": _card_summary(card)})
     baselines = [r for r in rows if not r["model"].startswith("adapter:")]
     report = {"kind": "learning_curve", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -148,8 +159,8 @@ def distillation(config: TrainConfig, teacher: str, *, full_adapter: Path | None
         runs.append(("all gold labels", full_adapter, json.loads((full_adapter / CARD).read_text())))
     rows, meta = evaluate([f"adapter:{path}" for _, path, _ in runs] + [teacher], config)
     by_model = {r["model"]: r for r in rows}
-    result = [{"arm": arm, "adapter": str(path), **by_model[f"adapter:{path}"], "card": _card_summary(card)}
-              for arm, path, card in runs]
+    result = [{"arm": arm, "adapter": str(path), "same_recipe": _same_recipe(card, config),
+               **by_model[f"adapter:{path}"], "card": _card_summary(card)} for arm, path, card in runs]
     teacher_row = next(r for r in rows if r["model"] == teacher)
     report = {"kind": "distillation", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "teacher": runs[0][2].get("teacher"), "recipe": config.hyperparameters(), **meta, "rows": result,
@@ -162,7 +173,8 @@ def distillation(config: TrainConfig, teacher: str, *, full_adapter: Path | None
           "| training labels | examples (train / validation) | weighted F1 [95 % CI] | accuracy |", "|---|---|---|---:|"]
     for r in result:
         c = r["card"]
-        md.append(f"| {r['arm']} | {c['train_examples']} / {c['validation_examples']} | {_f1(r)} | {r['accuracy']:.3f} |")
+        arm = r["arm"] + ("" if r["same_recipe"] else " (another recipe: see its card)")
+        md.append(f"| {arm} | {c['train_examples']} / {c['validation_examples']} | {_f1(r)} | {r['accuracy']:.3f} |")
     md += [f"| *the teacher itself on the test split* ({teacher}) | — | {_f1(teacher_row)} | {teacher_row['accuracy']:.3f} |",
            "", f"Recipe: {json.dumps(config.hyperparameters())}."]
     report["paths"] = {k: str(v) for k, v in _write(report, "distillation", report_dir, md).items()}

@@ -140,14 +140,16 @@ def train(config: TrainConfig) -> dict[str, Any]:
     steps_per_epoch = -(-len(train_rows) // config.batch_size)
     if config.min_steps and epochs * steps_per_epoch < config.min_steps:
         epochs = config.min_steps / steps_per_epoch
+    total_steps = config.max_steps if config.max_steps > 0 else int(-(-epochs * steps_per_epoch // 1))
+    eval_every = min(config.eval_every, max(2, total_steps // 4))  # a short run still evaluates and early-stops
     checkpoints = config.out / "checkpoints"
     cuda = backend != "cpu-lora"
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0.03,
-        logging_steps=max(1, min(10, config.eval_every // 2)), eval_strategy="steps", eval_steps=config.eval_every,
-        save_strategy="steps", save_steps=config.eval_every, save_total_limit=2, load_best_model_at_end=True,
+        logging_steps=max(1, min(10, eval_every // 2)), eval_strategy="steps", eval_steps=eval_every,
+        save_strategy="steps", save_steps=eval_every, save_total_limit=2, load_best_model_at_end=True,
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
         use_cpu=not cuda, bf16=cuda, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random", prediction_loss_only=True,
@@ -185,7 +187,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
         "teacher": teacher_stats,
         "shared_prefix_tokens": prefix_length, "group_by_length": config.group_by_length,
-        "epochs_run": round(epochs, 3), "steps": result.global_step,
+        "epochs_run": round(epochs, 3), "eval_every_used": eval_every, "steps": result.global_step,
         "wall_seconds": round(wall, 1),
         "train_tokens_per_second": round(tokens_seen / wall, 1) if wall else None,
         "peak_memory_gib": round(peak_gib, 2), "peak_memory_kind": "GPU allocated" if cuda else "process max RSS",

@@ -100,6 +100,9 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
                 "p50_s": _percentile(latencies, 50),
                 "p95_s": _percentile(latencies, 95),
                 "batch_size": max(c["batch_size"] for c in items),
+                # local models, warm-up excluded: one request alone, and items per second at batch_size
+                "batch1_s": next((c["batch1_latency_s"] for c in items if c.get("batch1_latency_s") is not None), None),
+                "throughput_per_s": _throughput(items),
             },
             "tokens": {
                 "input": sum(c["input_tokens"] or 0 for c in items),
@@ -220,12 +223,21 @@ def _ci(row: Mapping[str, Any]) -> str:
     return f"{row['weighted_f1']:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _throughput(items: Sequence[Mapping[str, Any]]) -> float | None:
+    """Items per second of a local model's batches (each item carries its share of its batch's time)."""
+    shares = [c["latency_s"] for c in items if c["latency_source"] == "local" and c["latency_s"] is not None]
+    return len(shares) / sum(shares) if shares and sum(shares) > 0 else None
+
+
 def _latency(row: Mapping[str, Any]) -> str:
     lat = row["latency"]
     if lat["p50_s"] is None:
         return "n/a"
     ms = lambda s: f"{s * 1000:.0f}" if s >= 0.01 else f"{s * 1000:.2g}"  # noqa: E731
-    return f"{ms(lat['p50_s'])} / {ms(lat['p95_s'])} ms ({lat['source']}, batch {lat['batch_size']})"
+    text = f"{ms(lat['p50_s'])} / {ms(lat['p95_s'])} ms ({lat['source']}, batch {lat['batch_size']})"
+    if lat.get("batch1_s") is not None and lat.get("throughput_per_s"):
+        text += f"; alone {ms(lat['batch1_s'])} ms, {lat['throughput_per_s']:.1f}/s at batch {lat['batch_size']}"
+    return text
 
 
 def _failures(row: Mapping[str, Any]) -> str:
@@ -428,7 +440,8 @@ LEARNING_CURVE = "learning_curve.json"
 def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directory: Path,
           texts: Mapping[str, str] | None = None) -> dict[str, Path]:
     """JSON, predictions CSV, Markdown and the self-contained HTML (which holds the test sentences in
-    ``texts``, like the CSV: both stay out of git). A ``learning_curve.json`` in ``directory`` is drawn."""
+    ``texts``, like the CSV: both stay out of git). A ``learning_curve.json`` in ``directory`` (else the
+    repository's ``reports/``, where ``python -m finetune sentiment --learning-curve`` writes it) is drawn."""
     from harness import html_report
 
     cases = list(cases)
@@ -443,9 +456,11 @@ def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directo
     _atomic_write(paths["csv"], predictions_csv(cases))
     _atomic_write(paths["markdown"], markdown(report))
     curve = None
-    try:
-        curve = json.loads((directory / LEARNING_CURVE).read_text())
-    except (OSError, ValueError):
-        pass
+    for where in (directory, Path(__file__).resolve().parent.parent / "reports"):  # this run's, else the committed one
+        try:
+            curve = json.loads((where / LEARNING_CURVE).read_text())
+            break
+        except (OSError, ValueError):
+            continue
     _atomic_write(paths["html"], html_report.render(report, cases, texts or {}, curve))
     return paths

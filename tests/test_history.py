@@ -23,7 +23,7 @@ def _save(args):
 
 def test_concurrent_saves_get_distinct_numbers(tmp_path):
     names = [f"run{i}" for i in range(8)]
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
+    with multiprocessing.get_context("fork").Pool(4) as pool:
         paths = pool.map(_save, [(tmp_path, n) for n in names])
     numbers = sorted(int(re.match(r"(\d{4})_", p.rsplit("/", 1)[1]).group(1)) for p in paths)
     assert numbers == list(range(1, 9))

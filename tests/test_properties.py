@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import HarnessError
@@ -31,19 +32,17 @@ def test_parser_is_total_and_never_invents_a_label(before, label, after):
     for reply in (before, before + label + after, f"{before}\nAnswer: {label}\n{after}"):
         parsed = parse_label(reply, LABELS)
         assert parsed in (*LABELS, None)
-        if parsed is not None:
-            assert parsed in reply.lower()  # a label is only ever read, never guessed
+        if parsed is not None:  # a label is only ever read (case-insensitively, as the parser does), never guessed
+            assert re.search(re.escape(parsed), reply, re.IGNORECASE)
 
 
-no_label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",))).filter(
-    lambda t: not any(label in t.lower() for label in LABELS))
+ANSWER_WORDS = re.compile("|".join((*LABELS, "answer", "label", "sentiment")), re.IGNORECASE)
+no_label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",))).filter(lambda t: not ANSWER_WORDS.search(t))
 
 
 @FAST
 @given(no_label_text, labels)
 def test_the_last_answer_line_decides(noise, label):
-    assume(not any(line.strip().lower().startswith(("answer", "final", "label", "sentiment"))
-                   for line in noise.splitlines()))
     assert parse_label(f"{noise}\nAnswer: {label.upper()}", LABELS) == label
     assert parse_label(f"Answer: {label}\n{noise}", LABELS) == label
 

@@ -35,7 +35,7 @@ def _key(monkeypatch):
 
 def _model(tmp_path: Path, url: str, mode: str = "once", **kw) -> OpenAIChat:
     return OpenAIChat("openai:fault-model", task="t", template_version="v1", cassette_dir=tmp_path, record_mode=mode,
-                      base_url=url, concurrency=2, max_retries=MAX_RETRIES, timeout_s=0.5, **kw)
+                      base_url=url, concurrency=2, max_retries=MAX_RETRIES, timeout_s=1.5, **kw)
 
 
 def _requests(*examples: Example) -> list[Request]:
@@ -58,7 +58,7 @@ NOT_RETRIED = ["429-long", "400", "401", "malformed", "html", "bad_utf8", "no_ch
 
 @pytest.mark.parametrize("fault", RETRIED + NOT_RETRIED)
 def test_a_persistent_fault_is_that_cases_error_after_bounded_retries(tmp_path, fault):
-    with FaultServer({"MARK": [fault]}, hang_s=2.0) as server:
+    with FaultServer({"MARK": [fault]}, hang_s=5.0) as server:
         bad, good = _model(tmp_path, server.url).predict(_requests(FAULTY, CLEAN))
         seen = server.seen["MARK"]
     assert seen == (MAX_RETRIES + 1 if fault in RETRIED else 1)
@@ -82,7 +82,7 @@ def test_retry_after_is_honoured(tmp_path):
 @pytest.mark.parametrize("faults", [["500", "503", "ok"], ["reset", "ok"], ["truncated", "ok"], ["timeout", "ok"]],
                          ids=lambda f: "-then-".join(f))
 def test_a_transient_fault_recovers_and_only_the_answer_is_recorded(tmp_path, faults):
-    with FaultServer({"MARK": faults}, hang_s=2.0) as server:
+    with FaultServer({"MARK": faults}, hang_s=5.0) as server:
         bad, good = _model(tmp_path, server.url).predict(_requests(FAULTY, CLEAN))
         assert server.seen["MARK"] == len(faults)
     assert (bad.error, bad.text, good.text) == (None, "positive", "negative")

@@ -116,7 +116,8 @@ def render(strategy: str, question: Question, *, shots: Sequence[Question] = ())
         raise HarnessError(f"unknown prompt strategy {strategy!r}: expected one of {list(STRATEGIES)}")
     if strategy == "few_shot" and not shots:
         raise HarnessError("few_shot needs examples: pass shots=select_shots(load_tatqa('dev'), seed=...)")
-    leaked = [s.uid for s in shots if s.uid == question.uid or s.context.uid == question.context.uid]
+    leaked = [s.uid for s in shots
+              if s.uid == question.uid or (s.context.uid and s.context.uid == question.context.uid)]
     if strategy == "few_shot" and leaked:
         raise HarnessError(f"few-shot examples {leaked} share the question's context {question.context.uid}: "
                            "draw shots from dev only and evaluate on test_gold")

@@ -2,9 +2,14 @@
 
 Label scoring runs one batched forward pass and compares the log-probability of each label's first
 token at the assistant's first position. The prompt prefix shared by a batch (system prompt, few-shot
-turns) is computed once and its KV cache reused; batches are right-padded and read at each row's last
-real token, so padding never changes a row's numbers. Reasoning strategies generate greedily in
-left-padded batches.
+turns) is computed once and its KV cache reused across batches; batches are right-padded and read at
+each row's last real token, so padding never changes a row's numbers. Reasoning strategies decode
+greedily: the shared prefix's KV cache is reused there too, each row's own tokens are left-padded after
+it, and a row leaves the batch as soon as it has emitted the end-of-turn token, so the rest decode in a
+smaller batch (on this CPU a row's numbers do not depend on how many rows share the batch: dropping
+rows changes no token; ``tests/test_local_fast_paths.py`` checks it against ``generate``).
+``quantize="int8"`` swaps the Linear layers for dynamically quantised int8 ones
+(``torch.ao.quantization.quantize_dynamic``): faster, but not the same numbers.
 """
 
 from __future__ import annotations
@@ -95,14 +100,28 @@ def resolve_weights(spec: str) -> tuple[str, str]:
     return spec, f"transformers model {spec}"
 
 
+QUANTIZE = (None, "int8")
+
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation of every Linear layer (weights int8, activations quantised per batch)."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
+
+
 class CausalLM:
     strategies = ("zero_shot", "few_shot", "cot")
     kind = "local"
 
-    def __init__(self, name: str, weights: str, provenance: str, *, batch_size: int = 16) -> None:
+    def __init__(self, name: str, weights: str, provenance: str, *, batch_size: int = 16,
+                 quantize: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if quantize not in QUANTIZE:
+            raise HarnessError(f"{name}: quantize={quantize!r}; expected one of {list(QUANTIZE)}")
         self.name = name
         self.batch_size = batch_size
         self.provenance = provenance
@@ -115,13 +134,22 @@ class CausalLM:
                 f"{name}: could not load {weights!r} ({exc}). Give a local folder with a transformers model, "
                 "or a hub id while online."
             ) from exc
+        if quantize == "int8":
+            self.model = quantize_int8(self.model)
+            self.provenance = f"{provenance}, Linear layers int8 (dynamic quantisation)"
+        self.quantize = quantize
         self.load_seconds = time.perf_counter() - start
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._prefix_cache: tuple[tuple[int, ...], Any] | None = None
 
     # -- helpers ---------------------------------------------------------------------------------------
-    def _ids(self, request: Request) -> list[int]:
+    def clear_prefix_cache(self) -> None:
+        """Forget the cached prefix KV (the next batch computes its shared prefix again)."""
+        self._prefix_cache = None
+
+    def prompt_ids(self, request: Request) -> list[int]:
+        """The request's chat messages through the model's chat template, ready for the answer."""
         text = self.tokenizer.apply_chat_template(
             list(request.prompt.messages), tokenize=False, add_generation_prompt=True
         )
@@ -142,6 +170,20 @@ class CausalLM:
             self._prefix_cache = (prefix, out.past_key_values)
         return self._prefix_cache[1]
 
+    def _shared_length(self, ids: Sequence[Sequence[int]]) -> int:
+        """How many leading tokens every row shares (each row keeps at least one of its own). The cached
+        prefix is reused whenever it still fits, so a run computes its system prompt (and shots) once,
+        and a single request is scored against it too."""
+        shortest = min(len(x) for x in ids)
+        p = 0
+        while p < shortest - 1 and all(x[p] == ids[0][p] for x in ids):
+            p += 1
+        if self._prefix_cache is not None:
+            cached = self._prefix_cache[0]
+            if len(cached) <= p and tuple(ids[0][: len(cached)]) == cached:
+                return len(cached)
+        return p if len(ids) > 1 else 0
+
     # -- the protocol ----------------------------------------------------------------------------------
     def predict(self, requests: Sequence[Request]) -> list[Reply]:
         if not requests:
@@ -156,11 +198,8 @@ class CausalLM:
         start = time.perf_counter()
         labels = requests[0].labels
         label_ids = torch.tensor(self._label_token_ids(labels))
-        ids = [self._ids(r) for r in requests]
-        shortest = min(len(x) for x in ids)
-        p = 0
-        while p < shortest - 1 and all(x[p] == ids[0][p] for x in ids):
-            p += 1
+        ids = [self.prompt_ids(r) for r in requests]
+        p = self._shared_length(ids)
         suffixes = [x[p:] for x in ids]
         width = max(len(s) for s in suffixes)
         n = len(requests)
@@ -195,27 +234,73 @@ class CausalLM:
         import torch
 
         start = time.perf_counter()
-        ids = [self._ids(r) for r in requests]
-        n, width = len(ids), max(len(x) for x in ids)
+        ids = [self.prompt_ids(r) for r in requests]
+        p = self._shared_length(ids)
+        n, width = len(ids), max(len(x) for x in ids) - p
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.full((n, width), pad, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for row, x in enumerate(ids):  # left padding, so every row's answer starts at the same column
-            input_ids[row, width - len(x):] = torch.tensor(x)
-            mask[row, width - len(x):] = 1
+        # [shared prefix | left padding | own tokens]: every row's answer starts at the same column
+        input_ids = torch.full((n, p + width), pad, dtype=torch.long)
+        mask = torch.zeros((n, p + width), dtype=torch.long)
+        input_ids[:, :p] = torch.tensor(ids[0][:p])
+        mask[:, :p] = 1
+        for row, x in enumerate(ids):
+            input_ids[row, p + width - (len(x) - p):] = torch.tensor(x[p:])
+            mask[row, p + width - (len(x) - p):] = 1
         max_new = max(r.prompt.max_new_tokens for r in requests)
         with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
-                pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id,
-            )
-        generated = out[:, width:]
+            cache = None
+            if p:
+                cache = copy.deepcopy(self._prefix(tuple(ids[0][:p])))
+                cache.batch_repeat_interleave(n)
+            generated = self.greedy(input_ids, mask, max_new, cache=cache)
         per_item = (time.perf_counter() - start) / n
         replies = []
-        for row, x in enumerate(ids):
-            tokens = [t for t in generated[row].tolist() if t != pad]
+        for x, row_tokens in zip(ids, generated):
+            tokens = [t for t in row_tokens if t != pad]
             replies.append(Reply(
                 text=self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), latency_s=per_item,
                 latency_source="local", batch_size=n, input_tokens=len(x), output_tokens=len(tokens),
             ))
         return replies
+
+    def greedy(self, input_ids: Any, mask: Any, max_new_tokens: int, *, eos_token_id: int | None = None,
+               cache: Any = None) -> list[list[int]]:
+        """Greedy decoding of a left-padded batch, token for token what ``generate(do_sample=False)``
+        returns, except that a row that has emitted the end-of-turn token leaves the batch (its KV rows
+        are dropped), so the rows still writing decode in a smaller batch. ``cache`` may hold the KV of
+        the first columns already (a shared prefix, one copy per row); those columns are not recomputed."""
+        import torch
+        from transformers import DynamicCache
+
+        eos = self.tokenizer.eos_token_id if eos_token_id is None else eos_token_id
+        n = input_ids.shape[0]
+        out: list[list[int]] = [[] for _ in range(n)]
+        alive = list(range(n))  # original row of each row in the batch
+        done = 0 if cache is None else cache.get_seq_length()
+        cache = DynamicCache(config=self.model.config) if cache is None else cache
+        positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)
+        step_ids, step_positions = input_ids[:, done:], positions[:, done:]
+        with torch.inference_mode():
+            for _ in range(max_new_tokens):
+                width = mask.shape[1]
+                logits = self.model(
+                    input_ids=step_ids, attention_mask=mask, position_ids=step_positions, past_key_values=cache,
+                    cache_position=torch.arange(width - step_ids.shape[1], width), use_cache=True, logits_to_keep=1,
+                ).logits[:, -1, :]
+                chosen = logits.argmax(dim=-1)
+                keep = []
+                for j, token in enumerate(chosen.tolist()):
+                    out[alive[j]].append(token)
+                    if token != eos:
+                        keep.append(j)
+                if not keep:
+                    break
+                if len(keep) < len(alive):
+                    index = torch.tensor(keep)
+                    cache.batch_select_indices(index)
+                    alive = [alive[j] for j in keep]
+                    chosen, mask, step_positions = chosen[index], mask[index], step_positions[index]
+                step_ids = chosen[:, None]
+                step_positions = step_positions[:, -1:] + 1
+                mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
+        return out

@@ -4,13 +4,18 @@
 test list is cut into fixed chunks of the model's batch size, and asking for any case of a chunk computes
 the whole chunk once. Chunks depend only on the test list, so a serial run and an xdist run compute the
 same numbers.
+
+Latency of local models: before a pair's first chunk, the model answers two requests untimed (warm-up:
+one-time allocations, the shared prompt prefix), then the first request alone, timed: the latency at
+batch 1. A chunk's wall time is then shared by its items (``latency_s``, at ``batch_size``), so the
+report gives both the latency of one request and the throughput at batch N, warm-up excluded.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +107,8 @@ class CaseResult:
     """What an API said answered (its ``model`` field), and its ``system_fingerprint``."""
     system_fingerprint: str | None = None
     fine_tuned: bool = False
+    batch1_latency_s: float | None = None
+    """Local models: seconds for one request alone, after a warm-up (the same for every case of a pair)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,6 +184,7 @@ class Benchmark:
             )
         self._models: dict[str, Model] = {}
         self._results: dict[tuple[str, str, int], CaseResult] = {}
+        self._batch1: dict[tuple[str, str], float | None] = {}
         self.load_seconds: dict[str, float] = {}
 
     # -- running -----------------------------------------------------------------------------------------
@@ -203,6 +211,7 @@ class Benchmark:
             first = (index // size) * size
             indices = range(first, min(first + size, len(self.test)))
             requests = [self.request(strategy, i) for i in indices]
+            batch1 = self._warm_up(model, strategy)
             try:
                 replies = model.predict(requests)
                 if len(replies) != len(requests):
@@ -213,8 +222,29 @@ class Benchmark:
                 message = f"{type(exc).__name__}: {exc}"
                 replies = [Reply(text="", latency_s=None, latency_source="none", error=message)] * len(requests)
             for i, request, reply in zip(indices, requests, replies):
-                self._results[(name, strategy, i)] = self._result(model, strategy, i, request, reply)
+                self._results[(name, strategy, i)] = replace(
+                    self._result(model, strategy, i, request, reply), batch1_latency_s=batch1)
         return self._results[key]
+
+    def _warm_up(self, model: Model, strategy: str) -> float | None:
+        """Local models, once per pair: two requests untimed (generating 2 tokens at most), then the first
+        request alone, timed. Returns that batch-1 latency in seconds (None for other kinds, or if it failed:
+        the chunk then records the error)."""
+        key = (model.name, strategy)
+        if model.kind != "local":
+            return None
+        if key not in self._batch1:
+            first = self.request(strategy, 0)
+            warm = [replace(r, prompt=replace(r.prompt, max_new_tokens=min(2, r.prompt.max_new_tokens)))
+                    for r in (first, self.request(strategy, min(1, len(self.test) - 1)))]
+            try:
+                model.predict(warm)
+                start = time.perf_counter()
+                model.predict([first])
+                self._batch1[key] = time.perf_counter() - start
+            except Exception:  # noqa: BLE001 - the chunk's own call records what went wrong
+                self._batch1[key] = None
+        return self._batch1[key]
 
     def _cost(self, model: Model, reply: Reply) -> float | None:
         if model.kind != "api" or reply.input_tokens is None or reply.output_tokens is None:

@@ -33,6 +33,8 @@ def test_a_signal_mid_run_leaves_a_valid_partial_report(tmp_path, signum):
              f"--harness-models=tfidf-logreg,{API}", f"--harness-limit={LIMIT}", "--harness-bootstrap=100",
              "--harness-api-concurrency=1", "--record-mode=once", f"--harness-cassette-dir={cassettes}",
              f"--harness-report-dir={reports}"],
+            # a shell's background job starts with SIGINT ignored, and Python keeps it ignored: restore it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "HF_HUB_OFFLINE": "1", "FPB_DIR": str(data), "OPENAI_BASE_URL": server.url,
                  "OPENAI_API_KEY": "local-server"},

@@ -87,6 +87,7 @@ def mcnemar_mde(n: int, discordant_rate: float, *, alpha: float = 0.05, power: f
     if n < 2 or not 0 < discordant_rate <= 1:
         return None
     z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
-    gap = lambda d: math.sqrt(n) * d - z_a * math.sqrt(discordant_rate) - z_b * math.sqrt(discordant_rate - d * d)  # noqa: E731
-    top = math.sqrt(discordant_rate)
+    gap = lambda d: (math.sqrt(n) * d - z_a * math.sqrt(discordant_rate)  # noqa: E731
+                     - z_b * math.sqrt(max(0.0, discordant_rate - d * d)))
+    top = discordant_rate  # a difference in accuracy cannot exceed the share of items the rows disagree on
     return float(brentq(gap, 0.0, top)) if gap(top) > 0 else None

@@ -108,3 +108,12 @@ def test_minimum_detectable_difference_shrinks_with_more_items():
     small, large = mcnemar_mde(100, 0.1), mcnemar_mde(1000, 0.1)
     assert 0 < large < small < math.sqrt(0.1)
     assert mcnemar_mde(453, 0.1) == pytest.approx(0.0415, abs=0.002)
+
+
+def test_minimum_detectable_difference_never_exceeds_the_discordant_share():
+    from harness.compare import mcnemar_mde
+
+    for n in (2, 10, 60, 453, 5000):
+        for rate in (0.001, 0.02, 0.3, 0.999, 1.0):
+            mde = mcnemar_mde(n, rate)  # once raised a math domain error at the bracket's end (two adapters)
+            assert mde is None or 0 < mde <= rate

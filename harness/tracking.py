@@ -19,11 +19,13 @@ card as an artifact.
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
 import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +86,7 @@ class Logged:
 
     def line(self, what: str = "run") -> str:
         rows = f" (+{len(self.children)} row runs)" if self.children else ""
-        return f"mlflow: {what} logged to {self.tracking_uri}, experiment {self.experiment!r}, run {self.run_id}{rows}"
+        return f"mlflow: {what} logged to {shown(self.tracking_uri)}, experiment {self.experiment!r}, run {self.run_id}{rows}"
 
 
 def tracking_uri(store_dir: Path) -> str:
@@ -110,13 +112,23 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
     Any HTTP answer, even an error status, means something listens; MLflow's own retries then apply."""
     if not uri.startswith(("http://", "https://")):
         return
+    parts = urllib.parse.urlsplit(uri)
+    probe = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path.rstrip('/')}/health"  # no credentials
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()  # noqa: S310 (the user's URI)
-    except urllib.error.HTTPError:
-        return
+        urllib.request.urlopen(probe, timeout=timeout).close()  # noqa: S310 (the user's own server)
+    except (urllib.error.HTTPError, http.client.HTTPException, ValueError):  # an answer, or a URI urllib can't
+        return  # open: MLflow decides
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise HarnessError(f"tracking server {uri} is not reachable ({reason})") from None
+        raise HarnessError(f"tracking server {shown(uri)} is not reachable ({reason})") from None
+
+
+def shown(uri: str) -> str:
+    """The URI without a user or password (``postgresql://user:secret@host/db``) for the terminal."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _experiment_id(client: Any, name: str, store_dir: Path | None) -> str:

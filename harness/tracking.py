@@ -57,7 +57,7 @@ def mode(value: str) -> str:
     """``argparse`` type of the ``auto`` / ``off`` / ``on`` switch: ``on`` without MLflow is an error now,
     at the start of the run, not after it."""
     if value not in MODES:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MODES)}; got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(MODES)} (the option or ${MODE_ENV}); got {value!r}")
     if value == "on" and not available():
         raise argparse.ArgumentTypeError(f"MLflow logging was asked for (on) but mlflow is not installed: {INSTALL}")
     return value

@@ -35,7 +35,7 @@ def test_on_without_mlflow_is_an_error_before_the_run(monkeypatch):
     with pytest.raises(argparse.ArgumentTypeError, match=r"pip install 'finetune-or-prompt\[mlflow\]'"):
         tracking.mode("on")
     assert tracking.mode("auto") == "auto" and not tracking.enabled("auto")
-    with pytest.raises(argparse.ArgumentTypeError, match="expected one of auto, off, on; got 'yes'"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected one of auto, off, on \(the option or \$HARNESS_MLFLOW\); got 'yes'"):
         tracking.mode("yes")
 
 

@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from harness import HarnessError
+from harness import HarnessError, tracking
 from finetune.config import BACKENDS, TrainConfig
 
 
@@ -51,6 +51,10 @@ def parse(argv: list[str]) -> TrainConfig:
                    help="evaluate on the first N test sentences only (a smoke test; the report says so)")
     p.add_argument("--report-dir", default="reports", help="where --learning-curve / --distill write (default %(default)s)")
     p.add_argument("--dollars-per-hour", type=float, default=0.0, help="machine price for the card's $ figure")
+    p.add_argument("--mlflow", type=tracking.mode, default=tracking.default_mode(), metavar="{auto,off,on}",
+                   help="log each trained adapter's card to MLflow ($MLFLOW_TRACKING_URI, else sqlite in --report-dir): "
+                        f"auto = when mlflow is installed; on = required ({tracking.INSTALL}). "
+                        f"Default: ${tracking.MODE_ENV}, else auto")
     a = p.parse_args(argv)
     experiment = ({"learning_curve": _sizes(a.learning_curve)} if a.learning_curve else {}) | (
         {"distill": a.distill} if a.distill else {})
@@ -67,7 +71,8 @@ def parse(argv: list[str]) -> TrainConfig:
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
         eval_every=a.eval_every, patience=a.patience, backend=a.backend, output_dir=a.output_dir,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
-        extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment},
+        extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment,
+               "mlflow": a.mlflow, "mlflow_store": a.report_dir},
     )
 
 

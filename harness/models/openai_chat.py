@@ -20,6 +20,8 @@ from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path,
 from harness.models.base import Reply, Request
 
 REPLAY_KEY = "replay-dummy-key-not-a-secret"
+TIMEOUT_ENV = "HARNESS_API_TIMEOUT_S"
+"""Seconds before a live call is abandoned and retried (default 120): raise it for a slow local server."""
 
 
 class OpenAIChat:
@@ -57,6 +59,7 @@ class OpenAIChat:
                 f"{name}: --record-mode={record_mode} calls the API, but OPENAI_API_KEY is not set. "
                 "Set it (any value for a local server), or replay with --record-mode=none."
             )
+        timeout_s = float(os.environ.get(TIMEOUT_ENV) or timeout_s)  # a slow local server while recording
         self.client = openai.OpenAI(
             api_key=key if not replay else REPLAY_KEY, base_url=self.base_url,
             max_retries=0 if replay else max_retries, timeout=timeout_s,

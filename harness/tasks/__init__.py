@@ -129,6 +129,3 @@ def get_task(name: str) -> Task:
     tasks[task.name] = task
     return task
 
-
-def tasks_for_markers(markers: Sequence[str]) -> list[Task]:
-    return [t for t in registry().values() if t.marker in markers]

@@ -1,4 +1,7 @@
-"""One benchmark run: data, split, prompts and models, computed case by case (no pytest here).
+"""One benchmark run of one task: its data, prompts and models, computed case by case (no pytest here).
+
+The task (:mod:`harness.tasks`: FPB sentiment by default) loads the data and renders and parses; this
+module is task-generic: models, batching, warm-up and latency, cost, cassettes keyed by task name.
 
 ``Benchmark.case(model, strategy, index)`` returns one example's result. Models answer in batches: the
 test list is cut into fixed chunks of the model's batch size, and asking for any case of a chunk computes
@@ -13,7 +16,6 @@ report gives both the latency of one request and the throughput at batch N, warm
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,14 +24,14 @@ from typing import Any
 from harness import HarnessError
 from harness.cassettes import DEFAULT_DIR as CASSETTE_DIR
 from harness.cassettes import RECORD_MODES
-from harness.data import AGREEMENTS, LABELS, DataSource, FpbFile, load_fpb, resolve_source
+from harness.data import AGREEMENTS
 from harness.models import DEFAULT_MODELS, Model, ModelContext, Reply, Request, build, strategies_for, unavailable
-from harness.parsing import parse_label
-from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES, TEMPLATE_VERSION, render, select_shots
+from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
-from harness.splits import DEFAULT_SEED, METHODS, Split, make_split
+from harness.splits import DEFAULT_SEED, METHODS
+from harness.tasks import DEFAULT_TASK, Task, TaskData, get_task
 
-TASK = "fpb-sentiment"
+TASK = DEFAULT_TASK
 TASK_VERSION = 1
 MAX_REPLY_CHARS = 4000
 
@@ -41,7 +43,8 @@ class BenchmarkConfig:
     agreement: str = "allagree"
     seed: int = DEFAULT_SEED
     split: str = "published"
-    models: tuple[str, ...] = DEFAULT_MODELS
+    models: tuple[str, ...] | None = None
+    """None: the task's default models."""
     strategies: tuple[str, ...] | None = None
     limit: int | None = None
     shots_per_label: int = DEFAULT_SHOTS_PER_LABEL
@@ -53,6 +56,9 @@ class BenchmarkConfig:
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
     """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
+    task: str = DEFAULT_TASK
+    task_options: tuple[str, ...] = ()
+    """``task.key=value`` settings a task reads (e.g. ``tatqa.subset=all``); others ignore them."""
 
     def __post_init__(self) -> None:
         if self.agreement not in AGREEMENTS:
@@ -72,10 +78,13 @@ class BenchmarkConfig:
             raise HarnessError(f"--record-mode={self.record_mode}: expected one of {list(RECORD_MODES)}")
         if self.api_concurrency < 1:
             raise HarnessError(f"--harness-api-concurrency={self.api_concurrency}: expected at least 1")
-        if not self.models:
+        if self.models is not None and not self.models:
             raise HarnessError("--harness-models is empty: name at least one model")
-        for name in self.models:
+        for name in self.models or DEFAULT_MODELS:
             strategies_for(name)  # raises on an unknown name
+        for option in self.task_options:
+            if "." not in option.partition("=")[0] or "=" not in option:
+                raise HarnessError(f"--harness-task-option={option}: expected TASK.KEY=VALUE, e.g. tatqa.subset=all")
         known = set(STRATEGIES) | {"supervised", "published_zero_shot"}
         for strategy in self.strategies or ():
             if strategy not in known:
@@ -114,36 +123,44 @@ class CaseResult:
         return asdict(self)
 
 
+def task_options(config: BenchmarkConfig, task: str) -> dict[str, str]:
+    """The ``--harness-task-option`` values addressed to ``task`` (``task.key=value``), as key -> value."""
+    out = {}
+    for option in config.task_options:
+        key, _, value = option.partition("=")
+        owner, _, name = key.partition(".")
+        if owner == task:
+            out[name] = value
+    return out
+
+
 @dataclass
 class Benchmark:
     config: BenchmarkConfig
-    source: DataSource = field(init=False)
-    file: FpbFile = field(init=False)
-    split: Split = field(init=False)
+    task: Task = field(init=False)
+    data: TaskData = field(init=False)
 
     def __post_init__(self) -> None:
         cfg = self.config
-        self.source = resolve_source(cfg.data_dir)
-        self.file = load_fpb(self.source.file_for(cfg.agreement))
-        self.split = make_split(self.file.examples, seed=cfg.seed, method=cfg.split)
-        if cfg.limit is not None and cfg.limit > len(self.split.test):
-            raise HarnessError(
-                f"--harness-limit={cfg.limit} but the test split has only {len(self.split.test)} examples; "
-                f"use a limit of at most {len(self.split.test)}, or leave it out to run them all"
-            )
-        self.test = self.split.test[: cfg.limit] if cfg.limit else self.split.test
-        self.shots = select_shots(self.split.train, per_label=cfg.shots_per_label, seed=cfg.seed)
-        predictions = cfg.predictions_dir or os.environ.get("FPB_PREDICTIONS_DIR")
-        if predictions is None and not self.source.is_sample:
-            sibling = self.source.directory.parent / "fpb_llm_predictions_shah_chava_2023"
-            predictions = str(sibling) if sibling.is_dir() else None
+        self.task = get_task(cfg.task)
+        self.data = self.task.load(cfg)
+        self.test = self.data.test
+        self.shots = self.data.shots
+        for name, value in self.data.extra.items():  # e.g. FPB's source, file and split, for callers that read them
+            if name in ("source", "file", "split"):
+                setattr(self, name, value)
+        context = dict(self.data.context)
+        context.setdefault("split_method", cfg.split)
+        context.setdefault("agreement", cfg.agreement)
+        context.setdefault("is_sample", False)
+        context.setdefault("predictions_dir", None)
+        context.setdefault("batch_size", cfg.batch_size)  # a task may lower it (long prompts)
         self.context = ModelContext(
-            train=self.split.train, test=self.split.test, seed=cfg.seed, split_method=cfg.split,
-            agreement=cfg.agreement, is_sample=self.source.is_sample,
-            predictions_dir=Path(predictions) if predictions else None, batch_size=cfg.batch_size,
-            task=TASK, task_version=TASK_VERSION, template_version=TEMPLATE_VERSION, record_mode=cfg.record_mode,
+            train=tuple(self.data.train), test=tuple(context.pop("full_test", self.test)), seed=cfg.seed,
+            task=self.task.name, task_version=self.task.version, marker=self.task.marker,
+            template_version=self.task.template_version, record_mode=cfg.record_mode,
             cassette_dir=Path(cfg.cassette_dir) if cfg.cassette_dir else CASSETTE_DIR,
-            keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
+            keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency, **context,
         )
         self.prices: PriceTable = load_prices()
         for override in cfg.price_overrides:
@@ -158,17 +175,18 @@ class Benchmark:
                                    "tokens, e.g. --harness-price=my-model=0.15,0.60")
             self.prices = self.prices.with_override(model, values[0], values[1],
                                                     cached_input=values[2] if len(values) == 3 else None)
+        self.models = tuple(cfg.models if cfg.models is not None else self.task.default_models)
         self.pairs: list[tuple[str, str]] = []
         self.unavailable: dict[str, str] = {}
-        for name in cfg.models:
-            reason = unavailable(name, self.context)
+        for name in self.models:
+            reason = self.task.model_problem(name, None) or unavailable(name, self.context)
             if reason:
                 self.unavailable[name] = reason
                 continue
             for strategy in strategies_for(name):
                 if cfg.strategies is not None and strategy not in cfg.strategies:
                     continue
-                reason = unavailable(name, self.context, strategy)
+                reason = self.task.model_problem(name, strategy) or unavailable(name, self.context, strategy)
                 if reason:
                     self.unavailable[f"{name} · {strategy}"] = reason
                 else:
@@ -176,10 +194,11 @@ class Benchmark:
         if not self.pairs:
             why = "; ".join(f"{name}: {reason}" for name, reason in self.unavailable.items())
             raise HarnessError(
-                f"nothing to run: no model × strategy pair of --harness-models={','.join(cfg.models)}"
+                f"nothing to run{'' if self.task.name == DEFAULT_TASK else ' for ' + self.task.name}: no model × "
+                f"strategy pair of --harness-models={','.join(self.models)}"
                 + (f" and --harness-strategies={','.join(cfg.strategies)}" if cfg.strategies is not None else "")
                 + (f" can run here ({why})" if why else " matches (each model answers only its own strategies: "
-                   + ", ".join(f"{m}: {'/'.join(strategies_for(m))}" for m in cfg.models) + ")")
+                   + ", ".join(f"{m}: {'/'.join(strategies_for(m))}" for m in self.models) + ")")
                 + "; pick other models or strategies"
             )
         self._models: dict[str, Model] = {}
@@ -196,12 +215,7 @@ class Benchmark:
         return self._models[name]
 
     def request(self, strategy: str, index: int) -> Request:
-        example = self.test[index]
-        if strategy in STRATEGIES:
-            prompt = render(strategy, example.text, shots=self.shots if strategy == "few_shot" else ())
-        else:  # trained floors and published replies get the bare sentence; nothing is prompted
-            prompt = render("zero_shot", example.text)
-        return Request(example=example, prompt=prompt, labels=LABELS)
+        return self.task.request(self.data, strategy, index)
 
     def case(self, name: str, strategy: str, index: int) -> CaseResult:
         key = (name, strategy, index)
@@ -260,8 +274,8 @@ class Benchmark:
     def _result(self, model: Model, strategy: str, index: int, request: Request, reply: Reply) -> CaseResult:
         text = _printable(reply.text or "")  # lone surrogates (an escaped "\ud800" in JSON) would break the report
         return CaseResult(
-            task=TASK, model=model.name, strategy=strategy, index=index, example_id=request.example.id,
-            gold=request.example.label, pred=None if reply.error else parse_label(text, LABELS),
+            task=self.task.name, model=model.name, strategy=strategy, index=index, example_id=request.example.id,
+            gold=request.example.label, pred=None if reply.error else self.task.parse(self.data, index, text),
             reply=text[:MAX_REPLY_CHARS], latency_s=reply.latency_s, latency_source=reply.latency_source,
             batch_size=reply.batch_size, input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
             error=_printable(reply.error) if reply.error else None, provenance=model.provenance,
@@ -273,38 +287,14 @@ class Benchmark:
 
     # -- describing --------------------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
-        cfg, split = self.config, self.split
+        cfg = self.config
         return {
-            "task": TASK,
-            "task_version": TASK_VERSION,
-            "template_version": TEMPLATE_VERSION,
-            "data": {
-                "source": self.source.kind,
-                "directory": str(self.source.directory),
-                "is_sample": self.source.is_sample,
-                "notes": list(self.source.notes),
-                "file": self.file.path.name,
-                "file_sha256": self.file.sha256,
-                "agreement": cfg.agreement,
-                "examples": len(self.file.examples),
-                "duplicate_lines": self.file.duplicate_lines,
-                "conflicting_sentences_removed": len(self.file.conflicts),
-            },
-            "split": {
-                "method": split.method,
-                "seed": split.seed,
-                "n_train": len(split.train),
-                "n_test": len(split.test),
-                "n_evaluated": len(self.test),
-                "limit": cfg.limit,
-                "test_fingerprint": split.test_fingerprint,
-                "leaked_removed_from_train": split.leaked_removed_from_train,
-                "repeats_removed_from_train": split.repeats_removed_from_train,
-                "test_repeats_kept": split.test_repeats,
-            },
-            "few_shot_examples": [e.id for e in self.shots],
+            "task": self.task.name,
+            "task_version": self.task.version,
+            "template_version": self.task.template_version,
+            **self.data.meta,
             "bootstrap_resamples": cfg.bootstrap,
-            "models": list(cfg.models),
+            "models": list(self.models),
             "unavailable": dict(self.unavailable),
             "record_mode": cfg.record_mode,
             "prices": {"as_of": self.prices.as_of, "unit": "USD per 1M tokens"},

@@ -18,14 +18,16 @@ from typing import Any
 import pytest
 
 from harness import HarnessError
-from harness.benchmark import TASK, Benchmark, BenchmarkConfig
+from harness.benchmark import Benchmark, BenchmarkConfig
 from harness.cassettes import RECORD_MODES
-from harness.data import AGREEMENTS, FPB_ENV, LABELS
+from harness.data import AGREEMENTS, FPB_ENV
 from harness.splits import DEFAULT_SEED, METHODS
 from harness import tracking
+from harness.tasks import DEFAULT_TASK, registry
 
 PROPERTY = "harness_case"
-benchmark_key = pytest.StashKey[Benchmark]()
+TASK_MARKER = "harness_task"
+benchmark_key = pytest.StashKey[dict[str, Benchmark]]()
 sigterm_key = pytest.StashKey[Any]()
 aggregator_key = pytest.StashKey["Aggregator"]()
 
@@ -70,6 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Concurrent API calls per pair. Default: %(default)s.")
     add("--harness-price", action="append", default=[], metavar="MODEL=IN,OUT",
         help="A user-given price in USD per 1M tokens for a model missing from harness/prices.toml (repeatable).")
+    add("--harness-task-option", action="append", default=[], metavar="TASK.KEY=VALUE",
+        help="A setting of one task, e.g. tatqa.subset=all (every test_gold question) or tatqa.subset=40 "
+             "(repeatable; each task documents its keys).")
     add("--harness-report-dir", metavar="DIR", default=None,
         help="Where reports are written. Default: reports/ under the rootdir.")
     # decision report: costs, run history, CI gate (harness.economics, harness.history, harness.gate)
@@ -99,7 +104,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              f"installed; on = required ({tracking.INSTALL}). Default: ${tracking.MODE_ENV}, else auto.")
 
 
-def _config(config: pytest.Config) -> BenchmarkConfig:
+def _config(config: pytest.Config, task: str = DEFAULT_TASK) -> BenchmarkConfig:
     opt = config.getoption
     kwargs: dict[str, Any] = dict(
         data_dir=opt("harness_data"), predictions_dir=opt("harness_predictions"),
@@ -108,21 +113,41 @@ def _config(config: pytest.Config) -> BenchmarkConfig:
         batch_size=opt("harness_batch_size"), bootstrap=opt("harness_bootstrap"),
         record_mode=opt("record_mode"), cassette_dir=opt("harness_cassette_dir"),
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
-        price_overrides=tuple(opt("harness_price")),
+        price_overrides=tuple(opt("harness_price")), task=task, task_options=tuple(opt("harness_task_option")),
     )
     if opt("harness_models") is not None:  # an empty list is an error, never the defaults
         kwargs["models"] = opt("harness_models")
     return BenchmarkConfig(**kwargs)
 
 
-def get_benchmark(config: pytest.Config) -> Benchmark:
-    """The run's benchmark, built on first use (a plain ``pytest tests`` never loads FPB)."""
-    if benchmark_key not in config.stash:
+def get_benchmark(config: pytest.Config, task: str = DEFAULT_TASK) -> Benchmark:
+    """The run's benchmark of ``task``, built on first use (a plain ``pytest tests`` never loads FPB)."""
+    benchmarks = config.stash.setdefault(benchmark_key, {})
+    if task not in benchmarks:
         try:
-            config.stash[benchmark_key] = Benchmark(_config(config))
+            benchmarks[task] = Benchmark(_config(config, task))
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
-    return config.stash[benchmark_key]
+    return benchmarks[task]
+
+
+def _task_of(node: Any) -> str:
+    """The task a suite names with ``pytest.mark.harness_task("name")``; FPB sentiment when it names none."""
+    marker = node.get_closest_marker(TASK_MARKER)
+    return str(marker.args[0]) if marker is not None and marker.args else DEFAULT_TASK
+
+
+def _deselected_by_markexpr(config: pytest.Config, names: set[str]) -> bool:
+    """Whether ``-m`` excludes an item carrying these markers (so its task's data is never loaded)."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own -m evaluator (no public API for it)
+
+        return not Expression.compile(expression).evaluate(lambda name, **kwargs: name in names)
+    except Exception:  # noqa: BLE001 - another pytest: build the benchmark, pytest deselects as usual
+        return False
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -144,6 +169,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # finished, marked partial. Only where nobody else handles SIGTERM, and only from the main thread.
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         config.stash[sigterm_key] = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    config.addinivalue_line("markers", f"{TASK_MARKER}(name): the benchmark task of a suite (harness.tasks)")
+    for task in registry().values():
+        config.addinivalue_line("markers", f"{task.marker}: {task.description}")
     if not hasattr(config, "workerinput"):  # the controller (or a serial run) aggregates
         aggregator = Aggregator(config)
         config.stash[aggregator_key] = aggregator
@@ -167,8 +195,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if PROPERTY not in metafunc.fixturenames:
         return
+    task = _task_of(metafunc.definition)
+    if _deselected_by_markexpr(metafunc.config, {m.name for m in metafunc.definition.iter_markers()}):
+        metafunc.parametrize(PROPERTY, [], indirect=True)  # -m leaves this suite out: load nothing
+        return
     try:
-        bench = get_benchmark(metafunc.config)
+        bench = get_benchmark(metafunc.config, task)
     except pytest.UsageError as exc:
         error = str(exc)
     else:
@@ -179,16 +211,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for model, strategy in bench.pairs:
         group = pytest.mark.xdist_group(name=f"{model}-{strategy}")
         for index, example in enumerate(bench.test):
-            params.append(pytest.param((model, strategy, index), id=f"{model}-{strategy}-{example.id}", marks=group))
+            params.append(pytest.param((task, model, strategy, index), id=f"{model}-{strategy}-{example.id}",
+                                       marks=group))
     metafunc.parametrize(PROPERTY, params, indirect=True)
 
 
 @pytest.fixture
 def harness_case(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Run one model × strategy × example and attach the result to the report."""
-    model, strategy, index = request.param
+    task, model, strategy, index = request.param
     try:
-        result = get_benchmark(request.config).case(model, strategy, index).to_dict()
+        result = get_benchmark(request.config, task).case(model, strategy, index).to_dict()
     except HarnessError as exc:
         pytest.fail(f"{model} · {strategy}: {exc}", pytrace=False)
     request.node.user_properties.append((PROPERTY, result))
@@ -201,10 +234,14 @@ class Aggregator:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.cases: list[dict[str, Any]] = []
-        self.expected: Counter[tuple[str, str]] = Counter()
-        self.done: Counter[tuple[str, str]] = Counter()
-        self.started: dict[tuple[str, str], float] = {}
+        self.expected: Counter[tuple[str, str, str]] = Counter()
+        """Items per (task, model, strategy)."""
+        self.done: Counter[tuple[str, str, str]] = Counter()
+        self.started: dict[tuple[str, str, str], float] = {}
         self.report: dict[str, Any] | None = None
+        """The main job's report (FPB sentiment) when it ran, else the first task's."""
+        self.reports: dict[str, dict[str, Any]] = {}
+        self.task_lines: dict[str, list[str]] = {}
         self.paths: dict[str, Path] = {}
         self._last_draw = 0.0
 
@@ -213,15 +250,23 @@ class Aggregator:
         for item in items:
             callspec = getattr(item, "callspec", None)
             if callspec is not None and PROPERTY in callspec.params:
-                model, strategy, _ = callspec.params[PROPERTY]
-                self.expected[(model, strategy)] += 1
+                task, model, strategy, _ = callspec.params[PROPERTY]
+                self.expected[(task, model, strategy)] += 1
 
     def count_collected(self, ids: list[str]) -> None:
         """Under xdist the controller collects nothing: count the items a worker collected."""
         if self.expected:
             return
-        for model, strategy in get_benchmark(self.config).pairs:
-            self.expected[(model, strategy)] = sum(1 for i in ids if f"[{model}-{strategy}-" in i)
+        params = {i.rsplit("[", 1)[-1].rstrip("]") for i in ids if "[" in i}
+        for task in registry().values():
+            if _deselected_by_markexpr(self.config, {task.marker}) or (
+                    task.name != DEFAULT_TASK and not self.config.getoption("markexpr", "")):
+                continue
+            bench = get_benchmark(self.config, task.name)
+            for model, strategy in bench.pairs:
+                n = sum(1 for e in bench.test if f"{model}-{strategy}-{e.id}" in params)
+                if n:
+                    self.expected[(task.name, model, strategy)] = n
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         if report.when == "call" and report.passed and any(k == PROPERTY for k, _ in report.user_properties):
@@ -234,9 +279,9 @@ class Aggregator:
         for key, value in report.user_properties:
             if key == PROPERTY:
                 self.cases.append(value)
-                self._progress((value["model"], value["strategy"]))
+                self._progress((value["task"], value["model"], value["strategy"]))
 
-    def _progress(self, pair: tuple[str, str]) -> None:
+    def _progress(self, pair: tuple[str, str, str]) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         now = time.perf_counter()
         self.started.setdefault(pair, now)
@@ -249,7 +294,7 @@ class Aggregator:
         width = 24
         filled = int(width * done / total)
         eta = elapsed / done * (total - done)
-        line = (f"{pair[0]} · {pair[1]}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
+        line = (f"{'' if pair[0] == DEFAULT_TASK else pair[0] + ' · '}{pair[1]} · {pair[2]}  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
                 f"{elapsed:.0f} s elapsed" + (f", ETA {eta:.0f} s" if done < total else ""))
         tty = reporter.isatty()
         if done == 1 and tty:
@@ -266,7 +311,10 @@ class Aggregator:
             return
         from harness import report as report_mod
 
-        bench = get_benchmark(self.config)
+        main = self._task_reports()  # every other task's report; the main job's (gated, saved) is built below
+        if main is None:
+            return
+        bench, cases = main
         cfg = bench.config
         from harness import economics, gate, history
 
@@ -276,12 +324,13 @@ class Aggregator:
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
         self.report = report_mod.build_report(
-            bench.meta(), self.cases, labels=LABELS, pair_order=bench.pairs, expected=dict(self.expected),
+            bench.meta(), cases, labels=bench.task.labels, pair_order=bench.pairs, expected=self._expected(bench),
             root=self.config.rootpath, seed=cfg.seed, resamples=cfg.bootstrap, machine=machine,
             gpu_machine=gpu_machine, prices=bench.prices, monthly_volume=opt("harness_monthly_volume"),
         )
         directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
-        self.paths = report_mod.write(self.report, self.cases, directory, texts={e.id: e.text for e in bench.test})
+        self.reports[bench.task.name] = self.report
+        self.paths.update(report_mod.write(self.report, cases, directory, texts={e.id: e.text for e in bench.test}))
         self.history_lines, self.gate_result = [], None
         if opt("harness_gate") is not None:  # the gate's verdict fails the run; the report is already written
             path = Path(opt("harness_gate"))
@@ -313,13 +362,69 @@ class Aggregator:
         # last, once every file is written: a tracking failure (server down) is a warning line, never a lost report
         self.tracking_line = tracking.track_run(opt("harness_mlflow"), self.report, self.paths, store_dir=directory)
 
+    def _expected(self, bench: Benchmark) -> dict[tuple[str, str], int]:
+        return {(m, s): n for (t, m, s), n in self.expected.items() if t == bench.task.name}
+
+    def _task_reports(self) -> tuple[Benchmark, list[dict[str, Any]]] | None:
+        """Write the report of every task in this run but the main job's (a task with ``history``: saved to
+        reports/runs and gated), which is returned for pytest_sessionfinish to finish."""
+        from harness import economics
+        from harness import report as report_mod
+
+        by_task: dict[str, list[dict[str, Any]]] = {}
+        for case in self.cases:
+            by_task.setdefault(case["task"], []).append(case)
+        main = None
+        directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
+        opt = self.config.getoption
+        for name, cases in by_task.items():
+            bench = get_benchmark(self.config, name)
+            task, cfg = bench.task, bench.config
+            directory.mkdir(parents=True, exist_ok=True)
+            if task.labels is not None and getattr(task, "history", False) and main is None:
+                main = (bench, cases)
+                continue
+            try:
+                machine, gpu_machine = economics.machines_for(opt("harness_dollars_per_hour"), opt("harness_machine"))
+            except HarnessError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            common = dict(pair_order=bench.pairs, expected=self._expected(bench), root=self.config.rootpath,
+                          seed=cfg.seed, resamples=cfg.bootstrap, machine=machine, gpu_machine=gpu_machine,
+                          prices=bench.prices, monthly_volume=opt("harness_monthly_volume"))
+            if task.labels is not None:
+                report = getattr(task, "build_report", None)
+                report = report(bench, cases, **common) if report else report_mod.build_report(
+                    bench.meta(), cases, labels=task.labels, **common)
+                writer = getattr(task, "write_report", None)
+                texts = {e.id: e.text for e in bench.test}
+                paths = writer(report, cases, directory, texts) if writer else report_mod.write(report, cases, directory, texts=texts)
+                lines = task.terminal_lines(report) if hasattr(task, "terminal_lines") else (
+                    report_mod.header_lines(report) + report_mod.cost_lines(report)
+                    + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
+            else:
+                report = task.build_report(bench, cases, **common)
+                paths = task.write_report(report, cases, directory, {e.id: e.text for e in bench.test})
+                lines = task.terminal_lines(report)
+            self.reports[name], self.task_lines[name] = report, lines
+            self.paths.update({f"{name} {kind}": path for kind, path in paths.items()})
+            if self.report is None:
+                self.report = report
+        return main
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
             return
         from harness import report as report_mod
 
         tr = terminalreporter
-        tr.write_sep("=", f"{TASK} leaderboard")
+        for name, lines in self.task_lines.items():
+            tr.write_sep("=", f"{name} leaderboard")
+            for line in lines:
+                tr.write_line(line, red=line.startswith(("PARTIAL", "!!!")))
+        if self.report.get("task") in self.task_lines:  # no main job in this run
+            tr.write_line("harness reports: " + ", ".join(str(p) for p in self.paths.values()))
+            return
+        tr.write_sep("=", f"{self.report['task']} leaderboard")
         for line in report_mod.header_lines(self.report):
             tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
         for line in report_mod.cost_lines(self.report):

@@ -7,7 +7,7 @@ import pytest
 
 from harness.data import LABELS
 
-pytestmark = pytest.mark.sentiment
+pytestmark = [pytest.mark.sentiment, pytest.mark.harness_task("fpb-sentiment")]
 
 
 def test_sentiment(harness_case):

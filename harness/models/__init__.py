@@ -44,6 +44,11 @@ class ModelContext:
     record_mode: str = "none"
     keep_prompts: bool = False
     api_concurrency: int = 4
+    adapter_task: str = ""
+    """The task whose adapters this run accepts, when not its own (an FPB adapter evaluated cross-domain)."""
+    adapter_task_version: int = 0
+    marker: str = "sentiment"
+    """The pytest marker of the task's suite, for the commands the harness prints."""
 
 
 def _check_name(name: str) -> None:
@@ -98,19 +103,19 @@ def _cassette_problem(name: str, strategy: str, ctx: ModelContext) -> str | None
 
     path = cassette_path(ctx.cassette_dir or Path("cassettes"), ctx.task, name, strategy)
     if not path.is_file():
-        return f"not recorded (no {path}); record with: {record_command(name)}"
+        return f"not recorded (no {path}); record with: {record_command(name, ctx.marker)}"
     metadata = read_cassette(path).metadata
     for key, expected in (("model", name), ("strategy", strategy), ("task", ctx.task)):
         if metadata.get(key, expected) != expected:
             return (f"{path} was recorded for {key} {metadata[key]!r}, not {expected!r} (copied or renamed?): "
-                    f"delete it and record with: {record_command(name)}")
+                    f"delete it and record with: {record_command(name, ctx.marker)}")
     recorded = metadata.get("template_version")
     if metadata.get("test_fingerprint") != fingerprint(ctx.test):
         return (f"{path} was recorded on another test split ({metadata.get('test_fingerprint')}); this run's is "
-                f"{fingerprint(ctx.test)}: use that split, or record this one with: {record_command(name)}")
+                f"{fingerprint(ctx.test)}: use that split, or record this one with: {record_command(name, ctx.marker)}")
     if recorded != ctx.template_version:
         return (f"stale: {path} was recorded with prompt template {recorded}, the prompts are now "
-                f"{ctx.template_version}; re-record with: {record_command(name).replace('once', 'all')}")
+                f"{ctx.template_version}; re-record with: {record_command(name, ctx.marker).replace('once', 'all')}")
     return None
 
 
@@ -120,7 +125,8 @@ def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
 
     card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1]))
     gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
-    return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
+    return adapter.refusal(card, task=ctx.adapter_task or ctx.task,
+                           task_version=ctx.adapter_task_version or ctx.task_version, template_version=ctx.template_version,
                            test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None)
 
 
@@ -144,7 +150,7 @@ def build(name: str, ctx: ModelContext) -> Model:
         return OpenAIChat(name, task=ctx.task, template_version=ctx.template_version,
                           cassette_dir=ctx.cassette_dir or DEFAULT_DIR, record_mode=ctx.record_mode,
                           keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency, seed=ctx.seed,
-                          test_fingerprint=fingerprint(ctx.test))
+                          test_fingerprint=fingerprint(ctx.test), marker=ctx.marker)
     if name.startswith("adapter:"):
         from harness.models import adapter
 

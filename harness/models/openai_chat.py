@@ -21,6 +21,8 @@ from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path,
 from harness.models.base import Reply, Request
 
 REPLAY_KEY = "replay-dummy-key-not-a-secret"
+TIMEOUT_ENV = "HARNESS_API_TIMEOUT_S"
+"""Seconds before a live call is abandoned and retried (default 120): raise it for a slow local server."""
 
 
 class OpenAIChat:
@@ -29,7 +31,8 @@ class OpenAIChat:
 
     def __init__(self, name: str, *, task: str, template_version: str, cassette_dir: Path, record_mode: str = "none",
                  base_url: str | None = None, keep_prompts: bool = False, concurrency: int = 4,
-                 max_retries: int = 4, timeout_s: float = 120.0, seed: int = 0, test_fingerprint: str = "") -> None:
+                 max_retries: int = 4, timeout_s: float = 120.0, seed: int = 0, test_fingerprint: str = "",
+                 marker: str = "sentiment") -> None:
         try:
             import openai
         except ImportError:
@@ -47,6 +50,7 @@ class OpenAIChat:
         self.batch_size = 1_000_000 if record_mode == "none" else 64
         self.seed = seed
         self.test_fingerprint = test_fingerprint
+        self.marker = marker
         self._modes: dict[str, str] = {}
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         replay = record_mode == "none"
@@ -56,6 +60,7 @@ class OpenAIChat:
                 f"{name}: --record-mode={record_mode} calls the API, but OPENAI_API_KEY is not set. "
                 "Set it (any value for a local server), or replay with --record-mode=none."
             )
+        timeout_s = float(os.environ.get(TIMEOUT_ENV) or timeout_s)  # a slow local server while recording
         self.client = openai.OpenAI(
             api_key=key if not replay else REPLAY_KEY, base_url=self.base_url,
             max_retries=0 if replay else max_retries, timeout=timeout_s,
@@ -131,7 +136,7 @@ class OpenAIChat:
             if type(exc).__name__ == "CannotOverwriteExistingCassetteException":  # vcrpy: not recorded
                 return Reply(text="", latency_s=None, latency_source="none",
                              error=f"not in cassette {self.cassette(request.prompt.strategy)}: the prompt changed or was "
-                                   f"never recorded; record with: {record_command(self.name)}")
+                                   f"never recorded; record with: {record_command(self.name, self.marker)}")
             what = "malformed JSON in the reply" if isinstance(exc, ValueError) else "the reply could not be read"
             return Reply(text="", latency_s=None, latency_source="none",
                          error=_describe(exc, self, f"{what} from {self.base_url or 'the OpenAI API'}: expected a "
@@ -172,5 +177,5 @@ def redact(text: str) -> str:
     return text
 
 
-def record_command(name: str) -> str:
-    return f"OPENAI_API_KEY=... pytest suites -m sentiment --harness-models={name} --record-mode=once"
+def record_command(name: str, marker: str = "sentiment") -> str:
+    return f"OPENAI_API_KEY=... pytest suites -m {marker} --harness-models={name} --record-mode=once"

@@ -1,0 +1,220 @@
+"""The TAT-QA report: EM and F1 with bootstrap CIs, per answer type, scale accuracy, parse failures,
+latency and cost per model × strategy; the published anchors as context; and a sentence per row on where
+it fails, computed from its numbers. JSON, Markdown, a predictions CSV and terminal lines.
+
+Scores come from :mod:`harness.tasks.tatqa_metric` (the paper's EM and numeracy-aware F1); costs from
+:mod:`harness.economics`, like the sentiment report.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness import economics
+from harness.tasks.tatqa_data import ANSWER_TYPES, Question
+from harness.tasks.tatqa_metric import GroupScores, score
+from harness.tasks.tatqa_task import answer_from_dict
+
+SCHEMA_VERSION = 1
+
+
+def _group(g: GroupScores) -> dict[str, Any]:
+    return {"n": g.n, "em": g.em, "em_ci95": list(g.em_ci), "f1": g.f1, "f1_ci95": list(g.f1_ci)}
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else None
+
+
+def build_report(meta: Mapping[str, Any], questions: Sequence[Question], cases: Sequence[Mapping[str, Any]], *,
+                 pair_order: Sequence[tuple[str, str]], expected: Mapping[tuple[str, str], int], root: Path,
+                 seed: int, resamples: int, machine: Any, prices: Any = None, **_: Any) -> dict[str, Any]:
+    from harness.report import _git_sha, _versions
+
+    by_index = {q.uid: q for q in questions}
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for case in cases:
+        grouped[(case["model"], case["strategy"])].append(case)
+    order = list(pair_order) + sorted(set(grouped) - set(pair_order))
+    rows = []
+    for pair in order:
+        items = sorted(grouped.get(pair, []), key=lambda c: c["index"])
+        if not items:
+            continue
+        qs = [by_index[c["example_id"]] for c in items]
+        scores = score(qs, [answer_from_dict(c["pred"]) for c in items], resamples=resamples, seed=seed)
+        latencies = [c["latency_s"] for c in items if c["latency_s"] is not None]
+        sources = sorted({c["latency_source"] for c in items if c["latency_s"] is not None})
+        errors = sum(1 for c in items if c["error"])
+        rows.append({
+            "model": pair[0], "strategy": pair[1], "n": len(items), "expected": expected.get(pair, len(items)),
+            **{k: v for k, v in _group(scores.overall).items() if k != "n"},
+            "per_type": {t: _group(g) for t, g in scores.per_type.items()},
+            "per_source": {t: _group(g) for t, g in scores.per_source.items()},
+            "scale_accuracy": scores.scale_accuracy,
+            "parse_failures": scores.parse_failures - errors, "errors": errors,
+            "latency": {"source": "+".join(sources) if sources else "none", "p50_s": _percentile(latencies, 50),
+                        "p95_s": _percentile(latencies, 95), "batch_size": max(c["batch_size"] for c in items),
+                        "batch1_s": next((c["batch1_latency_s"] for c in items if c.get("batch1_latency_s") is not None), None)},
+            "tokens": {"input": sum(c["input_tokens"] or 0 for c in items),
+                       "output": sum(c["output_tokens"] or 0 for c in items)},
+            "cost": economics.row_cost(items, machine=machine, prices=prices, reference=None),
+            "provenance": items[0]["provenance"],
+            "items": {c["example_id"]: [round(s.em, 3), round(s.f1, 3)] for c, s in zip(items, scores.items)},
+        })
+    partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_sha": _git_sha(root), "packages": _versions(), "partial": partial, **meta, "rows": rows,
+    }
+    report["findings"] = findings(report)
+    return report
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def findings(report: Mapping[str, Any]) -> list[str]:
+    """One sentence per row on where it fails, from its own numbers (never a fixed text)."""
+    anchors = report.get("anchors_em") or []
+    gpt4 = next((a["em"] for a in anchors if a["name"].startswith("GPT-4")), None)
+    out = []
+    for row in report["rows"]:
+        n = row["n"]
+        types = sorted(row["per_type"].items(), key=lambda kv: (kv[1]["em"], -kv[1]["n"]))
+        worst = ", ".join(f"{t} EM {_pct(g['em'])} % of {g['n']}" for t, g in types[:2])
+        zero = [t for t, g in types if g["em"] == 0]
+        parts = [f"{row['model']} · {row['strategy']}: EM {_pct(row['em'])} % "
+                 f"[{_pct(row['em_ci95'][0])}, {_pct(row['em_ci95'][1])}] on {n} questions"]
+        if gpt4 is not None:
+            hi = 100 * row["em_ci95"][1]
+            parts.append(f"below GPT-4's published {gpt4} even at the upper end of its CI" if hi < gpt4
+                         else f"its CI reaches GPT-4's published {gpt4}")
+        parts.append(f"weakest types: {worst}" + (f" (no exact match at all on {', '.join(zero)})" if zero else ""))
+        failed = row["parse_failures"] + row["errors"]
+        parts.append(f"{failed} of {n} replies ({_pct(failed / n)} %) had no parsable 'Answer: ... | Scale: ...' line"
+                     + (f" ({row['errors']} calls failed)" if row["errors"] else ""))
+        parts.append(f"scale right on {_pct(row['scale_accuracy'])} %")
+        out.append("; ".join(parts) + ".")
+    return out
+
+
+def _ci(g: Mapping[str, Any], key: str) -> str:
+    lo, hi = g[f"{key}_ci95"]
+    return f"{_pct(g[key])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _latency(row: Mapping[str, Any]) -> str:
+    lat = row["latency"]
+    if lat["p50_s"] is None:
+        return "n/a"
+    text = f"{lat['p50_s']:.2f} / {lat['p95_s']:.2f} s ({lat['source']}, batch {lat['batch_size']})"
+    return text + (f"; alone {lat['batch1_s']:.2f} s" if lat.get("batch1_s") else "")
+
+
+def _cost(row: Mapping[str, Any]) -> str:
+    cost = row["cost"]
+    per_1k = cost.get("per_1k_usd")
+    return f"${per_1k:.4f} ({cost.get('basis', '')})" if per_1k is not None else str(cost.get("note") or "n/a")
+
+
+def leaderboard(report: Mapping[str, Any]) -> list[list[str]]:
+    head = ["model", "strategy", "n", "EM % [95% CI]", "F1 % [95% CI]"] + [f"EM {t}" for t in ANSWER_TYPES] + \
+           ["scale acc.", "parse fail.", "latency p50 / p95", "$ per 1k"]
+    body = []
+    for r in report["rows"]:
+        per = [f"{_pct(r['per_type'][t]['em'])} (n={r['per_type'][t]['n']})" if t in r["per_type"] else "-"
+               for t in ANSWER_TYPES]
+        body.append([r["model"], r["strategy"], f"{r['n']}/{r['expected']}", _ci(r, "em"), _ci(r, "f1")] + per +
+                    [_pct(r["scale_accuracy"]), f"{r['parse_failures']}" + (f" (+{r['errors']} errors)" if r["errors"] else ""),
+                     _latency(r), _cost(r)])
+    return [head] + body
+
+
+def per_type_table(report: Mapping[str, Any]) -> list[list[str]]:
+    head = ["model", "strategy", "answer type", "n", "EM % [95% CI]", "F1 % [95% CI]"]
+    return [head] + [[r["model"], r["strategy"], t, str(g["n"]), _ci(g, "em"), _ci(g, "f1")]
+                     for r in report["rows"] for t, g in r["per_type"].items()]
+
+
+def header_lines(report: Mapping[str, Any]) -> list[str]:
+    data, split = report["data"], report["split"]
+    per = ", ".join(f"{t} {split['per_type_evaluated'][t]}/{data['per_type'][t]}" for t in ANSWER_TYPES)
+    lines = [f"data: TAT-QA {data['file']} ({data['directory']}, sha256 {data['file_sha256'][:12]}, {data['licence']}): "
+             f"{data['questions']} questions from {data['contexts']} contexts, {data['skipped']} unusable skipped",
+             f"evaluated {split['n_evaluated']} of {split['n_total']} test_gold questions ({split['method']}; seed "
+             f"{split['subset_seed']}; per type {per}); --harness-task-option tatqa.subset=all runs every question",
+             f"few-shot pool: {data['pool']} ({data['pool_questions']} questions, never test): "
+             + ", ".join(report.get("few_shot_examples", [])),
+             "published EM anchors on the TAT-QA test set (other models, the leaderboard's 1,669 questions; context, "
+             "not a paired comparison): " + "; ".join(f"{a['name']} {a['em']}" for a in report.get("anchors_em", []))]
+    for name, reason in report.get("unavailable", {}).items():
+        lines.append(f"not run: {name}: {reason}")
+    if report.get("partial"):
+        lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report['partial'])}")
+    return lines
+
+
+def text_table(table: Sequence[Sequence[str]]) -> list[str]:
+    from harness.report import text_table as table_lines
+
+    return table_lines(table)
+
+
+def terminal_lines(report: Mapping[str, Any]) -> list[str]:
+    return header_lines(report) + text_table(leaderboard(report)) + ["where it fails:"] + \
+        ["  " + f for f in report.get("findings", [])]
+
+
+def _md_table(table: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])] + \
+        ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table[1:]]
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    out = [f"# {report['task']} leaderboard", ""]
+    out += [f"> {line}" for line in header_lines(report)]
+    out += ["", "EM and F1 in % (the TAT-QA paper's metrics: exact match after normalisation and numeracy-aware "
+                "bag-of-words F1, numbers compared after applying the scale, so a right number at the wrong scale "
+                "scores 0); 95 % bootstrap CIs over questions.", ""]
+    out += _md_table(leaderboard(report))
+    out += ["", "## Per answer type", ""] + _md_table(per_type_table(report))
+    out += ["", "## Where it fails (computed from the numbers above)", ""] + [f"- {f}" for f in report["findings"]]
+    out += ["", "## Where each row comes from", ""]
+    out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
+    out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; template "
+                f"{report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
+    return "\n".join(out)
+
+
+def predictions_csv(cases: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["model", "strategy", "uid", "gold", "parsed", "reply", "error"])
+    for c in cases:
+        pred = c["pred"]
+        writer.writerow([c["model"], c["strategy"], c["example_id"], c["gold"],
+                         "" if pred is None else f"{pred['text']} | {pred['scale'] or 'none'}", c["reply"], c["error"] or ""])
+    return buffer.getvalue()
+
+
+def write(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], directory: Path) -> dict[str, Path]:
+    from harness.report import _atomic_write
+
+    stem = report["task"]
+    paths = {"json": Path(directory) / f"{stem}.json", "markdown": Path(directory) / f"{stem}.md",
+             "csv": Path(directory) / f"{stem}_predictions.csv"}
+    _atomic_write(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    _atomic_write(paths["markdown"], markdown(report))
+    _atomic_write(paths["csv"], predictions_csv(cases))
+    return paths

@@ -1,0 +1,154 @@
+"""Twitter Financial News Sentiment (TFNS; ``-m tfns``): finance tweets, bearish / bullish / neutral.
+
+The valid split (2,388 tweets) is the test set, as in FinGPT's and FinLoRA's benchmarks; the train split
+trains the TF-IDF floor and gives the few-shot examples. Labels are mapped onto FPB's, stated in every
+report: **0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral**. Prompts and parser are
+FPB's (:mod:`harness.prompts`), so the FPB-trained adapter (``adapter:fpb-sentiment-smollm2-135m``) is
+evaluated cross-domain on exactly the prompt it was trained on. Published weighted-F1 anchors on this
+split: GPT-4o zero-shot 0.740, Llama-3.1-8B + LoRA 0.932 (FinLoRA), FinGPT v3.3 0.903.
+
+Only ``zero_shot`` and ``few_shot`` run by default (label scoring); ``cot`` generates up to 128 tokens
+per tweet (about 30 minutes for SmolLM2 on a 2-core CPU): ``--harness-task-option tfns.cot=1`` adds it.
+Data folder: ``--harness-task-option tfns.data=DIR``, else ``$TFNS_DIR``, else
+``../shared/data/twitter_financial_news_sentiment`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from harness import HarnessError
+from harness.data import Example
+from harness.prompts import select_shots
+from harness.splits import fingerprint, normalise
+from harness.tasks import TaskData
+from harness.tasks.sentiment import ClassificationTask
+
+TFNS_ENV = "TFNS_DIR"
+DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "twitter_financial_news_sentiment"
+FILES = {"train": "sent_train.csv", "valid": "sent_valid.csv"}
+LABEL_MAP = {"0": "negative", "1": "positive", "2": "neutral"}
+MAPPING_TEXT = "TFNS label 0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral"
+ANCHORS = (("GPT-4o zero-shot (published)", 0.740), ("Llama-3.1-8B + LoRA (FinLoRA, published)", 0.932),
+           ("FinGPT v3.3 (published)", 0.903))
+
+
+def tfns_dir(explicit: str | None = None) -> Path:
+    named = explicit or os.environ.get(TFNS_ENV)
+    folder = Path(named) if named else DEFAULT_DIR
+    if not all((folder / f).is_file() for f in FILES.values()):
+        raise HarnessError(f"TFNS files not found: expected {sorted(FILES.values())} in {folder}; set {TFNS_ENV} or "
+                           "--harness-task-option tfns.data=DIR to the twitter_financial_news_sentiment folder")
+    return folder
+
+
+def read_tfns(path: Path, split: str) -> tuple[tuple[Example, ...], str]:
+    """Examples of one TFNS CSV (header ``text,label``; labels 0/1/2), ids by 1-based data row; and its sha256."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HarnessError(f"{path}: expected UTF-8 CSV text, got undecodable bytes; use the original file") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != ["text", "label"]:
+        raise HarnessError(f"{path}: expected the header 'text,label', got {header!r}")
+    examples = []
+    for number, row in enumerate(reader, start=1):
+        if len(row) != 2 or row[1].strip() not in LABEL_MAP or not row[0].strip():
+            raise HarnessError(f"{path}: data row {number}: expected 'text,label' with label 0, 1 or 2, got {row!r}")
+        examples.append(Example(f"tfns-{split}-R{number:05d}", " ".join(row[0].split()), LABEL_MAP[row[1].strip()]))
+    if not examples:
+        raise HarnessError(f"{path}: no rows")
+    return tuple(examples), hashlib.sha256(raw).hexdigest()
+
+
+class Tfns(ClassificationTask):
+    name = "tfns"
+    marker = "tfns"
+    description = "Twitter Financial News Sentiment (valid split), cross-domain from FPB"
+    default_models = ("tfidf-logreg", "smollm2-135m", "adapter:fpb-sentiment-smollm2-135m",
+                      "openai:gpt-4o", "openai:gpt-4o-mini")
+
+    def load(self, config: Any) -> TaskData:
+        from harness.benchmark import task_options
+
+        options = task_options(config, self.name)
+        unknown = sorted(set(options) - {"data", "cot"})
+        if unknown:
+            raise HarnessError(f"--harness-task-option tfns.{unknown[0]}: unknown key; expected tfns.data=DIR or tfns.cot=1")
+        self.cot = options.get("cot", "0") not in ("0", "", "false", "no")
+        folder = tfns_dir(options.get("data"))
+        test_all, test_sha = read_tfns(folder / FILES["valid"], "valid")
+        train_all, train_sha = read_tfns(folder / FILES["train"], "train")
+        test_texts = {normalise(e.text) for e in test_all}
+        seen: set[str] = set()
+        train, leaked, repeats = [], 0, 0
+        for e in train_all:
+            key = normalise(e.text)
+            if key in test_texts:
+                leaked += 1
+            elif key in seen:
+                repeats += 1
+            else:
+                seen.add(key)
+                train.append(e)
+        if config.limit is not None and config.limit > len(test_all):
+            raise HarnessError(f"--harness-limit={config.limit} but the TFNS valid split has {len(test_all)} tweets")
+        test = test_all[: config.limit] if config.limit else test_all
+        shots = select_shots(train, per_label=config.shots_per_label, seed=config.seed)
+        return TaskData(
+            test=test, train=tuple(train), shots=shots,
+            context=dict(full_test=test_all, split_method="tfns-valid", agreement="tfns", is_sample=False,
+                         predictions_dir=None, adapter_task="fpb-sentiment", adapter_task_version=1),
+            meta={
+                "data": {"source": "tfns", "directory": str(folder), "is_sample": False, "notes": [MAPPING_TEXT],
+                         "file": FILES["valid"], "file_sha256": test_sha, "train_file_sha256": train_sha,
+                         "agreement": "n/a", "examples": len(test_all), "duplicate_lines": 0,
+                         "conflicting_sentences_removed": 0, "label_mapping": MAPPING_TEXT},
+                "split": {"method": "TFNS valid split as test (FinGPT / FinLoRA protocol), train split as train",
+                          "seed": config.seed, "n_train": len(train), "n_test": len(test_all), "n_evaluated": len(test),
+                          "limit": config.limit, "test_fingerprint": fingerprint(test_all),
+                          "leaked_removed_from_train": leaked, "repeats_removed_from_train": repeats,
+                          "test_repeats_kept": 0},
+                "few_shot_examples": [e.id for e in shots],
+                "anchors_weighted_f1": [{"name": n, "weighted_f1": v} for n, v in ANCHORS],
+            },
+        )
+
+    def model_problem(self, model: str, strategy: str | None) -> str | None:
+        if model.startswith("published-"):
+            return "published replies exist only for FPB AllAgree"
+        if strategy == "cot" and not getattr(self, "cot", False):
+            return "cot over 2,388 tweets is ~30 min on a 2-core CPU; add it with --harness-task-option tfns.cot=1"
+        return None
+
+    def terminal_lines(self, report: dict[str, Any]) -> list[str]:
+        from harness import report as report_mod
+
+        return (report_mod.header_lines(report) + [f"labels: {MAPPING_TEXT}", anchor_line(report)]
+                + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
+
+    def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Path,
+                     texts: dict[str, str]) -> dict[str, Path]:
+        from harness import report as report_mod
+
+        paths = report_mod.write(report, cases, directory, texts=texts)
+        text = paths["markdown"].read_text()
+        head, _, rest = text.partition("\n\n")
+        extra = f"> labels: {MAPPING_TEXT}\n> {anchor_line(report)}\n"
+        report_mod._atomic_write(paths["markdown"], f"{head}\n\n{extra}{rest}")
+        return paths
+
+
+def anchor_line(report: dict[str, Any]) -> str:
+    return ("published weighted-F1 anchors on the TFNS valid split (other models; context, not paired): "
+            + "; ".join(f"{a['name']} {a['weighted_f1']:.3f}" for a in report.get("anchors_weighted_f1", [])))
+
+
+TASK = Tfns()

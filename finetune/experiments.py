@@ -60,7 +60,8 @@ def _train_or_reuse(config: TrainConfig) -> dict[str, Any]:
 def _same_recipe(card: dict[str, Any], config: TrainConfig) -> bool:
     """Same hyper-parameters apart from what the experiment varies (size, labels, the small-set step floor)."""
     varied = ("limit", "min_steps", "teacher", "teacher_labels")
-    used = {k: v for k, v in (card.get("hyperparameters") or {}).items() if k not in varied}
+    # as JSON on both sides: a card just trained holds tuples where a card read from disk holds lists
+    used = {k: v for k, v in json.loads(json.dumps(card.get("hyperparameters") or {})).items() if k not in varied}
     return used == {k: v for k, v in _recipe(config).items() if k not in varied}
 
 

@@ -153,3 +153,16 @@ def test_small_training_sets_still_get_a_stratified_validation_slice(fpb_dir):
     data = load_training_data(seed=5768, data_dir=str(fpb_dir), limit=20)  # 10 % would be 2 < 3 labels
     assert len(data.train) + len(data.validation) == 20 and len(data.validation) == len(LABELS)
     assert {e.label for e in data.train} == set(LABELS)
+
+
+def test_a_card_just_trained_has_the_same_recipe_as_one_read_back():
+    """A fresh card holds tuples (target modules) where a card read from JSON holds lists: same recipe."""
+    import json
+
+    from finetune.config import TrainConfig
+    from finetune.experiments import _same_recipe
+
+    config = TrainConfig(epochs=2)
+    fresh = {"hyperparameters": config.hyperparameters()}
+    assert _same_recipe(fresh, config) and _same_recipe(json.loads(json.dumps(fresh)), config)
+    assert not _same_recipe({"hyperparameters": TrainConfig(epochs=4).hyperparameters()}, config)

@@ -14,6 +14,7 @@ cases replayed from a 3 000-interaction cassette in the harness's own private fo
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,7 @@ def replay_bench(tmp_path_factory):
     labels = ("positive", "negative", "neutral")
     bench.test = tuple(Example(f"synthetic-{i}", f"Synthetic sentence number {i} about quarterly sales .",
                                labels[i % 3]) for i in range(N_INTERACTIONS))
+    bench.data = replace(bench.data, test=bench.test)  # the task renders requests from its data
     interactions = []
     for i in range(N_INTERACTIONS):
         request = bench.request("zero_shot", i)

@@ -85,17 +85,7 @@ def make_split(examples: Sequence[Example], *, seed: int = DEFAULT_SEED, method:
         key = normalise(e.text)
         test_repeats += key in test_keys
         test_keys.add(key)
-    kept, seen = [], set()
-    leaked = repeats = 0
-    for e in train:
-        key = normalise(e.text)
-        if key in test_keys:
-            leaked += 1
-        elif key in seen:
-            repeats += 1
-        else:
-            seen.add(key)
-            kept.append(e)
+    kept, leaked, repeats = without_leaks(train, test_keys)
     if len({e.label for e in kept}) < 2:
         raise HarnessError(
             f"after removing {leaked} train items that repeat a test item and {repeats} repeated train items, "
@@ -107,3 +97,20 @@ def make_split(examples: Sequence[Example], *, seed: int = DEFAULT_SEED, method:
         train=tuple(kept), test=tuple(test), seed=seed, method=method,
         leaked_removed_from_train=leaked, repeats_removed_from_train=repeats, test_repeats=test_repeats,
     )
+
+
+def without_leaks(train: Sequence[Example], test_keys: set[str]) -> tuple[list[Example], int, int]:
+    """Train items kept (first of each normalised text), how many repeated a test item, how many repeated
+    an earlier train item."""
+    kept, seen = [], set()
+    leaked = repeats = 0
+    for e in train:
+        key = normalise(e.text)
+        if key in test_keys:
+            leaked += 1
+        elif key in seen:
+            repeats += 1
+        else:
+            seen.add(key)
+            kept.append(e)
+    return kept, leaked, repeats

@@ -25,7 +25,7 @@ from typing import Any
 from harness import HarnessError
 from harness.data import Example
 from harness.prompts import select_shots
-from harness.splits import fingerprint, normalise
+from harness.splits import fingerprint, normalise, without_leaks
 from harness.tasks import TaskData
 from harness.tasks.sentiment import ClassificationTask
 
@@ -87,17 +87,7 @@ class Tfns(ClassificationTask):
         test_all, test_sha = read_tfns(folder / FILES["valid"], "valid")
         train_all, train_sha = read_tfns(folder / FILES["train"], "train")
         test_texts = {normalise(e.text) for e in test_all}
-        seen: set[str] = set()
-        train, leaked, repeats = [], 0, 0
-        for e in train_all:
-            key = normalise(e.text)
-            if key in test_texts:
-                leaked += 1
-            elif key in seen:
-                repeats += 1
-            else:
-                seen.add(key)
-                train.append(e)
+        train, leaked, repeats = without_leaks(train_all, test_texts)
         if config.limit is not None and config.limit > len(test_all):
             raise HarnessError(f"--harness-limit={config.limit} but the TFNS valid split has {len(test_all)} tweets")
         test = test_all[: config.limit] if config.limit else test_all

@@ -21,7 +21,7 @@ from typing import Any
 from harness import HarnessError
 from harness.data import LABELS, Example, load_fpb, resolve_source
 from harness.prompts import select_shots
-from harness.splits import fingerprint, make_split, normalise
+from harness.splits import fingerprint, make_split, normalise, without_leaks
 from harness.tasks import TaskData
 from harness.tasks.sentiment import ClassificationTask
 
@@ -43,19 +43,9 @@ def make_bands(files: dict[str, tuple[Example, ...]], train: tuple[Example, ...]
     counts: dict[str, dict[str, int]] = {BANDS[0][0]: {"in_file": len(test), "kept": len(test)}}
     for band, level, stricter in BANDS[1:]:
         stricter_texts = {normalise(e.text) for e in files[stricter]}
-        seen: set[str] = set()
-        kept, in_stricter, in_train, repeats = [], 0, 0, 0
-        for e in files[level]:
-            key = normalise(e.text)
-            if key in stricter_texts:
-                in_stricter += 1
-            elif key in train_texts:
-                in_train += 1
-            elif key in seen:
-                repeats += 1
-            else:
-                seen.add(key)
-                kept.append(e)
+        kept, excluded, repeats = without_leaks(files[level], stricter_texts | train_texts)
+        in_stricter = sum(normalise(e.text) in stricter_texts for e in files[level])
+        in_train = excluded - in_stricter  # in the AllAgree train split but not in the stricter file
         bands[band] = tuple(kept)
         counts[band] = {"in_file": len(files[level]), "in_stricter_file": in_stricter,
                         "excluded_in_allagree_train": in_train, "repeats_dropped": repeats, "kept": len(kept)}

@@ -7,13 +7,13 @@ import shlex
 import sys
 
 from harness import HarnessError, tracking
-from finetune.config import BACKENDS, TrainConfig
+from finetune.config import BACKENDS, DEFAULT_OUTPUT, TASKS, TrainConfig
 
 
 def parse(argv: list[str]) -> TrainConfig:
     defaults = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m finetune", description=__doc__)
-    p.add_argument("task", choices=["sentiment"])
+    p.add_argument("task", choices=list(TASKS), help="sentiment (FPB AllAgree train split) or tatqa (TAT-QA dev)")
     p.add_argument("--base", default=defaults.base, help="smollm2-135m, a transformers folder or a hub id")
     p.add_argument("--seed", type=int, default=defaults.seed, help="split and training seed (default %(default)s)")
     p.add_argument("--data", dest="data_dir", default=None, help="FPB folder (default: $FPB_DIR, then the sample)")
@@ -34,11 +34,18 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--patience", type=int, default=defaults.patience)
     p.add_argument("--backend", choices=BACKENDS, default=defaults.backend)
-    p.add_argument("--output-dir", default=defaults.output_dir)
+    p.add_argument("--output-dir", default=None, help=f"default: {DEFAULT_OUTPUT}")
+    p.add_argument("--max-context-chars", type=int, default=defaults.max_context_chars,
+                   help="tatqa: train on dev questions whose table + paragraphs fit in N characters (default %(default)s)")
     p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
                    help="cpu-lora: run the full prompt per example instead of the shared prefix once per batch")
     p.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
                    help="sample batches at random instead of grouping similar lengths")
+    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                   help="share of train held out for eval and early stopping (default %(default)s; 0 = none)")
+    p.add_argument("--refit", metavar="ADAPTER", default=None,
+                   help="train on train + validation, with ADAPTER's recipe and the epochs where its validation "
+                        "loss was lowest (the recipe is chosen on validation, the final adapter uses every label)")
     p.add_argument("--learning-curve", metavar="N,N,...", default=None,
                    help="train one adapter per number of labelled examples (e.g. 20,50,100,250,500,all) into "
                         "--output-dir/nN, evaluate each, and write reports/learning_curve.{json,md}")
@@ -58,22 +65,35 @@ def parse(argv: list[str]) -> TrainConfig:
     a = p.parse_args(argv)
     experiment = ({"learning_curve": _sizes(a.learning_curve)} if a.learning_curve else {}) | (
         {"distill": a.distill} if a.distill else {})
+    if a.refit and (experiment or a.limit or a.teacher):
+        raise HarnessError("--refit trains one adapter on all gold train examples: drop --learning-curve, --distill, "
+                           "--limit and --teacher")
     if len(experiment) > 1:
         raise HarnessError("--learning-curve and --distill are two experiments: run them one at a time")
-    if experiment and a.output_dir == defaults.output_dir:
+    if experiment and a.task != "sentiment":
+        raise HarnessError("--learning-curve and --distill are sentiment experiments (they evaluate on FPB)")
+    if experiment and a.output_dir is None:
         a.output_dir = "adapters/learning-curve" if a.learning_curve else "adapters/distillation"
+    a.output_dir = a.output_dir or DEFAULT_OUTPUT[a.task]
     if experiment:
         experiment |= {"full_adapter": a.full_adapter, "report_dir": a.report_dir, "eval_limit": a.eval_limit}
-    return TrainConfig(
-        base=a.base, seed=a.seed, data_dir=a.data_dir, epochs=a.epochs, max_steps=a.max_steps, limit=a.limit,
+    config = TrainConfig(
+        task=a.task, base=a.base, max_context_chars=a.max_context_chars, seed=a.seed, data_dir=a.data_dir, epochs=a.epochs, max_steps=a.max_steps, limit=a.limit,
         min_steps=a.min_steps, teacher=a.teacher, teacher_labels=a.teacher_labels,
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
-        eval_every=a.eval_every, patience=a.patience, backend=a.backend, output_dir=a.output_dir,
+        eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend, output_dir=a.output_dir,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
         extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment,
                "mlflow": a.mlflow, "mlflow_store": a.report_dir},
     )
+    if a.refit:
+        from pathlib import Path
+
+        from finetune.refit import refit_config
+
+        config = refit_config(config, Path(a.refit))
+    return config
 
 
 def _sizes(value: str) -> list[int | None]:

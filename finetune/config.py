@@ -10,7 +10,8 @@ from harness import HarnessError
 from harness.splits import DEFAULT_SEED
 
 BACKENDS = ("auto", "cpu-lora", "peft-qlora", "unsloth")
-TASKS = ("sentiment",)
+TASKS = ("sentiment", "tatqa")
+DEFAULT_OUTPUT = {"sentiment": "adapters/fpb-sentiment-smollm2-135m", "tatqa": "adapters/tatqa-smollm2-135m"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TrainConfig:
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     batch_size: int = 16
     val_fraction: float = 0.1
+    """Held out from train for periodic eval and early stopping; 0 = none (a refit: exactly ``epochs``)."""
     eval_every: int = 50
     patience: int = 3
     backend: str = "auto"
@@ -47,6 +49,8 @@ class TrainConfig:
     """Distillation: train only on the sentences this published model labelled (``published-gpt-4``)..."""
     teacher_labels: bool = True
     """...with its labels (True) or with FPB's gold labels on the same sentences (False: the control arm)."""
+    max_context_chars: int = 2000
+    """tatqa: train on dev questions whose table + paragraphs fit in this many characters (the rest counted)."""
     dollars_per_hour: float = 0.0
     """What the machine costs, for the card's $ figure (0 = not priced)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,12 +60,15 @@ class TrainConfig:
             raise HarnessError(f"unknown task {self.task!r}: expected one of {list(TASKS)}")
         if self.backend not in BACKENDS:
             raise HarnessError(f"--backend={self.backend}: expected one of {list(BACKENDS)}")
-        if not 0 < self.val_fraction < 0.5:
-            raise HarnessError(f"--val-fraction={self.val_fraction}: expected a fraction between 0 and 0.5")
+        if not 0 <= self.val_fraction < 0.5:
+            raise HarnessError(f"--val-fraction={self.val_fraction}: expected a fraction in [0, 0.5) "
+                               "(0 = no validation slice: a refit that trains exactly --epochs)")
         if self.max_steps == 0 or self.max_steps < -1:
             raise HarnessError(f"--max-steps={self.max_steps}: expected a positive number, or -1 for all epochs")
         if self.epochs <= 0 or self.learning_rate <= 0 or self.lora_r < 1 or self.batch_size < 1:
             raise HarnessError("epochs, learning rate, LoRA rank and batch size must be positive")
+        if self.task != "sentiment" and self.teacher:
+            raise HarnessError(f"--teacher applies to sentiment only (published FPB replies), not {self.task}")
         if self.limit is not None and self.limit < 6:
             raise HarnessError(f"--limit={self.limit}: expected at least 6 training examples (2 per label)")
 

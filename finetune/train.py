@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import HarnessError
 from finetune.config import TrainConfig
-from finetune.data import IGNORE, encode, load_training_data
+from finetune.data import IGNORE, encode, load_tatqa_training_data, load_training_data
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
 CARD = "adapter_card.json"
@@ -119,14 +119,18 @@ def train(config: TrainConfig) -> dict[str, Any]:
     set_seed(config.seed)
     backend = pick_backend(config.backend)
     labels, label_source, teacher_stats = _labels(config)
-    data = load_training_data(seed=config.seed, split=config.split, data_dir=config.data_dir,
-                              val_fraction=config.val_fraction, limit=config.limit, labels=labels,
-                              label_source=label_source)
+    if config.task == "tatqa":
+        data = load_tatqa_training_data(seed=config.seed, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                                        limit=config.limit, max_context_chars=config.max_context_chars)
+    else:
+        data = load_training_data(seed=config.seed, split=config.split, data_dir=config.data_dir,
+                                  val_fraction=config.val_fraction, limit=config.limit, labels=labels,
+                                  label_source=label_source)
     model, tokenizer, weights, provenance = _load(config, backend)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    train_rows = [encode(e, tokenizer) for e in data.train]
-    val_rows = [encode(e, tokenizer) for e in data.validation]
+    train_rows = [encode(e, tokenizer, data.messages) for e in data.train]
+    val_rows = [encode(e, tokenizer, data.messages) for e in data.validation]
     train_tokens = sum(len(r["input_ids"]) for r in train_rows)
 
     class NanGuard(TrainerCallback):
@@ -142,14 +146,16 @@ def train(config: TrainConfig) -> dict[str, Any]:
         epochs = config.min_steps / steps_per_epoch
     total_steps = config.max_steps if config.max_steps > 0 else int(-(-epochs * steps_per_epoch // 1))
     eval_every = min(config.eval_every, max(2, total_steps // 4))  # a short run still evaluates and early-stops
+    validate = bool(val_rows)  # no validation slice (a refit): train exactly the epochs asked, keep the last step
     checkpoints = config.out / "checkpoints"
     cuda = backend != "cpu-lora"
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0.03,
-        logging_steps=max(1, min(10, eval_every // 2)), eval_strategy="steps", eval_steps=eval_every,
-        save_strategy="steps", save_steps=eval_every, save_total_limit=2, load_best_model_at_end=True,
+        logging_steps=max(1, min(10, eval_every // 2)), eval_strategy="steps" if validate else "no",
+        eval_steps=eval_every, save_strategy="steps" if validate else "no", save_steps=eval_every,
+        save_total_limit=2, load_best_model_at_end=validate,
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
         use_cpu=not cuda, bf16=cuda, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random", prediction_loss_only=True,
@@ -161,8 +167,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     else:
         collator, trainer_class = _Collator(tokenizer.pad_token_id), Trainer
     trainer = trainer_class(
-        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows, data_collator=collator,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard()],
+        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows if validate else None,
+        data_collator=collator,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard()] if validate else [NanGuard()],
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -199,6 +206,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "eval_losses": evals, "best_eval_loss": trainer.state.best_metric,
         "command": config.extra.get("command"),
     }
+    if config.extra.get("refit_of"):
+        card["refit_of"] = config.extra["refit_of"]
     (config.out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best checkpoint is what was just saved
     from harness import tracking  # after the card is written: a tracking failure is a warning, never a lost adapter

@@ -319,6 +319,13 @@ def render(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts:
     parts.append('<h2 id="confusion">Confusion matrices</h2>' + "".join(confusion_html(r) for r in rows))
     if learning_curve:
         parts.append('<h2 id="learning-curve">Learning curve</h2>' + learning_curve_svg(learning_curve))
+    for companion in report.get("companions") or []:
+        parts.append(f'<h2 id="{_e(companion["task"])}">{_e(companion["title"])}</h2>')
+        if companion.get("not_run"):
+            parts.append(f"<p class=meta>{_e(companion['not_run'])}</p>")
+            continue
+        parts.append("".join(f"<div class=meta>{_e(line)}</div>" for line in companion["notes"])
+                     + _table(companion["table"]))
     browser = json.dumps(_browser_data(report, cases, texts), ensure_ascii=False).replace("</", "<\\/")
     parts.append('<h2 id="errors">Error browser</h2><div id="browser">'
                  '<label>row A <select id="row-a"></select></label><label>row B <select id="row-b"></select></label>'

@@ -1,6 +1,7 @@
 """The pytest surface of the harness: options, parametrization, one fixture, and the report hooks.
 
-Logic lives in plain modules (:mod:`harness.benchmark`, :mod:`harness.report`). Results ride on each
+Logic lives in plain modules (:mod:`harness.benchmark` runs the cases, :mod:`harness.session` writes every
+report, the history, the gate verdict and the MLflow runs at the end). Results ride on each
 item's ``user_properties`` and are aggregated on the controller only (state in ``config.stash``), so
 ``pytest -n N`` produces the same report as a serial run.
 """
@@ -238,11 +239,8 @@ class Aggregator:
         """Items per (task, model, strategy)."""
         self.done: Counter[tuple[str, str, str]] = Counter()
         self.started: dict[tuple[str, str, str], float] = {}
-        self.report: dict[str, Any] | None = None
-        """The main job's report (FPB sentiment) when it ran, else the first task's."""
-        self.reports: dict[str, dict[str, Any]] = {}
-        self.task_lines: dict[str, list[str]] = {}
-        self.paths: dict[str, Path] = {}
+        self.outcome: Any = None
+        """What :func:`harness.session.finish` wrote (a SessionOutcome), once the session has finished."""
         self._last_draw = 0.0
 
     @pytest.hookimpl(trylast=True)
@@ -309,140 +307,64 @@ class Aggregator:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.cases:
             return
-        from harness import report as report_mod
-
-        main = self._task_reports()  # every other task's report; the main job's (gated, saved) is built below
-        if main is None:
-            return
-        bench, cases = main
-        cfg = bench.config
-        from harness import economics, gate, history
+        from harness import session as session_mod
 
         opt = self.config.getoption
+        gate_path = None
+        if opt("harness_gate") is not None:
+            gate_path = Path(opt("harness_gate"))
+            gate_path = gate_path if gate_path.is_absolute() else self.config.rootpath / gate_path
+        options = session_mod.SessionOptions(
+            root=self.config.rootpath,
+            report_dir=Path(opt("harness_report_dir") or self.config.rootpath / "reports"),
+            dollars_per_hour=opt("harness_dollars_per_hour"), machine=opt("harness_machine"),
+            monthly_volume=opt("harness_monthly_volume"), save=opt("harness_save"), compare=opt("harness_compare"),
+            gate=gate_path, gate_margin=opt("harness_gate_margin"), gate_parse_slack=opt("harness_gate_parse_slack"),
+            gate_cost_slack=opt("harness_gate_cost_slack"), mlflow=opt("harness_mlflow"))
+        benches = {name: get_benchmark(self.config, name) for name in {c["task"] for c in self.cases}}
         try:
-            machine, gpu_machine = economics.machines_for(opt("harness_dollars_per_hour"), opt("harness_machine"))
+            self.outcome = session_mod.finish(benches, self.cases, self.expected, options)
         except HarnessError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.report = report_mod.build_report(
-            bench.meta(), cases, labels=bench.task.labels, pair_order=bench.pairs, expected=self._expected(bench),
-            root=self.config.rootpath, seed=cfg.seed, resamples=cfg.bootstrap, machine=machine,
-            gpu_machine=gpu_machine, prices=bench.prices, monthly_volume=opt("harness_monthly_volume"),
-        )
-        directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
-        self.reports[bench.task.name] = self.report
-        self.paths.update(report_mod.write(self.report, cases, directory, texts={e.id: e.text for e in bench.test}))
-        self.history_lines, self.gate_result = [], None
-        if opt("harness_gate") is not None:  # the gate's verdict fails the run; the report is already written
-            path = Path(opt("harness_gate"))
-            path = path if path.is_absolute() else self.config.rootpath / path
-            try:
-                self.gate_result = gate.check(self.report, gate.load_baseline(path), name=str(path),
-                                              margin=opt("harness_gate_margin"), parse_slack=opt("harness_gate_parse_slack"),
-                                              cost_slack=opt("harness_gate_cost_slack"), resamples=cfg.bootstrap, seed=cfg.seed)
-            except HarnessError as exc:
-                self.gate_result = gate.GateResult(str(path), opt("harness_gate_margin"), (gate.Check("gate", "FAIL", str(exc)),))
-            if self.gate_result.failed:
-                session.testsfailed += 1
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        runs = directory / history.RUNS
-        saved = history.save(self.report, runs, opt("harness_save") or history.default_name(
-            self.report.get("git_sha"), history.git_dirty(self.config.rootpath)))
-        self.paths["run"], previous, entries = saved, None, None
-        if opt("harness_compare") is not None:
-            try:
-                previous = history.find(runs, opt("harness_compare") or None, before=saved)
-                entries = history.diff(self.report, history.load(previous), resamples=cfg.bootstrap, seed=cfg.seed)
-                self.history_lines = [f"compared with {previous.name}:"] + report_mod.text_table(history.diff_table(entries))
-            except HarnessError as exc:
-                self.history_lines = [f"compare: {exc}"]
-        self.paths["summary"] = directory / "summary.md"
-        report_mod._atomic_write(self.paths["summary"], history.summary_markdown(
-            self.report, saved=saved, previous=previous, entries=entries,
-            gate_lines=self.gate_result.lines() if self.gate_result else None))
-        # last, once every file is written: a tracking failure (server down) is a warning line, never a lost report
-        self.tracking_line = tracking.track_run(opt("harness_mlflow"), self.report, self.paths, store_dir=directory)
-
-    def _expected(self, bench: Benchmark) -> dict[tuple[str, str], int]:
-        return {(m, s): n for (t, m, s), n in self.expected.items() if t == bench.task.name}
-
-    def _task_reports(self) -> tuple[Benchmark, list[dict[str, Any]]] | None:
-        """Write the report of every task in this run but the main job's (a task with ``history``: saved to
-        reports/runs and gated), which is returned for pytest_sessionfinish to finish."""
-        from harness import economics
-        from harness import report as report_mod
-
-        by_task: dict[str, list[dict[str, Any]]] = {}
-        for case in self.cases:
-            by_task.setdefault(case["task"], []).append(case)
-        main = None
-        directory = Path(self.config.getoption("harness_report_dir") or self.config.rootpath / "reports")
-        opt = self.config.getoption
-        for name, cases in by_task.items():
-            bench = get_benchmark(self.config, name)
-            task, cfg = bench.task, bench.config
-            directory.mkdir(parents=True, exist_ok=True)
-            if task.labels is not None and getattr(task, "history", False) and main is None:
-                main = (bench, cases)
-                continue
-            try:
-                machine, gpu_machine = economics.machines_for(opt("harness_dollars_per_hour"), opt("harness_machine"))
-            except HarnessError as exc:
-                raise pytest.UsageError(str(exc)) from None
-            common = dict(pair_order=bench.pairs, expected=self._expected(bench), root=self.config.rootpath,
-                          seed=cfg.seed, resamples=cfg.bootstrap, machine=machine, gpu_machine=gpu_machine,
-                          prices=bench.prices, monthly_volume=opt("harness_monthly_volume"))
-            if task.labels is not None:
-                report = getattr(task, "build_report", None)
-                report = report(bench, cases, **common) if report else report_mod.build_report(
-                    bench.meta(), cases, labels=task.labels, **common)
-                writer = getattr(task, "write_report", None)
-                texts = {e.id: e.text for e in bench.test}
-                paths = writer(report, cases, directory, texts) if writer else report_mod.write(report, cases, directory, texts=texts)
-                lines = task.terminal_lines(report) if hasattr(task, "terminal_lines") else (
-                    report_mod.header_lines(report) + report_mod.cost_lines(report)
-                    + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
-            else:
-                report = task.build_report(bench, cases, **common)
-                paths = task.write_report(report, cases, directory, {e.id: e.text for e in bench.test})
-                lines = task.terminal_lines(report)
-            self.reports[name], self.task_lines[name] = report, lines
-            self.paths.update({f"{name} {kind}": path for kind, path in paths.items()})
-            if self.report is None:
-                self.report = report
-        return main
+        if self.outcome.gate_result is not None and self.outcome.gate_result.failed:
+            session.testsfailed += 1
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.report is None:
+        outcome = getattr(self, "outcome", None)
+        if outcome is None or outcome.report is None:
             return
         from harness import report as report_mod
 
         tr = terminalreporter
-        for name, lines in self.task_lines.items():
+        for name, lines in outcome.task_lines.items():
             tr.write_sep("=", f"{name} leaderboard")
             for line in lines:
                 tr.write_line(line, red=line.startswith(("PARTIAL", "!!!")))
-        if self.report.get("task") in self.task_lines:  # no main job in this run
-            tr.write_line("harness reports: " + ", ".join(str(p) for p in self.paths.values()))
-            return
-        tr.write_sep("=", f"{self.report['task']} leaderboard")
-        for line in report_mod.header_lines(self.report):
-            tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
-        for line in report_mod.cost_lines(self.report):
-            tr.write_line(line)
-        for line in report_mod.text_table(report_mod.leaderboard(self.report)):
-            tr.write_line(line)
-        for line in report_mod.comparison_lines(self.report):
-            tr.write_line(line, bold=" BETTER " in line or " WORSE " in line)
-        for line in getattr(self, "history_lines", []):
-            tr.write_line(line)
-        if getattr(self, "gate_result", None) is not None:
-            tr.write_sep("=", f"quality gate vs {self.gate_result.baseline}: "
-                              f"{'FAILED' if self.gate_result.failed else 'passed'}", red=self.gate_result.failed)
-            for line in self.gate_result.lines():
-                tr.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
-        tr.write_line("harness reports: " + ", ".join(str(p) for p in self.paths.values()))
-        if getattr(self, "tracking_line", None):
-            tr.write_line(self.tracking_line, red=self.tracking_line.startswith("WARNING"))
+        main = outcome.reports.get(outcome.main) if outcome.main else None
+        if main is not None:
+            tr.write_sep("=", f"{main['task']} leaderboard")
+            for line in report_mod.header_lines(main):
+                tr.write_line(line, red="SAMPLE" in line or line.startswith("PARTIAL"), bold="SAMPLE" in line)
+            for line in report_mod.cost_lines(main):
+                tr.write_line(line)
+            for line in report_mod.text_table(report_mod.leaderboard(main)):
+                tr.write_line(line)
+            for line in report_mod.comparison_lines(main):
+                tr.write_line(line, bold=" BETTER " in line or " WORSE " in line)
+            for line in outcome.history_lines:
+                tr.write_line(line)
+            if outcome.gate_result is not None:
+                failed = outcome.gate_result.failed
+                tr.write_sep("=", f"quality gate vs {outcome.gate_result.baseline}: {'FAILED' if failed else 'passed'}",
+                             red=failed)
+                for line in outcome.gate_result.lines():
+                    tr.write_line(line, red=line.startswith("FAIL"), green=line.startswith("PASS"))
+        shown = [str(p) for name in [n for n in outcome.paths if n != outcome.main] + [outcome.main]
+                 if name in outcome.paths for p in outcome.paths[name].values()]
+        tr.write_line("harness reports: " + ", ".join(shown))
+        for line in outcome.tracking_lines:
+            tr.write_line(line, red=line.startswith("WARNING") or ": WARNING" in line)
 
 
 class _XdistCounts:

@@ -427,6 +427,12 @@ def markdown(report: Mapping[str, Any]) -> str:
                      [[r["model"], r["strategy"], str(r["pareto"]["cost"] or "n/a"), str(r["pareto"]["latency"] or "n/a")]
                       for r in report["rows"]])
     out += economics_markdown(report)
+    for companion in report.get("companions") or []:
+        out += ["", f"## {companion['title']} ({companion['task']})", ""]
+        if companion.get("not_run"):
+            out.append(companion["not_run"])
+            continue
+        out += [f"> {line}" for line in companion["notes"]] + [""] + _md_table(companion["table"])
     out += ["", "## Where each row comes from", ""]
     out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
     out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "

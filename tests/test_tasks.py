@@ -15,7 +15,7 @@ from harness.tasks import Task, get_task, registry
 from harness.tasks.fpb_slices import BANDS, make_bands
 from harness.tasks.tfns import LABEL_MAP, read_tfns
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, run_suite
 
 
 def test_registry_finds_every_task_module_and_they_follow_the_protocol():
@@ -200,3 +200,45 @@ def test_api_timeout_can_be_raised_for_a_slow_local_server(monkeypatch, tmp_path
     assert client_timeout() == 120.0
     monkeypatch.setenv(TIMEOUT_ENV, "900")
     assert client_timeout() == 900.0
+
+
+def test_the_sentiment_report_shows_the_slice_and_tfns_tables_run_in_the_same_session(fpb_dir, tmp_path):
+    from harness.tasks.tfns import tfns_dir
+
+    try:
+        tfns_dir(None)
+    except HarnessError:
+        pytest.skip("TFNS data not found (../shared/data/twitter_financial_news_sentiment)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-m", "sentiment or slices or tfns", "-p", "no:cacheprovider",
+         "--harness-models=tfidf-logreg", "--harness-limit=30", "--harness-bootstrap=100",
+         f"--harness-report-dir={tmp_path}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    slices = json.loads((tmp_path / "fpb-slices.json").read_text())
+    tfns = json.loads((tmp_path / "tfns.json").read_text())
+    sentiment = json.loads((tmp_path / "fpb-sentiment.json").read_text())
+    companions = {c["task"]: c for c in sentiment["companions"]}
+    assert set(companions) == {"fpb-slices", "tfns"} and not any(c.get("not_run") for c in companions.values())
+    band_row = companions["fpb-slices"]["table"][1]
+    f1 = [rows[0]["weighted_f1"] for rows in slices["band_reports"].values()]
+    assert list(slices["band_reports"]) == [band for band, _, _ in BANDS]
+    assert band_row[:2] == ["tfidf-logreg", "supervised"] and band_row[2].startswith(f"{f1[0]:.3f} [")
+    assert band_row[-1] == f"{f1[-1] - f1[0]:+.3f}"  # the drop from unanimous to the most contested band
+    (tfns_row,) = tfns["rows"]
+    assert companions["tfns"]["table"][1][3].startswith(f"{tfns_row['weighted_f1']:.3f} [")
+    markdown = (tmp_path / "fpb-sentiment.md").read_text()
+    assert "## Robustness: weighted F1 by annotator agreement" in markdown and "## Cross-domain: Twitter" in markdown
+    assert "bearish -> negative" in markdown and "GPT-4o zero-shot (published) 0.740" in markdown
+    html = (tmp_path / "fpb-sentiment.html").read_text()
+    assert 'id="fpb-slices"' in html and 'id="tfns"' in html
+
+
+def test_a_sentiment_run_alone_says_how_to_add_the_companion_tables(fpb_dir, tmp_path):
+    result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=12", "--harness-bootstrap=100",
+                       f"--harness-report-dir={tmp_path}", env={"FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"})
+    assert result.returncode == 0, result.stdout[-3000:]
+    markdown = (tmp_path / "fpb-sentiment.md").read_text()
+    assert 'not run in this session: add it with -m "sentiment or slices"' in markdown
+    assert 'not run in this session: add it with -m "sentiment or tfns"' in markdown

@@ -57,6 +57,13 @@ class FpbSlices(ClassificationTask):
     marker = "slices"
     description = "FPB agreement slices: 75-99 / 66-74 / 50-65 % agreement, AllAgree train excluded"
     default_models = ("tfidf-logreg", "smollm2-135m", "adapter:fpb-sentiment-smollm2-135m")
+    companion_of = "fpb-sentiment"
+    """The main job's report shows this task's table when both ran in one session."""
+
+    def companion_table(self, report: dict[str, Any]) -> dict[str, Any]:
+        return {"title": "Robustness: weighted F1 by annotator agreement (AllAgree train excluded)",
+                "notes": notes(report) + ["Δ = band minus the 100 % band (same models, same run); n per cell."],
+                "table": band_table(report)}
 
     def load(self, config: Any) -> TaskData:
         from harness.benchmark import task_options

@@ -74,6 +74,17 @@ class Tfns(ClassificationTask):
     description = "Twitter Financial News Sentiment (valid split), cross-domain from FPB"
     default_models = ("tfidf-logreg", "smollm2-135m", "adapter:fpb-sentiment-smollm2-135m",
                       "openai:gpt-4o", "openai:gpt-4o-mini")
+    companion_of = "fpb-sentiment"
+    """The main job's report shows this task's table when both ran in one session."""
+
+    def companion_table(self, report: dict[str, Any]) -> dict[str, Any]:
+        from harness import report as report_mod
+
+        table = [row[:7] for row in report_mod.leaderboard(report)]  # quality columns; costs are in tfns.md
+        return {"title": "Cross-domain: Twitter Financial News Sentiment (valid split)",
+                "notes": [f"labels: {MAPPING_TEXT}", anchor_line(report)]
+                         + [f"not run: {k}: {v}" for k, v in (report.get("unavailable") or {}).items()],
+                "table": table}
 
     def load(self, config: Any) -> TaskData:
         from harness.benchmark import task_options

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
@@ -75,8 +76,6 @@ def _carve_validation(pool: list[Any], val_fraction: float, seed: int,
 
     if val_fraction == 0:  # a refit: every labelled example trains, the epoch count was chosen on validation before
         return list(pool), []
-    from collections import Counter
-
     keys = [key(e) for e in pool]
     counts = Counter(keys)
     common = counts.most_common(1)[0][0]

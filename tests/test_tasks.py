@@ -242,3 +242,10 @@ def test_a_sentiment_run_alone_says_how_to_add_the_companion_tables(fpb_dir, tmp
     markdown = (tmp_path / "fpb-sentiment.md").read_text()
     assert 'not run in this session: add it with -m "sentiment or slices"' in markdown
     assert 'not run in this session: add it with -m "sentiment or tfns"' in markdown
+
+
+def test_the_cot_opt_in_of_the_large_tasks_is_about_local_compute_only():
+    for name in ("tfns", "fpb-slices"):
+        task = get_task(name)
+        assert "add it with --harness-task-option" in task.model_problem("smollm2-135m", "cot")
+        assert task.model_problem("openai:gpt-4o", "cot") is None  # an API pair is replayed or "not recorded"

@@ -75,7 +75,8 @@ class Tatqa:
     labels = None
     strategies = STRATEGIES
     template_version = TEMPLATE_VERSION
-    default_models = ("smollm2-135m", "openai:gpt-4o", "openai:gpt-4o-mini", "openai:smollm2-135m-instruct-q4_1")
+    default_models = ("smollm2-135m", "adapter:tatqa-smollm2-135m", "openai:gpt-4o", "openai:gpt-4o-mini",
+                      "openai:smollm2-135m-instruct-q4_1")
 
     def load(self, config: Any) -> TaskData:
         from harness.benchmark import task_options

@@ -125,7 +125,7 @@ class Tfns(ClassificationTask):
     def model_problem(self, model: str, strategy: str | None) -> str | None:
         if model.startswith("published-"):
             return "published replies exist only for FPB AllAgree"
-        if strategy == "cot" and not getattr(self, "cot", False):
+        if strategy == "cot" and not getattr(self, "cot", False) and not model.startswith("openai:"):  # local compute
             return "cot over 2,388 tweets is ~30 min on a 2-core CPU; add it with --harness-task-option tfns.cot=1"
         return None
 

@@ -52,7 +52,7 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--distill", metavar="TEACHER", default=None, choices=["published-gpt-4", "published-gpt-3.5-turbo"],
                    help="train on the teacher's labels and, as the control, on gold labels of the same sentences; "
                         "evaluate both and write reports/distillation.{json,md}")
-    p.add_argument("--full-adapter", default=defaults.output_dir,
+    p.add_argument("--full-adapter", default=DEFAULT_OUTPUT["sentiment"],
                    help="the all-gold adapter reused as 'all' by --learning-curve and --distill (default %(default)s)")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="evaluate on the first N test sentences only (a smoke test; the report says so)")
@@ -78,11 +78,13 @@ def parse(argv: list[str]) -> TrainConfig:
     if experiment:
         experiment |= {"full_adapter": a.full_adapter, "report_dir": a.report_dir, "eval_limit": a.eval_limit}
     config = TrainConfig(
-        task=a.task, base=a.base, max_context_chars=a.max_context_chars, seed=a.seed, data_dir=a.data_dir, epochs=a.epochs, max_steps=a.max_steps, limit=a.limit,
+        task=a.task, base=a.base, max_context_chars=a.max_context_chars, seed=a.seed, data_dir=a.data_dir,
+        epochs=a.epochs, max_steps=a.max_steps, limit=a.limit,
         min_steps=a.min_steps, teacher=a.teacher, teacher_labels=a.teacher_labels,
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
-        eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend, output_dir=a.output_dir,
+        eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
+        output_dir=a.output_dir,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
         extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment,
                "mlflow": a.mlflow, "mlflow_store": a.report_dir},

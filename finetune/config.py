@@ -44,7 +44,8 @@ class TrainConfig:
     """cpu-lora: run the prompt prefix every example shares once per batch (same loss, ~2x less work)."""
     group_by_length: bool = True
     """Batch examples of similar length together (less padding)."""
-    output_dir: str = "adapters/fpb-sentiment-smollm2-135m"
+    output_dir: str | None = None
+    """Where the adapter goes; None: the task's folder in :data:`DEFAULT_OUTPUT`."""
     teacher: str | None = None
     """Distillation: train only on the sentences this published model labelled (``published-gpt-4``)..."""
     teacher_labels: bool = True
@@ -74,7 +75,7 @@ class TrainConfig:
 
     @property
     def out(self) -> Path:
-        return Path(self.output_dir)
+        return Path(self.output_dir or DEFAULT_OUTPUT[self.task])
 
     def hyperparameters(self) -> dict[str, Any]:
         keep = ("epochs", "max_steps", "min_steps", "limit", "teacher", "teacher_labels", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",

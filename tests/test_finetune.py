@@ -270,6 +270,10 @@ def test_tatqa_options_are_checked():
     with pytest.raises(HarnessError, match="--teacher applies to sentiment only"):
         parse(["tatqa", "--teacher", "published-gpt-4"])
     assert parse(["tatqa"]).output_dir == "adapters/tatqa-smollm2-135m"
+    from finetune.config import TrainConfig
+
+    assert str(TrainConfig(task="tatqa").out) == "adapters/tatqa-smollm2-135m"  # never the sentiment adapter's folder
+    assert str(TrainConfig().out) == "adapters/fpb-sentiment-smollm2-135m"
 
 
 def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):

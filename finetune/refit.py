@@ -14,8 +14,8 @@ from typing import Any
 
 from harness import HarnessError
 from finetune.config import TrainConfig
+from harness.models.adapter import CARD
 
-CARD = "adapter_card.json"
 _RECIPE = ("learning_rate", "lora_r", "lora_alpha", "lora_dropout", "batch_size")
 
 

@@ -22,9 +22,9 @@ from typing import Any
 from harness import HarnessError
 from finetune.config import TrainConfig
 from finetune.data import IGNORE, encode, load_tatqa_training_data, load_training_data
+from harness.models.adapter import CARD
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
-CARD = "adapter_card.json"
 
 
 def pick_backend(requested: str) -> str:

@@ -358,7 +358,8 @@ def log_finetune(card: Mapping[str, Any], adapter_dir: Path, *, store_dir: Path,
         "label_source", "split_seed", "split_method", "backend", "device", "shared_prefix_tokens", "group_by_length",
         "eval_every_used", "dollars_per_hour", "peak_memory_kind", "command")}
     params |= {f"hp.{k}": v for k, v in (card.get("hyperparameters") or {}).items()}
-    params |= {f"teacher.{k}": v for k, v in (card.get("teacher") or {}).items() if not isinstance(v, (list, dict))}
+    for nested in ("teacher", "refit_of"):  # a distilled run's teacher; a refit's validated source run
+        params |= {f"{nested}.{k}": v for k, v in (card.get(nested) or {}).items() if not isinstance(v, (list, dict))}
     params["adapter_dir"] = str(adapter_dir.resolve())
     metrics = {k: card.get(k) for k in (
         "steps", "epochs_run", "wall_seconds", "train_tokens_per_second", "peak_memory_gib", "gpu_hours",

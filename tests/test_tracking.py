@@ -122,15 +122,17 @@ def test_an_unreachable_server_is_a_warning_and_the_report_is_kept(mlflow, fpb_d
 
 
 def test_a_finetuning_card_is_logged_with_its_validation_losses(mlflow, tmp_path, monkeypatch):
-    """The shipped adapter's card, written by a real `python -m finetune` run; the weights stay out."""
+    """The shipped TAT-QA adapter's card, written by a real `python -m finetune` run with a validation slice;
+    the weights stay out."""
     for name, value in NO_SERVER.items():
         monkeypatch.setenv(name, value)
-    adapter = ROOT / "adapters" / "fpb-sentiment-smollm2-135m"
+    adapter = ROOT / "adapters" / "tatqa-smollm2-135m"
     card = json.loads((adapter / "adapter_card.json").read_text())
+    assert card["eval_losses"], "this test needs a card from a run with a validation slice"
     logged = tracking.log_finetune(card, adapter, store_dir=tmp_path)
     client = _client(mlflow, tmp_path)
     run = client.get_run(logged.run_id)
-    assert logged.experiment == "fpb-sentiment-finetune" and run.info.status == "FINISHED"
+    assert logged.experiment == "tatqa-finetune" and run.info.status == "FINISHED"
     params = run.data.params
     assert params["base_sha256"] == card["base_sha256"] and params["train_data_sha256"] == card["train_data_sha256"]
     assert params["hp.learning_rate"] == str(card["hyperparameters"]["learning_rate"]) and params["backend"] == card["backend"]
@@ -143,6 +145,25 @@ def test_a_finetuning_card_is_logged_with_its_validation_losses(mlflow, tmp_path
     names = {a.path for a in client.list_artifacts(logged.run_id, "adapter")}
     assert "adapter/adapter_card.json" in names and "adapter/adapter_config.json" in names
     assert "adapter/adapter_model.safetensors" not in names
+
+
+def test_a_refit_card_is_logged_with_the_validated_run_it_came_from(mlflow, tmp_path, monkeypatch):
+    """The shipped sentiment adapter is a refit on every train sentence: it has no validation losses of its
+    own, so its run carries the validated source run's best step and loss instead."""
+    for name, value in NO_SERVER.items():
+        monkeypatch.setenv(name, value)
+    adapter = ROOT / "adapters" / "fpb-sentiment-smollm2-135m"
+    card = json.loads((adapter / "adapter_card.json").read_text())
+    assert card["refit_of"] and not card["eval_losses"], "this test needs the shipped refit card"
+    logged = tracking.log_finetune(card, adapter, store_dir=tmp_path)
+    client = _client(mlflow, tmp_path)
+    run = client.get_run(logged.run_id)
+    assert logged.experiment == "fpb-sentiment-finetune" and run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["refit_of.best_step"] == str(card["refit_of"]["best_step"])
+    assert params["refit_of.best_eval_loss"] == str(card["refit_of"]["best_eval_loss"])
+    assert params["validation_examples"] == "0"
+    assert client.get_metric_history(logged.run_id, "eval_loss") == []
 
 
 def test_a_question_answering_row_logs_exact_match_f1_and_per_type_scores():

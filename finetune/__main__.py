@@ -13,10 +13,11 @@ from finetune.config import BACKENDS, DEFAULT_OUTPUT, TASKS, TrainConfig
 def parse(argv: list[str]) -> TrainConfig:
     defaults = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m finetune", description=__doc__)
-    p.add_argument("task", choices=list(TASKS), help="sentiment (FPB AllAgree train split) or tatqa (TAT-QA dev)")
+    p.add_argument("task", choices=list(TASKS), help="sentiment (FPB AllAgree train split), tfns (TFNS train tweets, FPB's prompt) "
+                                                     "or tatqa (TAT-QA dev)")
     p.add_argument("--base", default=defaults.base, help="smollm2-135m, a transformers folder or a hub id")
     p.add_argument("--seed", type=int, default=defaults.seed, help="split and training seed (default %(default)s)")
-    p.add_argument("--data", dest="data_dir", default=None, help="FPB folder (default: $FPB_DIR, then the sample)")
+    p.add_argument("--data", dest="data_dir", default=None, help="the task's data folder (default: $FPB_DIR then the sample; $TFNS_DIR; $TATQA_DIR)")
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--max-steps", type=int, default=defaults.max_steps)
     p.add_argument("--min-steps", type=int, default=defaults.min_steps,

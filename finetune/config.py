@@ -10,8 +10,9 @@ from harness import HarnessError
 from harness.splits import DEFAULT_SEED
 
 BACKENDS = ("auto", "cpu-lora", "peft-qlora", "unsloth")
-TASKS = ("sentiment", "tatqa")
-DEFAULT_OUTPUT = {"sentiment": "adapters/fpb-sentiment-smollm2-135m", "tatqa": "adapters/tatqa-smollm2-135m"}
+TASKS = ("sentiment", "tfns", "tatqa")
+DEFAULT_OUTPUT = {"sentiment": "adapters/fpb-sentiment-smollm2-135m", "tfns": "adapters/tfns-sentiment-smollm2-135m",
+                  "tatqa": "adapters/tatqa-smollm2-135m"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     split: str = "published"
     data_dir: str | None = None
+    """The task's data folder (FPB, TFNS or TAT-QA); None: the task's environment variable, then its default."""
     epochs: float = 4.0
     max_steps: int = -1
     """Stop after this many optimiser steps (-1: run ``epochs``)."""

@@ -1,6 +1,8 @@
 """Training examples: the harness's train split, rendered by the harness's prompts, answer-only labels.
 
 * ``sentiment``: FPB AllAgree, the train side of the harness's split (:func:`load_training_data`);
+* ``tfns``: the TFNS train split minus tweets that repeat a test (valid) tweet, labels mapped onto FPB's
+  (:func:`load_tfns_training_data`), rendered by FPB's prompts: the in-domain tweet adapter;
 * ``tatqa``: TAT-QA ``dev`` (no train file is published; the test set is ``test_gold``), questions whose
   linearised table and paragraphs fit ``max_context_chars`` (:func:`load_tatqa_training_data`).
 
@@ -47,6 +49,8 @@ class TrainingData:
     """An item's id and what the train-data hash covers (id, input, answer)."""
     notes: Mapping[str, Any] = field(default_factory=dict)
     """What was left out of the pool and why (counts), for the card."""
+    split_method: str | None = None
+    """How train and test were separated, when not the harness's FPB split (e.g. ``tfns-valid``)."""
 
     def meta(self) -> dict[str, Any]:
         rows = [self.row(item) for item in self.train]
@@ -110,6 +114,26 @@ def load_training_data(*, seed: int, split: str = "published", data_dir: str | N
                         test_ids=tuple(e.id for e in parts.test),
                         source=f"{source.kind}: {loaded.path.name} sha256:{loaded.sha256[:16]}",
                         label_source=label_source)
+
+
+def load_tfns_training_data(*, seed: int, data_dir: str | None = None, val_fraction: float = 0.1,
+                            limit: int | None = None) -> TrainingData:
+    """TFNS train tweets (stratified, seeded when ``limit`` takes N), minus a validation slice; FPB's prompt."""
+    from harness.splits import fingerprint
+    from harness.tasks.tfns import FILES, MAPPING_TEXT, TASK as tfns, load_split, tfns_dir
+
+    folder = tfns_dir(data_dir)
+    split = load_split(folder)
+    pool = _stratified_take(split.train, limit, seed) if limit else list(split.train)
+    train, validation = _carve_validation(pool, val_fraction, seed, lambda e: e.label)
+    return TrainingData(
+        train=tuple(train), validation=tuple(validation), test_fingerprint=fingerprint(split.test),
+        test_ids=tuple(e.id for e in split.test), source=f"tfns: {FILES['train']} sha256:{split.train_sha256[:16]}",
+        task=tfns.name, task_version=tfns.version, template_version=tfns.template_version, split_method="tfns-valid",
+        notes={"pool": f"{FILES['train']} ({len(split.train) + split.leaked_removed + split.repeats_removed} tweets)",
+               "label_mapping": MAPPING_TEXT, "left_out_repeating_a_test_tweet": split.leaked_removed,
+               "left_out_repeating_a_train_tweet": split.repeats_removed,
+               "not_taken_by_limit": len(split.train) - len(pool)})
 
 
 TATQA_MAX_CONTEXT_CHARS = 2000

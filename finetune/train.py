@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import HarnessError
 from finetune.config import TrainConfig
-from finetune.data import IGNORE, encode, load_tatqa_training_data, load_training_data
+from finetune.data import IGNORE, encode, load_tatqa_training_data, load_tfns_training_data, load_training_data
 from harness.models.adapter import CARD
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
@@ -122,6 +122,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if config.task == "tatqa":
         data = load_tatqa_training_data(seed=config.seed, data_dir=config.data_dir, val_fraction=config.val_fraction,
                                         limit=config.limit, max_context_chars=config.max_context_chars)
+    elif config.task == "tfns":
+        data = load_tfns_training_data(seed=config.seed, data_dir=config.data_dir, val_fraction=config.val_fraction,
+                                       limit=config.limit)
     else:
         data = load_training_data(seed=config.seed, split=config.split, data_dir=config.data_dir,
                                   val_fraction=config.val_fraction, limit=config.limit, labels=labels,
@@ -188,7 +191,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "base_model": config.base, "base_weights": provenance,
         "base_sha256": _base_sha(config.base),
         **data.meta(),
-        "split_seed": config.seed, "split_method": config.split,
+        "split_seed": config.seed, "split_method": data.split_method or config.split,
         "hyperparameters": config.hyperparameters(),
         "backend": backend,
         "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),

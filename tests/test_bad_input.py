@@ -378,7 +378,7 @@ def test_cassette_renamed_to_another_strategy(tmp_path):
 def _adapter(tmp_path, **changes) -> str:
     card = json.loads((ROOT / "adapters" / "fpb-sentiment-smollm2-135m" / CARD).read_text())
     folder = tmp_path / "adapter"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / CARD).write_text(json.dumps({**card, **changes}))
     return f"adapter:{folder}"
 
@@ -414,6 +414,19 @@ def test_adapter_card_without_its_task(tmp_path):
 def test_adapter_for_another_task_version_is_refused_through_the_model_registry(tmp_path):
     reason = unavailable(_adapter(tmp_path, task_version=2), _adapter_ctx())
     assert reason == "trained for fpb-sentiment v2, this run is fpb-sentiment v1"
+
+
+def test_a_tweet_adapter_is_refused_on_fpb_and_an_fpb_adapter_is_accepted_on_tweets(tmp_path):
+    """TFNS accepts its own adapters (in-domain) and FPB's (cross-domain); FPB accepts only its own."""
+    from dataclasses import replace
+
+    tweets = replace(_adapter_ctx(), task="tfns", adapter_task="fpb-sentiment", adapter_task_version=1)
+    tweet_adapter = _adapter(tmp_path / "tfns", task="tfns")
+    assert unavailable(tweet_adapter, _adapter_ctx()) == "trained for tfns v1, this run is fpb-sentiment v1"
+    assert unavailable(tweet_adapter, tweets) is None
+    assert unavailable(_adapter(tmp_path / "fpb"), tweets) is None
+    assert (unavailable(_adapter(tmp_path / "qa", task="tatqa"), tweets)
+            == "trained for tatqa v1, this run accepts tfns v1 or fpb-sentiment v1")
 
 
 def test_adapter_for_another_base_file_is_refused_through_the_model_registry(tmp_path):

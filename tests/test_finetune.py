@@ -294,3 +294,51 @@ def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
     (row,) = json.loads((tmp_path / "tatqa.json").read_text())["rows"]
     assert (row["model"], row["strategy"], row["n"]) == (f"adapter:{out}", "zero_shot", 2)
     assert "LoRA r=4" in row["provenance"]
+
+
+def _tfns_or_skip():
+    from harness.tasks.tfns import tfns_dir
+
+    try:
+        tfns_dir(None)
+    except HarnessError:
+        pytest.skip("TFNS data not found: set TFNS_DIR (../shared/data/twitter_financial_news_sentiment)")
+
+
+def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_prompt():
+    from finetune.data import load_tfns_training_data
+    from harness.prompts import TEMPLATE_VERSION, render
+    from harness.tasks.tfns import load_split, tfns_dir
+
+    _tfns_or_skip()
+    data = load_tfns_training_data(seed=5768, limit=300)
+    split = load_split(tfns_dir(None))
+    seen = data.train + data.validation
+    assert len(seen) == 300 and len(data.validation) == 30 and {e.label for e in seen} == {"negative", "neutral", "positive"}
+    assert all(e.id.startswith("tfns-train-") for e in seen) and not {e.id for e in seen} & set(data.test_ids)
+    assert len(data.test_ids) == len(split.test) == 2388
+    tweet = data.train[0]
+    assert data.messages(tweet)[:-1] == render("zero_shot", tweet.text).messages  # FPB's prompt, as evaluated
+    assert data.messages(tweet)[-1]["content"] == tweet.label
+    meta = data.meta()
+    assert (meta["task"], meta["template_version"]) == ("tfns", TEMPLATE_VERSION)
+    assert meta["data_notes"]["not_taken_by_limit"] == len(split.train) - 300
+    assert meta["data_notes"]["left_out_repeating_a_test_tweet"] == split.leaked_removed
+
+
+def test_a_tfns_adapter_trains_and_the_tweet_suite_evaluates_it_beside_the_fpb_one(tmp_path):
+    _tfns_or_skip()
+    out = tmp_path / "tfns"
+    _finetune_two_steps("tfns", out, "--limit", "24", "--batch-size", "4")
+    card = json.loads((out / CARD).read_text())
+    assert (card["task"], card["split_method"], card["steps"]) == ("tfns", "tfns-valid", 2)
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "-m", "tfns", "-p", "no:cacheprovider",
+         f"--harness-models=adapter:{out},adapter:fpb-sentiment-smollm2-135m", "--harness-limit=4",
+         "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}"],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"},
+        capture_output=True, text=True, timeout=900)
+    assert suite.returncode == 0, suite.stdout[-3000:]
+    rows = {row["model"]: row for row in json.loads((tmp_path / "tfns.json").read_text())["rows"]}
+    assert set(rows) == {f"adapter:{out}", "adapter:fpb-sentiment-smollm2-135m"}
+    assert all(row["n"] == 4 and row["strategy"] == "zero_shot" for row in rows.values())

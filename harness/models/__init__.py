@@ -45,7 +45,7 @@ class ModelContext:
     keep_prompts: bool = False
     api_concurrency: int = 4
     adapter_task: str = ""
-    """The task whose adapters this run accepts, when not its own (an FPB adapter evaluated cross-domain)."""
+    """A task whose adapters this run accepts besides its own (an FPB adapter evaluated cross-domain on TFNS)."""
     adapter_task_version: int = 0
     marker: str = "sentiment"
     """The pytest marker of the task's suite, for the commands the harness prints."""
@@ -125,9 +125,9 @@ def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
 
     card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1]))
     gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
-    return adapter.refusal(card, task=ctx.adapter_task or ctx.task,
-                           task_version=ctx.adapter_task_version or ctx.task_version, template_version=ctx.template_version,
-                           test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None)
+    return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
+                           test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None,
+                           also=(ctx.adapter_task, ctx.adapter_task_version) if ctx.adapter_task else None)
 
 
 def build(name: str, ctx: ModelContext) -> Model:

@@ -42,10 +42,13 @@ def read_card(folder: Path) -> dict[str, Any]:
 
 
 def refusal(card: dict[str, Any], *, task: str, task_version: int, template_version: str,
-            test: Sequence[Example], base_sha256: str | None) -> str | None:
-    """Why this adapter must not be evaluated on this run, or None."""
-    if card["task"] != task or card["task_version"] != task_version:
-        return f"trained for {card['task']} v{card['task_version']}, this run is {task} v{task_version}"
+            test: Sequence[Example], base_sha256: str | None, also: tuple[str, int] | None = None) -> str | None:
+    """Why this adapter must not be evaluated on this run, or None. ``also``: another task (and version) whose
+    adapters this run accepts, as TFNS accepts FPB's."""
+    accepted = [(task, task_version)] + ([also] if also else [])
+    if (card["task"], card["task_version"]) not in accepted:
+        wanted = " or ".join(f"{t} v{v}" for t, v in accepted)
+        return f"trained for {card['task']} v{card['task_version']}, this run {'is' if not also else 'accepts'} {wanted}"
     if card["template_version"] != template_version:
         return (f"trained on prompt template {card['template_version']}, the prompts are now {template_version}: "
                 "re-train so that the evaluated prompt is the trained prompt")

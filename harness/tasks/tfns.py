@@ -4,7 +4,8 @@ The valid split (2,388 tweets) is the test set, as in FinGPT's and FinLoRA's ben
 trains the TF-IDF floor and gives the few-shot examples. Labels are mapped onto FPB's, stated in every
 report: **0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral**. Prompts and parser are
 FPB's (:mod:`harness.prompts`), so the FPB-trained adapter (``adapter:fpb-sentiment-smollm2-135m``) is
-evaluated cross-domain on exactly the prompt it was trained on. Published weighted-F1 anchors on this
+evaluated cross-domain on exactly the prompt it was trained on, and the TFNS-trained one
+(``adapter:tfns-sentiment-smollm2-135m``, ``python -m finetune tfns``) in-domain on the same prompt. Published weighted-F1 anchors on this
 split: GPT-4o zero-shot 0.740, Llama-3.1-8B + LoRA 0.932 (FinLoRA), FinGPT v3.3 0.903.
 
 Only ``zero_shot`` and ``few_shot`` run by default (label scoring); ``cot`` generates up to 128 tokens
@@ -19,6 +20,7 @@ import csv
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "
 FILES = {"train": "sent_train.csv", "valid": "sent_valid.csv"}
 LABEL_MAP = {"0": "negative", "1": "positive", "2": "neutral"}
 MAPPING_TEXT = "TFNS label 0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral"
+TRAINED_ON = ("in-domain: tfidf-logreg and adapter:tfns-sentiment-smollm2-135m are trained on TFNS train tweets; "
+              "cross-domain: adapter:fpb-sentiment-smollm2-135m is trained on FPB sentences only")
 ANCHORS = (("GPT-4o zero-shot (published)", 0.740), ("Llama-3.1-8B + LoRA (FinLoRA, published)", 0.932),
            ("FinGPT v3.3 (published)", 0.903))
 
@@ -68,12 +72,33 @@ def read_tfns(path: Path, split: str) -> tuple[tuple[Example, ...], str]:
     return tuple(examples), hashlib.sha256(raw).hexdigest()
 
 
+@dataclass(frozen=True)
+class TfnsSplit:
+    """The valid split (the test set) and the train split minus tweets that repeat a test tweet or an earlier
+    train tweet (normalised text): what the suite evaluates on and what ``python -m finetune tfns`` trains on."""
+    test: tuple[Example, ...]
+    train: tuple[Example, ...]
+    test_sha256: str
+    train_sha256: str
+    leaked_removed: int
+    repeats_removed: int
+
+
+def load_split(folder: Path) -> TfnsSplit:
+    test, test_sha = read_tfns(folder / FILES["valid"], "valid")
+    train_all, train_sha = read_tfns(folder / FILES["train"], "train")
+    train, leaked, repeats = without_leaks(train_all, {normalise(e.text) for e in test})
+    return TfnsSplit(test, tuple(train), test_sha, train_sha, leaked, repeats)
+
+
 class Tfns(ClassificationTask):
     name = "tfns"
     marker = "tfns"
     description = "Twitter Financial News Sentiment (valid split), cross-domain from FPB"
     default_models = ("tfidf-logreg", "smollm2-135m", "adapter:fpb-sentiment-smollm2-135m",
-                      "openai:gpt-4o", "openai:gpt-4o-mini")
+                      "adapter:tfns-sentiment-smollm2-135m", "openai:gpt-4o", "openai:gpt-4o-mini")
+    adapter_task = "fpb-sentiment"
+    """Adapters trained for FPB are accepted here too (cross-domain), beside this task's own (in-domain)."""
     companion_of = "fpb-sentiment"
     """The main job's report shows this task's table when both ran in one session."""
 
@@ -82,7 +107,7 @@ class Tfns(ClassificationTask):
 
         table = [row[:7] for row in report_mod.leaderboard(report)]  # quality columns; costs are in tfns.md
         return {"title": "Cross-domain: Twitter Financial News Sentiment (valid split)",
-                "notes": [f"labels: {MAPPING_TEXT}", anchor_line(report)]
+                "notes": [f"labels: {MAPPING_TEXT}", TRAINED_ON, anchor_line(report)]
                          + [f"not run: {k}: {v}" for k, v in (report.get("unavailable") or {}).items()],
                 "table": table}
 
@@ -95,10 +120,8 @@ class Tfns(ClassificationTask):
             raise HarnessError(f"--harness-task-option tfns.{unknown[0]}: unknown key; expected tfns.data=DIR or tfns.cot=1")
         self.cot = options.get("cot", "0") not in ("0", "", "false", "no")
         folder = tfns_dir(options.get("data"))
-        test_all, test_sha = read_tfns(folder / FILES["valid"], "valid")
-        train_all, train_sha = read_tfns(folder / FILES["train"], "train")
-        test_texts = {normalise(e.text) for e in test_all}
-        train, leaked, repeats = without_leaks(train_all, test_texts)
+        split = load_split(folder)
+        test_all, train = split.test, split.train
         if config.limit is not None and config.limit > len(test_all):
             raise HarnessError(f"--harness-limit={config.limit} but the TFNS valid split has {len(test_all)} tweets")
         test = test_all[: config.limit] if config.limit else test_all
@@ -106,16 +129,17 @@ class Tfns(ClassificationTask):
         return TaskData(
             test=test, train=tuple(train), shots=shots,
             context=dict(full_test=test_all, split_method="tfns-valid", agreement="tfns", is_sample=False,
-                         predictions_dir=None, adapter_task="fpb-sentiment", adapter_task_version=1),
+                         predictions_dir=None, adapter_task=self.adapter_task, adapter_task_version=1),
             meta={
                 "data": {"source": "tfns", "directory": str(folder), "is_sample": False, "notes": [MAPPING_TEXT],
-                         "file": FILES["valid"], "file_sha256": test_sha, "train_file_sha256": train_sha,
+                         "file": FILES["valid"], "file_sha256": split.test_sha256, "train_file_sha256": split.train_sha256,
                          "agreement": "n/a", "examples": len(test_all), "duplicate_lines": 0,
                          "conflicting_sentences_removed": 0, "label_mapping": MAPPING_TEXT},
                 "split": {"method": "TFNS valid split as test (FinGPT / FinLoRA protocol), train split as train",
                           "seed": config.seed, "n_train": len(train), "n_test": len(test_all), "n_evaluated": len(test),
                           "limit": config.limit, "test_fingerprint": fingerprint(test_all),
-                          "leaked_removed_from_train": leaked, "repeats_removed_from_train": repeats,
+                          "leaked_removed_from_train": split.leaked_removed,
+                          "repeats_removed_from_train": split.repeats_removed,
                           "test_repeats_kept": 0},
                 "few_shot_examples": [e.id for e in shots],
                 "anchors_weighted_f1": [{"name": n, "weighted_f1": v} for n, v in ANCHORS],
@@ -132,7 +156,7 @@ class Tfns(ClassificationTask):
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
         from harness import report as report_mod
 
-        return (report_mod.header_lines(report) + [f"labels: {MAPPING_TEXT}", anchor_line(report)]
+        return (report_mod.header_lines(report) + [f"labels: {MAPPING_TEXT}", TRAINED_ON, anchor_line(report)]
                 + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
 
     def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Path,
@@ -142,7 +166,7 @@ class Tfns(ClassificationTask):
         paths = report_mod.write(report, cases, directory, texts=texts)
         text = paths["markdown"].read_text()
         head, _, rest = text.partition("\n\n")
-        extra = f"> labels: {MAPPING_TEXT}\n> {anchor_line(report)}\n"
+        extra = f"> labels: {MAPPING_TEXT}\n> {TRAINED_ON}\n> {anchor_line(report)}\n"
         report_mod._atomic_write(paths["markdown"], f"{head}\n\n{extra}{rest}")
         return paths
 

@@ -5,8 +5,9 @@ trains the TF-IDF floor and gives the few-shot examples. Labels are mapped onto 
 report: **0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral**. Prompts and parser are
 FPB's (:mod:`harness.prompts`), so the FPB-trained adapter (``adapter:fpb-sentiment-smollm2-135m``) is
 evaluated cross-domain on exactly the prompt it was trained on, and the TFNS-trained one
-(``adapter:tfns-sentiment-smollm2-135m``, ``python -m finetune tfns``) in-domain on the same prompt. Published weighted-F1 anchors on this
-split: GPT-4o zero-shot 0.740, Llama-3.1-8B + LoRA 0.932 (FinLoRA), FinGPT v3.3 0.903.
+(``adapter:tfns-sentiment-smollm2-135m``, ``python -m finetune tfns``) in-domain on the same prompt.
+Published weighted-F1 anchors on this split: GPT-4o zero-shot 0.740, Llama-3.1-8B + LoRA 0.932 (FinLoRA),
+FinGPT v3.3 0.903.
 
 Only ``zero_shot`` and ``few_shot`` run by default (label scoring); ``cot`` generates up to 128 tokens
 per tweet (about 30 minutes for SmolLM2 on a 2-core CPU): ``--harness-task-option tfns.cot=1`` adds it.
@@ -94,7 +95,7 @@ def load_split(folder: Path) -> TfnsSplit:
 class Tfns(ClassificationTask):
     name = "tfns"
     marker = "tfns"
-    description = "Twitter Financial News Sentiment (valid split), cross-domain from FPB"
+    description = "Twitter Financial News Sentiment (valid split): a tweet-trained adapter and FPB's, cross-domain"
     default_models = ("tfidf-logreg", "smollm2-135m", "adapter:fpb-sentiment-smollm2-135m",
                       "adapter:tfns-sentiment-smollm2-135m", "openai:gpt-4o", "openai:gpt-4o-mini")
     adapter_task = "fpb-sentiment"
@@ -107,7 +108,7 @@ class Tfns(ClassificationTask):
 
         table = [row[:7] for row in report_mod.leaderboard(report)]  # quality columns; costs are in tfns.md
         return {"title": "Cross-domain: Twitter Financial News Sentiment (valid split)",
-                "notes": [f"labels: {MAPPING_TEXT}", TRAINED_ON, anchor_line(report)]
+                "notes": header_notes(report)
                          + [f"not run: {k}: {v}" for k, v in (report.get("unavailable") or {}).items()],
                 "table": table}
 
@@ -156,7 +157,7 @@ class Tfns(ClassificationTask):
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
         from harness import report as report_mod
 
-        return (report_mod.header_lines(report) + [f"labels: {MAPPING_TEXT}", TRAINED_ON, anchor_line(report)]
+        return (report_mod.header_lines(report) + header_notes(report)
                 + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
 
     def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Path,
@@ -166,9 +167,14 @@ class Tfns(ClassificationTask):
         paths = report_mod.write(report, cases, directory, texts=texts)
         text = paths["markdown"].read_text()
         head, _, rest = text.partition("\n\n")
-        extra = f"> labels: {MAPPING_TEXT}\n> {TRAINED_ON}\n> {anchor_line(report)}\n"
+        extra = "".join(f"> {line}\n" for line in header_notes(report))
         report_mod._atomic_write(paths["markdown"], f"{head}\n\n{extra}{rest}")
         return paths
+
+
+def header_notes(report: dict[str, Any]) -> list[str]:
+    """What every TFNS table is read with: the label mapping, which rows saw tweets, the published anchors."""
+    return [f"labels: {MAPPING_TEXT}", TRAINED_ON, anchor_line(report)]
 
 
 def anchor_line(report: dict[str, Any]) -> str:

@@ -21,6 +21,18 @@ def fpb_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tfns_data() -> Path:
+    """The TFNS folder ($TFNS_DIR, else ../shared/data/twitter_financial_news_sentiment), or skip."""
+    from harness import HarnessError
+    from harness.tasks.tfns import tfns_dir
+
+    try:
+        return tfns_dir(None)
+    except HarnessError:
+        pytest.skip("TFNS data not found: set TFNS_DIR (../shared/data/twitter_financial_news_sentiment)")
+
+
+@pytest.fixture(scope="session")
 def predictions_dir(fpb_dir: Path) -> Path:
     folder = fpb_dir.parent / "fpb_llm_predictions_shah_chava_2023"
     if not folder.is_dir():

@@ -296,23 +296,13 @@ def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
     assert "LoRA r=4" in row["provenance"]
 
 
-def _tfns_or_skip():
-    from harness.tasks.tfns import tfns_dir
-
-    try:
-        tfns_dir(None)
-    except HarnessError:
-        pytest.skip("TFNS data not found: set TFNS_DIR (../shared/data/twitter_financial_news_sentiment)")
-
-
-def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_prompt():
+def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_prompt(tfns_data):
     from finetune.data import load_tfns_training_data
     from harness.prompts import TEMPLATE_VERSION, render
-    from harness.tasks.tfns import load_split, tfns_dir
+    from harness.tasks.tfns import load_split
 
-    _tfns_or_skip()
     data = load_tfns_training_data(seed=5768, limit=300)
-    split = load_split(tfns_dir(None))
+    split = load_split(tfns_data)
     seen = data.train + data.validation
     assert len(seen) == 300 and len(data.validation) == 30 and {e.label for e in seen} == {"negative", "neutral", "positive"}
     assert all(e.id.startswith("tfns-train-") for e in seen) and not {e.id for e in seen} & set(data.test_ids)
@@ -326,8 +316,7 @@ def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_pr
     assert meta["data_notes"]["left_out_repeating_a_test_tweet"] == split.leaked_removed
 
 
-def test_a_tfns_adapter_trains_and_the_tweet_suite_evaluates_it_beside_the_fpb_one(tmp_path):
-    _tfns_or_skip()
+def test_a_tfns_adapter_trains_and_the_tweet_suite_evaluates_it_beside_the_fpb_one(tfns_data, tmp_path):
     out = tmp_path / "tfns"
     _finetune_two_steps("tfns", out, "--limit", "24", "--batch-size", "4")
     card = json.loads((out / CARD).read_text())

@@ -202,13 +202,7 @@ def test_api_timeout_can_be_raised_for_a_slow_local_server(monkeypatch, tmp_path
     assert client_timeout() == 900.0
 
 
-def test_the_sentiment_report_shows_the_slice_and_tfns_tables_run_in_the_same_session(fpb_dir, tmp_path):
-    from harness.tasks.tfns import tfns_dir
-
-    try:
-        tfns_dir(None)
-    except HarnessError:
-        pytest.skip("TFNS data not found (../shared/data/twitter_financial_news_sentiment)")
+def test_the_sentiment_report_shows_the_slice_and_tfns_tables_run_in_the_same_session(fpb_dir, tfns_data, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "suites", "-m", "sentiment or slices or tfns", "-p", "no:cacheprovider",

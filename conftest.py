@@ -1,7 +1,2 @@
-"""Root conftest: loads the harness plugin for this repository only.
-
-The plugin is named here (``pytest_plugins``) rather than through a ``pytest11`` entry point, so that
-installing the package never changes another project's pytest run.
-"""
-
-pytest_plugins = ["harness.plugin"]
+"""Root conftest: the harness plugin comes from the installed package's ``pytest11`` entry point
+(``pip install -e .``), as in any project that uses it; nothing to load here."""

@@ -26,12 +26,11 @@ the run draining its last rows (measured here: 3.5x at 32 rows, 4.3x at 64, same
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Sequence
 
 import pytest
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 from harness.metrics import weighted_f1
 from harness.models.base import Request
 from harness.parsing import parse_label

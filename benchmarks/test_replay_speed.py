@@ -47,8 +47,9 @@ def cassette(tmp_path_factory) -> Path:
                          "headers": {"content-type": ["application/json"], "x-harness-latency-s": ["0.5"]},
                          "body": {"string": json.dumps(reply)}},
         })
-    path.write_text(json.dumps({"version": 1, "interactions": interactions,
-                                "metadata": {"note": "synthetic, written by benchmarks/test_replay_speed.py"}}))
+    from harness.cassettes import write_cassette
+
+    write_cassette(path, interactions, {"note": "synthetic, written by benchmarks/test_replay_speed.py"})  # sealed
     return path
 
 
@@ -114,8 +115,8 @@ def replay_bench(tmp_path_factory):
     written the way the harness writes them (private bodies: digest and parameters only)."""
     from harness.benchmark import Benchmark, BenchmarkConfig
     from harness.cassettes import cassette_path, private_body
-    from harness.data import Example
-    from harness.prompts import TEMPLATE_VERSION
+    from harness.example import Example
+    from harness.tasks.fpb.prompts import TEMPLATE_VERSION
     from harness.splits import fingerprint
 
     root = tmp_path_factory.mktemp("replay-cassettes")
@@ -143,10 +144,12 @@ def replay_bench(tmp_path_factory):
         })
     path = cassette_path(root, bench.context.task, MODEL, "zero_shot")
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"version": 1, "interactions": interactions, "metadata": {
+    from harness.cassettes import write_cassette
+
+    write_cassette(path, interactions, {  # sealed, as the harness writes every cassette
         "task": bench.context.task, "template_version": TEMPLATE_VERSION, "model": MODEL, "strategy": "zero_shot",
         "endpoint": "https://api.openai.com/v1", "test_fingerprint": fingerprint(bench.context.test),
-        "note": "synthetic, written by benchmarks/test_replay_speed.py"}}))
+        "note": "synthetic, written by benchmarks/test_replay_speed.py"})
     return bench
 
 

@@ -1,4 +1,9 @@
-"""``python -m finetune sentiment [options]``: train an adapter the harness can evaluate."""
+"""``python -m finetune TASK [options]``: train an adapter the harness can evaluate.
+
+TASK is a built-in task (``sentiment``, ``tfns``, ``tatqa``: a name or a suite marker) or a team's own suite
+file that declares one (``suites/test_tickets.py``); the task supplies its training items, rendered by the
+same prompts the suite evaluates with. The adapter goes to ``adapters/<task>-<base>`` unless
+``--output-dir`` says otherwise, and an existing adapter is never replaced without ``--overwrite``."""
 
 from __future__ import annotations
 
@@ -7,14 +12,14 @@ import shlex
 import sys
 
 from harness import HarnessError, tracking
-from finetune.config import BACKENDS, DEFAULT_OUTPUT, TASKS, TrainConfig
+from finetune.config import BACKENDS, TrainConfig
 
 
 def parse(argv: list[str]) -> TrainConfig:
     defaults = TrainConfig()
     p = argparse.ArgumentParser(prog="python -m finetune", description=__doc__)
-    p.add_argument("task", choices=list(TASKS), help="sentiment (FPB AllAgree train split), tfns (TFNS train tweets, FPB's prompt) "
-                                                     "or tatqa (TAT-QA dev)")
+    p.add_argument("task", help="sentiment (FPB AllAgree train split), tfns (TFNS train tweets, FPB's prompt), "
+                                "tatqa (TAT-QA dev), or a suite file that declares a task (TASK = ClassificationTask(...))")
     p.add_argument("--base", default=defaults.base, help="smollm2-135m, a transformers folder or a hub id")
     p.add_argument("--seed", type=int, default=defaults.seed, help="split and training seed (default %(default)s)")
     p.add_argument("--data", dest="data_dir", default=None, help="the task's data folder (default: $FPB_DIR then the sample; $TFNS_DIR; $TATQA_DIR)")
@@ -35,7 +40,8 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--patience", type=int, default=defaults.patience)
     p.add_argument("--backend", choices=BACKENDS, default=defaults.backend)
-    p.add_argument("--output-dir", default=None, help=f"default: {DEFAULT_OUTPUT}")
+    p.add_argument("--output-dir", default=None, help="default: adapters/<task>-<base>, e.g. adapters/fpb-sentiment-smollm2-135m")
+    p.add_argument("--overwrite", action="store_true", help="replace an adapter already in --output-dir")
     p.add_argument("--max-context-chars", type=int, default=defaults.max_context_chars,
                    help="tatqa: train on dev questions whose table + paragraphs fit in N characters (default %(default)s)")
     p.add_argument("--no-share-prefix", dest="share_prefix", action="store_false",
@@ -53,7 +59,7 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--distill", metavar="TEACHER", default=None, choices=["published-gpt-4", "published-gpt-3.5-turbo"],
                    help="train on the teacher's labels and, as the control, on gold labels of the same sentences; "
                         "evaluate both and write reports/distillation.{json,md}")
-    p.add_argument("--full-adapter", default=DEFAULT_OUTPUT["sentiment"],
+    p.add_argument("--full-adapter", default="adapters/fpb-sentiment-smollm2-135m",
                    help="the all-gold adapter reused as 'all' by --learning-curve and --distill (default %(default)s)")
     p.add_argument("--eval-limit", type=int, default=None,
                    help="evaluate on the first N test sentences only (a smoke test; the report says so)")
@@ -71,11 +77,10 @@ def parse(argv: list[str]) -> TrainConfig:
                            "--limit and --teacher")
     if len(experiment) > 1:
         raise HarnessError("--learning-curve and --distill are two experiments: run them one at a time")
-    if experiment and a.task != "sentiment":
+    if experiment and a.task not in ("sentiment", "fpb-sentiment"):
         raise HarnessError("--learning-curve and --distill are sentiment experiments (they evaluate on FPB)")
     if experiment and a.output_dir is None:
         a.output_dir = "adapters/learning-curve" if a.learning_curve else "adapters/distillation"
-    a.output_dir = a.output_dir or DEFAULT_OUTPUT[a.task]
     if experiment:
         experiment |= {"full_adapter": a.full_adapter, "report_dir": a.report_dir, "eval_limit": a.eval_limit}
     config = TrainConfig(
@@ -85,7 +90,7 @@ def parse(argv: list[str]) -> TrainConfig:
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
         eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
-        output_dir=a.output_dir,
+        output_dir=a.output_dir, overwrite=a.overwrite,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
         extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment,
                "mlflow": a.mlflow, "mlflow_store": a.report_dir},

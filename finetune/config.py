@@ -10,9 +10,20 @@ from harness import HarnessError
 from harness.splits import DEFAULT_SEED
 
 BACKENDS = ("auto", "cpu-lora", "peft-qlora", "unsloth")
-TASKS = ("sentiment", "tfns", "tatqa")
-DEFAULT_OUTPUT = {"sentiment": "adapters/fpb-sentiment-smollm2-135m", "tfns": "adapters/tfns-sentiment-smollm2-135m",
-                  "tatqa": "adapters/tatqa-smollm2-135m"}
+
+
+def resolve_task(name: str) -> Any:
+    """A task by name (``fpb-sentiment``), marker (``sentiment``), suite file (``suites/test_tickets.py``) or
+    module (``my_project.tasks``): whatever the task registry finds."""
+    from harness.tasks import get_task
+
+    return get_task(name)
+
+
+def default_output(task: Any, base: str) -> Path:
+    """``adapters/<task's adapter stem>-<base>``: e.g. ``adapters/fpb-sentiment-smollm2-135m``."""
+    stem = Path(base.rstrip("/")).name.replace("/", "-") or base
+    return Path("adapters") / f"{task.adapter_stem}-{stem}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,10 @@ class TrainConfig:
     group_by_length: bool = True
     """Batch examples of similar length together (less padding)."""
     output_dir: str | None = None
-    """Where the adapter goes; None: the task's folder in :data:`DEFAULT_OUTPUT`."""
+    """Where the adapter goes; None: :func:`default_output` (``adapters/<task>-<base>``)."""
+    overwrite: bool = False
+    """Replace an adapter already in ``output_dir`` (else that is an error: a smoke test never overwrites a
+    shipped adapter)."""
     teacher: str | None = None
     """Distillation: train only on the sentences this published model labelled (``published-gpt-4``)..."""
     teacher_labels: bool = True
@@ -59,8 +73,21 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise HarnessError(f"unknown task {self.task!r}: expected one of {list(TASKS)}")
+        task = resolve_task(self.task)  # an unknown task, or a suite file that declares none, fails here
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise HarnessError(f"--seed={self.seed!r}: expected a whole number from 0 to {2**32 - 1}")
+        for flag, value in (("--epochs", self.epochs), ("--learning-rate", self.learning_rate),
+                            ("--lora-r", self.lora_r), ("--lora-alpha", self.lora_alpha),
+                            ("--batch-size", self.batch_size), ("--eval-every", self.eval_every),
+                            ("--patience", self.patience)):
+            if not (isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")):
+                raise HarnessError(f"{flag}={value!r}: expected a positive number")
+        if not 0 <= self.lora_dropout < 1:
+            raise HarnessError(f"lora_dropout={self.lora_dropout!r}: expected a fraction in [0, 1)")
+        if not self.target_modules:
+            raise HarnessError("--target-modules is empty: name the layers LoRA adapts, e.g. q_proj,v_proj")
+        if self.teacher and not getattr(task, "published_replies", False):
+            raise HarnessError(f"--teacher applies to FPB sentiment only (published FPB replies), not {task.name}")
         if self.backend not in BACKENDS:
             raise HarnessError(f"--backend={self.backend}: expected one of {list(BACKENDS)}")
         if not 0 <= self.val_fraction < 0.5:
@@ -68,16 +95,12 @@ class TrainConfig:
                                "(0 = no validation slice: a refit that trains exactly --epochs)")
         if self.max_steps == 0 or self.max_steps < -1:
             raise HarnessError(f"--max-steps={self.max_steps}: expected a positive number, or -1 for all epochs")
-        if self.epochs <= 0 or self.learning_rate <= 0 or self.lora_r < 1 or self.batch_size < 1:
-            raise HarnessError("epochs, learning rate, LoRA rank and batch size must be positive")
-        if self.task != "sentiment" and self.teacher:
-            raise HarnessError(f"--teacher applies to sentiment only (published FPB replies), not {self.task}")
         if self.limit is not None and self.limit < 6:
             raise HarnessError(f"--limit={self.limit}: expected at least 6 training examples (2 per label)")
 
     @property
     def out(self) -> Path:
-        return Path(self.output_dir or DEFAULT_OUTPUT[self.task])
+        return Path(self.output_dir) if self.output_dir else default_output(resolve_task(self.task), self.base)
 
     def hyperparameters(self) -> dict[str, Any]:
         keep = ("epochs", "max_steps", "min_steps", "limit", "teacher", "teacher_labels", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",

@@ -28,10 +28,10 @@ def evaluate(models: Sequence[str], config: TrainConfig, *, resamples: int = 100
     """Weighted F1 [95 % CI] of each model's zero-shot-style pair on the split's test side (all of it, unless
     ``--eval-limit`` asks for the first N sentences: a smoke test, flagged in the report)."""
     from harness.benchmark import Benchmark, BenchmarkConfig
-    from harness.data import LABELS
+    from harness.tasks.fpb.data import LABELS
     from harness.metrics import score
 
-    bench = Benchmark(BenchmarkConfig(data_dir=config.data_dir, seed=config.seed, split=config.split,
+    bench = Benchmark(BenchmarkConfig(data_dir=config.data_dir, seed=config.seed, task_options=(f"fpb.split={config.split}",),
                                       models=tuple(models), strategies=BASELINE_STRATEGIES, bootstrap=resamples,
                                       limit=config.extra.get("eval_limit")))
     rows = []
@@ -54,7 +54,7 @@ def _train_or_reuse(config: TrainConfig) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
         if card.get("hyperparameters") == _recipe(config) and card.get("split_seed") == config.seed:
             return card  # trained before with exactly this recipe: evaluate it again, don't retrain
-    return train(config)
+    return train(replace(config, overwrite=True))  # the experiment's own folder, trained with another recipe
 
 
 def _same_recipe(card: dict[str, Any], config: TrainConfig) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models.published import PUBLISHED, PublishedReplies, find_file
 from harness.parsing import parse_label
 from harness.splits import make_split

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import HarnessError
 from finetune.config import TrainConfig
-from finetune.data import IGNORE, encode, load_tatqa_training_data, load_tfns_training_data, load_training_data
+from finetune.data import IGNORE, encode, training_data
 from harness.models.adapter import CARD
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
@@ -116,19 +116,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+    refuse_overwrite(config)
     set_seed(config.seed)
     backend = pick_backend(config.backend)
     labels, label_source, teacher_stats = _labels(config)
-    if config.task == "tatqa":
-        data = load_tatqa_training_data(seed=config.seed, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                                        limit=config.limit, max_context_chars=config.max_context_chars)
-    elif config.task == "tfns":
-        data = load_tfns_training_data(seed=config.seed, data_dir=config.data_dir, val_fraction=config.val_fraction,
-                                       limit=config.limit)
-    else:
-        data = load_training_data(seed=config.seed, split=config.split, data_dir=config.data_dir,
-                                  val_fraction=config.val_fraction, limit=config.limit, labels=labels,
-                                  label_source=label_source)
+    data = training_data(config, labels, label_source)
     model, tokenizer, weights, provenance = _load(config, backend)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -222,11 +214,22 @@ def train(config: TrainConfig) -> dict[str, Any]:
     return card
 
 
+def refuse_overwrite(config: TrainConfig) -> None:
+    """An adapter already in the output folder is kept unless ``--overwrite`` says otherwise."""
+    out = config.out
+    if out.exists() and not out.is_dir():
+        raise HarnessError(f"--output-dir={out} is a file: expected a folder for the adapter; give another path")
+    existing = [p.name for p in (out / CARD, out / "adapter_model.safetensors") if p.exists()]
+    if existing and not config.overwrite:
+        raise HarnessError(f"{out} already holds an adapter ({', '.join(existing)}): expected a new folder. Pass "
+                           "--output-dir NEW_FOLDER, or --overwrite to replace it")
+
+
 def _labels(config: TrainConfig) -> tuple[dict[str, str] | None, str, dict[str, Any] | None]:
     """Gold labels on the whole train side, or a teacher's sentences with its labels (or gold ones)."""
     if config.teacher is None:
         return None, "gold", None
-    from harness.data import load_fpb, resolve_source
+    from harness.tasks.fpb.data import load_fpb, resolve_source
     from finetune.teacher import predictions_folder, teacher_labels
 
     source = resolve_source(config.data_dir)

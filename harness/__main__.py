@@ -1,69 +1,195 @@
-"""``python -m harness cassettes [--unused] [--dir DIR]``: list recorded cassettes.
+"""``python -m harness cassettes [--unused] [--dir DIR] [--suite FILE]``: list recorded cassettes, each judged by
+its own task's prompt template.
+``python -m harness cassettes --reseal PATH...``: seal cassettes (files or folders) as they are, changing no
+answer (see :func:`harness.cassettes.reseal`).
 ``python -m harness baseline REPORT [--out PATH]``: write the CI gate's baseline (see :mod:`harness.gate`).
 ``python -m harness scan [PATHS]``: fail (exit 1) on API keys, tokens, org / project ids or cookies in
 cassettes and reports (see :mod:`harness.secrets_scan`).
 
 A cassette is *unused* when the current prompts would never ask for what it holds: it was recorded with
-another prompt template version (``harness/prompts.py`` changed since).
+another prompt template version than its task's (the task named in its metadata, else its folder) has now.
+A task that is not built in (a project's own, declared in its suite file) is judged only with ``--suite FILE``.
+A cassette that replay would refuse (unsealed, edited, conflicting duplicates, a secret) is listed as REFUSED
+with the reason and the fix, and makes the command exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
 
 from harness import HarnessError
-from harness.cassettes import DEFAULT_DIR, list_cassettes
-from harness.prompts import TEMPLATE_VERSION
+from harness.cassettes import DEFAULT_DIR, CassetteInfo, cassette_files, read_cassette, reseal
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a cassette stands against its task's current prompts."""
+
+    state: str
+    stale: bool = False
+    refused: bool = False
+
+
+def _suite_tasks(files: list[str]) -> dict[str, str]:
+    """Template versions of the tasks declared in suite files: module-level objects (``TASK``, ``TASKS`` or
+    any other) with a string ``name`` and ``template_version``."""
+    found: dict[str, str] = {}
+    for number, file in enumerate(files):
+        path = Path(file)
+        if not path.is_file():
+            raise HarnessError(f"--suite {file}: not found; expected a Python suite file that declares its task")
+        spec = importlib.util.spec_from_file_location(f"_harness_suite_{number}", path)
+        if spec is None or spec.loader is None:
+            raise HarnessError(f"--suite {file}: expected a Python file (.py)")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise HarnessError(f"--suite {file}: importing it failed ({type(exc).__name__}: {exc})") from exc
+        for value in list(vars(module).values()) + list(getattr(module, "TASKS", ())):
+            name, version = getattr(value, "name", None), getattr(value, "template_version", None)
+            if isinstance(name, str) and isinstance(version, str) and not isinstance(value, type(sys)):
+                found[name] = version
+    return found
+
+
+def _builtin_template(task: str) -> str | None:
+    """The template version of a built-in task, or None when the registry does not know it (or cannot load)."""
+    try:
+        from harness.tasks import get_task
+
+        version = get_task(task).template_version
+    except Exception:  # an unknown task is a HarnessError; a registry mid-change may raise anything
+        return None
+    return version if isinstance(version, str) else None
+
+
+def _judge(info: CassetteInfo, templates: Callable[[str], str | None]) -> Verdict:
+    meta = info.metadata
+    task = str(meta.get("task") or info.path.parent.parent.name)
+    current = templates(task)
+    if current is None:
+        return Verdict(f"task {task}: not a built-in task, pass --suite FILE (the suite that declares it) to judge it")
+    recorded = meta.get("template_version")
+    if recorded != current:
+        return Verdict(f"STALE (task {task}: template {recorded}, now {current})", stale=True)
+    return Verdict("current")
+
+
+def _templates(suites: list[str]) -> Callable[[str], str | None]:
+    declared = _suite_tasks(suites)
+    cache: dict[str, str | None] = {}
+
+    def lookup(task: str) -> str | None:
+        if task not in cache:
+            cache[task] = declared[task] if task in declared else _builtin_template(task)
+        return cache[task]
+
+    return lookup
+
+
+def list_command(folder: str, unused: bool, suites: list[str]) -> int:
+    templates = _templates(suites)
+    refused = 0
+    for path in cassette_files(Path(folder)):
+        try:
+            info = read_cassette(path)
+        except HarnessError as exc:
+            refused += 1
+            print(f"{path}\tREFUSED: {exc}")
+            continue
+        verdict = _judge(info, templates)
+        if unused and not verdict.stale:
+            continue
+        meta = info.metadata
+        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{verdict.state}")
+    if refused:
+        print(f"cassettes: {refused} refused (replay would not use them); see each line for the fix", file=sys.stderr)
+    return 1 if refused else 0
+
+
+def reseal_command(paths: list[str]) -> int:
+    failed = 0
+    for given in paths:
+        if not Path(given).exists():
+            print(f"error: {given}: not found; expected cassette files or folders", file=sys.stderr)
+            failed += 1
+            continue
+        files = cassette_files(Path(given))
+        if not files:
+            print(f"error: {given}: no cassette (*.json) there", file=sys.stderr)
+            failed += 1
+        for path in files:
+            try:
+                print(reseal(path))
+            except (HarnessError, OSError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+    return 2 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cassettes = sub.add_parser("cassettes", help="list recorded cassettes, or seal them (--reseal)")
+    cassettes.add_argument("--dir", default=str(DEFAULT_DIR), help="cassette folder (default: %(default)s)")
+    cassettes.add_argument("--unused", action="store_true", help="only those the current prompts no longer use")
+    cassettes.add_argument("--suite", action="append", default=[], metavar="FILE",
+                           help="a suite file declaring a task that is not built in (repeatable)")
+    cassettes.add_argument("--reseal", nargs="+", metavar="PATH",
+                           help="seal these cassettes (files or folders) as they are, changing no answer: only for "
+                                "content you trust (recorded by you, or restored from git)")
+    baseline = sub.add_parser("baseline", help="write the CI gate's baseline from a report (aggregates, no text)")
+    baseline.add_argument("report", help="a suite run's report JSON, e.g. reports/fpb-sentiment.json")
+    baseline.add_argument("--out", default=None, help="where to write it (default: baselines/<the report's task>.json)")
+    baseline.add_argument("--rows", type=lambda s: [r.strip() for r in s.split(",") if r.strip()], default=None,
+                          metavar="'MODEL · STRATEGY',...", help="keep only these rows (a CI job that runs a subset)")
+    scan = sub.add_parser("scan", help="fail on API keys, tokens, org/project ids or cookies in files")
+    scan.add_argument("paths", nargs="*", default=["cassettes", "reports"], help="files or folders (default: %(default)s)")
+    return parser
+
+
+def _scan(args: Any) -> int:
+    from harness.secrets_scan import scan_paths
+
+    findings, files = scan_paths(args.paths)
+    for finding in findings:
+        print(finding)
+    print(f"scan: {len(findings)} secret(s) in {files} file(s) under {', '.join(args.paths)}",
+          file=sys.stderr if findings else sys.stdout)
+    return 1 if findings else 0
+
+
+def _baseline(args: Any) -> int:
+    from harness.gate import write_baseline
+
+    out = args.out
+    if out is None:
+        from harness import files
+
+        out = Path("baselines") / f"{files.read_json(Path(args.report), what='report').get('task', 'fpb-sentiment')}.json"
+    print(f"baseline written: {write_baseline(args.report, out, args.rows)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cassettes = sub.add_parser("cassettes", help="list recorded cassettes")
-    cassettes.add_argument("--dir", default=str(DEFAULT_DIR), help="cassette folder (default: %(default)s)")
-    cassettes.add_argument("--unused", action="store_true", help="only those the current prompts no longer use")
-    baseline = sub.add_parser("baseline", help="write the CI gate's baseline from a report (aggregates, no text)")
-    baseline.add_argument("report", help="a suite run's report JSON, e.g. reports/fpb-sentiment.json")
-    baseline.add_argument("--out", default="baselines/fpb-sentiment.json", help="where to write it (default: %(default)s)")
-    scan = sub.add_parser("scan", help="fail on API keys, tokens, org/project ids or cookies in files")
-    scan.add_argument("paths", nargs="*", default=["cassettes", "reports"], help="files or folders (default: %(default)s)")
-    args = parser.parse_args(argv)
-    if args.command == "scan":
-        from harness.secrets_scan import scan_paths
-
-        try:
-            findings, files = scan_paths(args.paths)
-        except HarnessError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        for finding in findings:
-            print(finding)
-        print(f"scan: {len(findings)} secret(s) in {files} file(s) under {', '.join(args.paths)}",
-              file=sys.stderr if findings else sys.stdout)
-        return 1 if findings else 0
-    if args.command == "baseline":
-        from harness.gate import write_baseline
-
-        try:
-            print(f"baseline written: {write_baseline(args.report, args.out)}")
-        except HarnessError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+    args = _parser().parse_args(argv)
     try:
-        infos = list_cassettes(args.dir)
+        if args.command == "scan":
+            return _scan(args)
+        if args.command == "baseline":
+            return _baseline(args)
+        if args.reseal:
+            return reseal_command(args.reseal)
+        return list_command(args.dir, args.unused, args.suite)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for info in infos:
-        meta = info.metadata
-        stale = meta.get("template_version") != TEMPLATE_VERSION
-        if args.unused and not stale:
-            continue
-        state = f"STALE (template {meta.get('template_version')}, now {TEMPLATE_VERSION})" if stale else "current"
-        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{state}")
-    return 0
 
 
 if __name__ == "__main__":

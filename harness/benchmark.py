@@ -1,7 +1,8 @@
 """One benchmark run of one task: its data, prompts and models, computed case by case (no pytest here).
 
-The task (:mod:`harness.tasks`: FPB sentiment by default) loads the data and renders and parses; this
-module is task-generic: models, batching, warm-up and latency, cost, cassettes keyed by task name.
+The task (:mod:`harness.tasks`: FPB sentiment by default, or a team's own declared task) loads the data and
+renders and parses; this module knows no data set: models, batching, warm-up and latency, cost, cassettes
+keyed by task name, every path resolved from the project root.
 
 ``Benchmark.case(model, strategy, index)`` returns one example's result. Models answer in batches: the
 test list is cut into fixed chunks of the model's batch size, and asking for any case of a chunk computes
@@ -22,27 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.cassettes import DEFAULT_DIR as CASSETTE_DIR
 from harness.cassettes import RECORD_MODES
-from harness.data import AGREEMENTS
-from harness.models import DEFAULT_MODELS, Model, ModelContext, Reply, Request, build, strategies_for, unavailable
+from harness.models import Model, ModelContext, Reply, Request, build, strategies_for, unavailable
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
-from harness.splits import DEFAULT_SEED, METHODS
+from harness.splits import DEFAULT_SEED
 from harness.tasks import DEFAULT_TASK, Task, TaskData, get_task
 
-TASK = DEFAULT_TASK
-TASK_VERSION = 1
 MAX_REPLY_CHARS = 4000
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
+    root: str | None = None
+    """The project root: cassettes/, adapters/ and relative data paths are found from here (pytest's rootdir;
+    default: the current directory)."""
     data_dir: str | None = None
-    predictions_dir: str | None = None
-    agreement: str = "allagree"
+    """A built-in task's data folder (FPB's ``--harness-data``); a declared task names its own files."""
     seed: int = DEFAULT_SEED
-    split: str = "published"
     models: tuple[str, ...] | None = None
     """None: the task's default models."""
     strategies: tuple[str, ...] | None = None
@@ -52,19 +50,20 @@ class BenchmarkConfig:
     bootstrap: int = 1000
     record_mode: str = "none"
     cassette_dir: str | None = None
+    """Default: ``<root>/cassettes``."""
+    adapters_dir: str | None = None
+    """Where ``adapter:<name>`` is found; default: ``<root>/adapters``."""
     keep_prompts: bool = False
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
     """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
     task: str = DEFAULT_TASK
     task_options: tuple[str, ...] = ()
-    """``task.key=value`` settings a task reads (e.g. ``tatqa.subset=all``); others ignore them."""
+    """``task.key=value`` settings a task reads (e.g. ``tatqa.subset=all``, ``fpb.agreement=50agree``)."""
 
     def __post_init__(self) -> None:
-        if self.agreement not in AGREEMENTS:
-            raise HarnessError(f"--harness-agreement={self.agreement}: expected one of {list(AGREEMENTS)}")
-        if self.split not in METHODS:
-            raise HarnessError(f"--harness-split={self.split}: expected one of {list(METHODS)}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise HarnessError(f"--harness-seed={self.seed!r}: expected a whole number from 0 to {2**32 - 1}")
         if self.limit is not None and self.limit < 1:
             raise HarnessError(f"--harness-limit={self.limit}: expected a positive number of test examples")
         if self.shots_per_label < 1:
@@ -80,7 +79,12 @@ class BenchmarkConfig:
             raise HarnessError(f"--harness-api-concurrency={self.api_concurrency}: expected at least 1")
         if self.models is not None and not self.models:
             raise HarnessError("--harness-models is empty: name at least one model")
-        for name in self.models or DEFAULT_MODELS:
+        for option, values in (("--harness-models", self.models), ("--harness-strategies", self.strategies)):
+            repeated = sorted({v for v in values or () if list(values).count(v) > 1})
+            if repeated:
+                raise HarnessError(f"{option} names {repeated[0]!r} twice: each is run once and counted once; "
+                                   "drop the repeat")
+        for name in self.models or ():
             strategies_for(name)  # raises on an unknown name
         for option in self.task_options:
             if "." not in option.partition("=")[0] or "=" not in option:
@@ -150,17 +154,18 @@ class Benchmark:
             if name in ("source", "file", "split"):
                 setattr(self, name, value)
         context = dict(self.data.context)
-        context.setdefault("split_method", cfg.split)
-        context.setdefault("agreement", cfg.agreement)
-        context.setdefault("is_sample", False)
-        context.setdefault("predictions_dir", None)
-        context.setdefault("batch_size", cfg.batch_size)  # a task may lower it (long prompts)
+        root = Path(cfg.root) if cfg.root else Path.cwd()
         self.context = ModelContext(
             train=tuple(self.data.train), test=tuple(context.pop("full_test", self.test)), seed=cfg.seed,
             task=self.task.name, task_version=self.task.version, marker=self.task.marker,
             template_version=self.task.template_version, record_mode=cfg.record_mode,
-            cassette_dir=Path(cfg.cassette_dir) if cfg.cassette_dir else CASSETTE_DIR,
-            keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency, **context,
+            cassette_dir=_under(root, cfg.cassette_dir, "cassettes"),
+            adapters_dir=_under(root, cfg.adapters_dir, "adapters"),
+            keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
+            batch_size=int(context.pop("batch_size", cfg.batch_size)),  # a task may lower it (long prompts)
+            adapter_task=str(context.pop("adapter_task", "")),
+            adapter_task_version=int(context.pop("adapter_task_version", 0)),
+            task_context=context,
         )
         self.prices: PriceTable = load_prices()
         for override in cfg.price_overrides:
@@ -194,7 +199,7 @@ class Benchmark:
         if not self.pairs:
             why = "; ".join(f"{name}: {reason}" for name, reason in self.unavailable.items())
             raise HarnessError(
-                f"nothing to run{'' if self.task.name == DEFAULT_TASK else ' for ' + self.task.name}: no model × "
+                f"nothing to run for {self.task.name}: no model × "
                 f"strategy pair of --harness-models={','.join(self.models)}"
                 + (f" and --harness-strategies={','.join(cfg.strategies)}" if cfg.strategies is not None else "")
                 + (f" can run here ({why})" if why else " matches (each model answers only its own strategies: "
@@ -202,15 +207,27 @@ class Benchmark:
                 + "; pick other models or strategies"
             )
         self._models: dict[str, Model] = {}
+        self._broken: dict[str, str] = {}
         self._results: dict[tuple[str, str, int], CaseResult] = {}
         self._batch1: dict[tuple[str, str], float | None] = {}
         self.load_seconds: dict[str, float] = {}
 
     # -- running -----------------------------------------------------------------------------------------
     def model(self, name: str) -> Model:
+        """The model, built once; a model that failed to build fails every later case at once, with the
+        same error, and is never rebuilt (a broken adapter is one clear error, loaded once)."""
+        if name in self._broken:
+            raise HarnessError(self._broken[name])
         if name not in self._models:
             start = time.perf_counter()
-            self._models[name] = build(name, self.context)
+            try:
+                self._models[name] = build(name, self.context)
+            except HarnessError as exc:
+                self._broken[name] = str(exc)
+                raise
+            except Exception as exc:  # a truncated weights file, a wrong shape: name the model, never a traceback
+                self._broken[name] = f"{name} could not be loaded ({type(exc).__name__}: {exc})"
+                raise HarnessError(self._broken[name]) from None
             self.load_seconds[name] = time.perf_counter() - start
         return self._models[name]
 
@@ -297,8 +314,14 @@ class Benchmark:
             "models": list(self.models),
             "unavailable": dict(self.unavailable),
             "record_mode": cfg.record_mode,
+            "adapters_dir": str(self.context.adapters_dir),
             "prices": {"as_of": self.prices.as_of, "unit": "USD per 1M tokens"},
         }
+
+
+def _under(root: Path, option: str | None, default: str) -> Path:
+    path = Path(option).expanduser() if option else Path(default)
+    return path if path.is_absolute() else root / path
 
 
 def _printable(text: str) -> str:

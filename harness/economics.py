@@ -20,14 +20,13 @@ import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from harness import HarnessError
+from harness import HarnessError, humanize
 from harness.pricing import MachinePrice, PriceTable, cost_usd, default_machine, load_machine_prices, user_machine
 
 HOURLY_FACTORS = (0.5, 1.0, 2.0, 4.0)
 API_PRICE_FACTORS = (0.25, 0.5, 1.0, 2.0)
 DEFAULT_MONTHLY_VOLUME = 100_000
 PUBLISHED_PREFIX = "published-"
-ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
 
 
 def machines_for(dollars_per_hour: float | None = None, name: str | None = None) -> tuple[MachinePrice, MachinePrice]:
@@ -123,12 +122,13 @@ def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str,
     for name in models:
         if not name.startswith("adapter:"):
             continue
-        spec = Path(name.split(":", 1)[1]).expanduser()
-        folder = spec if spec.exists() or spec.is_absolute() else adapters_dir / spec
+        from harness.models.adapter import adapter_dir
+
+        folder = adapter_dir(name.split(":", 1)[1], adapters_dir)
         try:
             card = json.loads((folder / "adapter_card.json").read_text())
         except (OSError, ValueError):
-            continue
+            continue  # its row was refused as "not run" with the reason; no training cost to show
         cards[name] = {k: card.get(k) for k in ("machine_hours", "gpu_hours", "dollars_per_hour", "cost_usd",
                                                  "device", "backend", "wall_seconds", "steps", "created_at")}
     return cards
@@ -184,7 +184,7 @@ def versus(tuned: Mapping[str, Any], other: Mapping[str, Any], training: Mapping
     out["break_even_requests"] = n
     out["payback_months"] = None if n is None else n / monthly_volume
     out["break_even_note"] = ("never: the fine-tuned row costs as much or more per request" if n is None
-                              else f"{n:,.0f} requests")
+                              else f"{humanize.requests(n)} requests")
     if tuned["cost"].get("basis") == "machine time" and other["cost"].get("basis") in ("billed", "estimated"):
         out["sensitivity"] = sensitivity(training["usd"], a_cost, b_cost, tuned["cost"]["dollars_per_hour"])
     return out
@@ -225,21 +225,10 @@ def pareto(rows: Sequence[Mapping[str, Any]], cost_of) -> list[str | None]:
 
 
 def format_requests(n: float | None) -> str:
-    if n is None:
-        return "never"
-    if n < 1:
-        return "< 1"
-    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.0f}"
+    """A request count for people: "< 1", "18", "4 300", "1.2 million"; "never" for None."""
+    return humanize.requests(n)
 
 
 def format_months(months: float | None) -> str:
-    if months is None:
-        return "never"
-    if months < 1 / 30:
-        return f"{months * 30 * 24:.1f} h"
-    if months < 1:
-        return f"{months * 30:.1f} days"
-    return f"{months:.1f} months" if months < 120 else f"{months / 12:.0f} years"
+    """A payback period for people: "under an hour", "5 hours", "3.5 days", "2.4 months"; "never" for None."""
+    return humanize.months(months)

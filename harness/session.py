@@ -33,10 +33,40 @@ class SessionOptions:
     compare: str | None = None
     """None: no comparison; "": the previous run; else a run number or part of its name."""
     gate: Path | None = None
+    gate_default: bool = False
+    """``--harness-gate`` without a path: the main job's ``baselines/<task>.json`` under ``root``."""
     gate_margin: float = 0.02
     gate_parse_slack: float = 0.02
     gate_cost_slack: float = 0.10
     mlflow: str = "off"
+
+    def __post_init__(self) -> None:
+        """Everything the end of the session needs, checked before the first case runs."""
+        import math
+
+        if isinstance(self.monthly_volume, bool) or not isinstance(self.monthly_volume, int) or self.monthly_volume < 1:
+            raise HarnessError(f"--harness-monthly-volume={self.monthly_volume!r}: expected a whole number of requests "
+                               "per month, at least 1 (the payback period divides by it), e.g. 100000")
+        if self.dollars_per_hour is not None and not (math.isfinite(self.dollars_per_hour) and self.dollars_per_hour >= 0):
+            raise HarnessError(f"--harness-dollars-per-hour={self.dollars_per_hour!r}: expected a finite price of 0 "
+                               "or more USD per hour, e.g. 0.08")
+        economics.machines_for(self.dollars_per_hour, self.machine)  # an unknown machine name fails here
+        for name, value, low, high in (("--harness-gate-margin", self.gate_margin, 0.0, 1.0),
+                                       ("--harness-gate-parse-slack", self.gate_parse_slack, 0.0, 1.0),
+                                       ("--harness-gate-cost-slack", self.gate_cost_slack, 0.0, math.inf)):
+            if not (math.isfinite(value) or high == math.inf) or not low <= value <= high:
+                raise HarnessError(f"{name}={value!r}: expected a number from {low} to {high}")
+        for folder in (self.report_dir, self.report_dir / history.RUNS):
+            if folder.exists() and not folder.is_dir():
+                raise HarnessError(f"{folder} is a file, not a folder: the reports go there; move the file away or "
+                                   "give another --harness-report-dir")
+        if self.gate is not None and self.gate.exists() and not self.gate.is_file():
+            raise HarnessError(f"--harness-gate={self.gate}: expected a baseline JSON file, got a folder or a pipe")
+
+    def gate_path(self, task: str) -> Path | None:
+        if self.gate is not None:
+            return self.gate
+        return self.root / "baselines" / f"{task}.json" if self.gate_default else None
 
 
 @dataclass
@@ -52,6 +82,8 @@ class SessionOutcome:
     gate_result: gate.GateResult | None = None
     history_lines: list[str] = field(default_factory=list)
     tracking_lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    """Steps after the cases that failed (the reports already written stay); each fails the run's exit code."""
 
     @property
     def report(self) -> dict[str, Any] | None:
@@ -97,8 +129,7 @@ def finish(benches: Mapping[str, Benchmark], cases: Sequence[Mapping[str, Any]],
             _history_and_gate(outcome, report, bench, options)
         else:
             outcome.task_lines[name] = task.terminal_lines(report) if hasattr(task, "terminal_lines") else (
-                report_mod.header_lines(report) + report_mod.cost_lines(report)
-                + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
+                report_mod.terminal_lines(report))
     # last, once every file is written: a tracking failure (server down) is a warning line, never a lost report
     for name, report in outcome.reports.items():
         line = tracking.track_run(options.mlflow, report, outcome.paths[name], store_dir=directory)
@@ -125,24 +156,32 @@ def companion_tables(main: str, reports: Mapping[str, Mapping[str, Any]]) -> lis
 def _history_and_gate(outcome: SessionOutcome, report: dict[str, Any], bench: Benchmark,
                       options: SessionOptions) -> None:
     cfg = bench.config
-    if options.gate is not None:  # the gate's verdict fails the run; the report is already written
+    baseline = options.gate_path(bench.task.name)
+    if baseline is not None:  # the gate's verdict fails the run; the report is already written
         try:
-            outcome.gate_result = gate.check(report, gate.load_baseline(options.gate), name=str(options.gate),
+            outcome.gate_result = gate.check(report, gate.load_baseline(baseline), name=str(baseline),
                                              margin=options.gate_margin, parse_slack=options.gate_parse_slack,
                                              cost_slack=options.gate_cost_slack, resamples=cfg.bootstrap, seed=cfg.seed)
         except HarnessError as exc:  # a broken baseline fails the gate, with its reason
-            outcome.gate_result = gate.GateResult(str(options.gate), options.gate_margin,
+            outcome.gate_result = gate.GateResult(str(baseline), options.gate_margin,
                                                   (gate.Check("gate", "FAIL", str(exc)),))
     runs = options.report_dir / history.RUNS
-    saved = history.save(report, runs, options.save or history.default_name(
-        report.get("git_sha"), history.git_dirty(options.root)))
     paths = outcome.paths[bench.task.name]
-    paths["run"], previous, entries = saved, None, None
-    if options.compare is not None:
+    previous, entries = None, None
+    try:
+        saved = history.save(report, runs, options.save or history.default_name(
+            report.get("git_sha"), history.git_dirty(options.root)))
+        paths["run"] = saved
+    except HarnessError as exc:  # the report files are written; the failed step is reported and fails the run
+        saved = None
+        outcome.history_lines = [f"save: {exc}"]
+        outcome.failures.append(f"saving the run to {runs}: {exc}")
+    if options.compare is not None and saved is not None:
         try:
             previous = history.find(runs, options.compare or None, before=saved)
             entries = history.diff(report, history.load(previous), resamples=cfg.bootstrap, seed=cfg.seed)
-            outcome.history_lines = [f"compared with {previous.name}:"] + report_mod.text_table(history.diff_table(entries))
+            outcome.history_lines = [f"compared with {previous.name}:"] + report_mod.text_table(
+                history.diff_table(entries), max_width=report_mod.TERMINAL_WIDTH)
         except HarnessError as exc:
             outcome.history_lines = [f"compare: {exc}"]
     paths["summary"] = options.report_dir / "summary.md"

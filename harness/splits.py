@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from harness import HarnessError
-from harness.data import Example
+from harness.example import Example
 
 PUBLISHED_SEEDS: tuple[int, ...] = (5768, 78516, 944601)
 DEFAULT_SEED = 5768

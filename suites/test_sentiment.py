@@ -5,7 +5,7 @@ A wrong label is data for the report, not a failed test: items assert only invar
 
 import pytest
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 
 pytestmark = [pytest.mark.sentiment, pytest.mark.harness_task("fpb-sentiment")]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 
 pytestmark = [pytest.mark.slices, pytest.mark.harness_task("fpb-slices")]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 
 pytestmark = [pytest.mark.tfns, pytest.mark.harness_task("tfns")]
 

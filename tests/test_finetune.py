@@ -10,10 +10,10 @@ import pytest
 
 from conftest import ROOT
 from harness import HarnessError
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models import ModelContext, build, unavailable
 from harness.models.adapter import CARD, refusal
-from harness.prompts import TEMPLATE_VERSION
+from harness.tasks.fpb.prompts import TEMPLATE_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +46,18 @@ def test_few_steps_lower_the_loss_and_write_a_card(trained):
 
 
 def test_the_harness_evaluates_the_adapter(trained):
-    from finetune.data import load_training_data
+    from harness import TrainingRequest
+    from harness.tasks import get_task
 
     out, card = trained
-    data = load_training_data(seed=5768, data_dir=os.environ.get("FPB_DIR"))
+    data = get_task("sentiment").training_data(TrainingRequest(seed=5768, data_dir=os.environ.get("FPB_DIR")))
     test = tuple(Example(i, "Net sales rose 5 % .", "positive") for i in ("t1", "t2"))
-    ctx = ModelContext(train=data.train, test=test, seed=5768, split_method="published", agreement="allagree",
-                       is_sample=False, predictions_dir=None, template_version=TEMPLATE_VERSION)
+    ctx = ModelContext(train=data.train, test=test, seed=5768, template_version=TEMPLATE_VERSION)
     name = f"adapter:{out}"
     assert unavailable(name, ctx) is None
     model = build(name, ctx)
     from harness.models.base import Request
-    from harness.prompts import render
+    from harness.tasks.fpb.prompts import render
 
     replies = model.predict([Request(e, render("zero_shot", e.text), LABELS) for e in test])
     assert all(r.text in LABELS for r in replies)
@@ -105,10 +105,9 @@ def test_incompatible_adapters_are_refused(changes, message):
 
 
 def test_missing_adapter_is_a_clear_error(tmp_path):
-    ctx = ModelContext(train=(), test=(), seed=1, split_method="published", agreement="allagree", is_sample=False,
-                       predictions_dir=None)
-    with pytest.raises(HarnessError, match="python -m finetune sentiment"):
-        unavailable(f"adapter:{tmp_path / 'nope'}", ctx)
+    ctx = ModelContext(train=(), test=(), seed=1)  # a "not run" reason with the command, not a failure per case
+    reason = unavailable(f"adapter:{tmp_path / 'nope'}", ctx)
+    assert "not found" in reason and "python -m finetune TASK --output-dir" in reason
 
 
 def test_gpu_backends_refuse_without_a_gpu():
@@ -121,7 +120,8 @@ def test_gpu_backends_refuse_without_a_gpu():
 
 def test_teacher_labels_cover_only_the_train_side(fpb_dir):
     from finetune.config import TrainConfig
-    from finetune.data import load_training_data
+    from harness import TrainingRequest
+    from harness.tasks import get_task
     from finetune.train import _labels
 
     labels, source, stats = _labels(TrainConfig(teacher="published-gpt-4", data_dir=str(fpb_dir)))
@@ -130,7 +130,8 @@ def test_teacher_labels_cover_only_the_train_side(fpb_dir):
     assert source.startswith("published-gpt-4") and gold_source.startswith("gold")
     differ = sum(labels[i] != gold[i] for i in labels)
     assert differ == round((1 - stats["agreement_with_gold"]) * len(labels))  # the teacher is not the gold labels
-    data = load_training_data(seed=5768, data_dir=str(fpb_dir), labels=labels, label_source=source)
+    data = get_task("sentiment").training_data(TrainingRequest(
+        seed=5768, data_dir=str(fpb_dir), options={"labels": labels, "label_source": source}))
     assert not {e.id for e in data.train + data.validation} & set(data.test_ids)
     assert all(e.label == labels[e.id] for e in data.train)
     assert data.meta()["label_source"] == source
@@ -149,9 +150,10 @@ def test_experiment_options_are_checked(argv, message):
 
 
 def test_small_training_sets_still_get_a_stratified_validation_slice(fpb_dir):
-    from finetune.data import load_training_data
+    from harness import TrainingRequest
+    from harness.tasks import get_task
 
-    data = load_training_data(seed=5768, data_dir=str(fpb_dir), limit=20)  # 10 % would be 2 < 3 labels
+    data = get_task("sentiment").training_data(TrainingRequest(seed=5768, data_dir=str(fpb_dir), limit=20))  # 10 % would be 2 < 3 labels
     assert len(data.train) + len(data.validation) == 20 and len(data.validation) == len(LABELS)
     assert {e.label for e in data.train} == set(LABELS)
 
@@ -239,19 +241,20 @@ def test_training_without_a_validation_slice_runs_the_steps_asked(fpb_dir, tmp_p
 
 
 def _tatqa_or_skip():
-    from harness.tasks.tatqa_data import DEFAULT_DIR, TATQA_ENV
+    from harness.tasks.tatqa.data import DEFAULT_DIR, TATQA_ENV
 
     if not Path(os.environ.get(TATQA_ENV) or DEFAULT_DIR).is_dir():
         pytest.skip("TAT-QA data not found: set TATQA_DIR (../shared/data/tatqa)")
 
 
 def test_tatqa_training_data_comes_from_dev_with_the_evaluated_prompt():
-    from finetune.data import load_tatqa_training_data
-    from harness.tasks.tatqa_data import load_tatqa
-    from harness.tasks.tatqa_prompts import TEMPLATE_VERSION as TATQA_TEMPLATE, format_answer, render
+    from harness import TrainingRequest
+    from harness.tasks import get_task
+    from harness.tasks.tatqa.data import load_tatqa
+    from harness.tasks.tatqa.prompts import TEMPLATE_VERSION as TATQA_TEMPLATE, format_answer, render
 
     _tatqa_or_skip()
-    data = load_tatqa_training_data(seed=5768, limit=40, max_context_chars=1500)
+    data = get_task("tatqa").training_data(TrainingRequest(seed=5768, limit=40, options={"max_context_chars": 1500}))
     dev = {q.uid: q for q in load_tatqa("dev").questions}
     assert len(data.train) + len(data.validation) == 40 and all(q.uid in dev for q in data.train + data.validation)
     assert not {q.uid for q in data.train} & set(data.test_ids)
@@ -270,9 +273,9 @@ def test_tatqa_options_are_checked():
 
     with pytest.raises(HarnessError, match="sentiment experiments"):
         parse(["tatqa", "--learning-curve", "20,all"])
-    with pytest.raises(HarnessError, match="--teacher applies to sentiment only"):
+    with pytest.raises(HarnessError, match="--teacher applies to FPB sentiment only"):
         parse(["tatqa", "--teacher", "published-gpt-4"])
-    assert parse(["tatqa"]).output_dir == "adapters/tatqa-smollm2-135m"
+    assert parse(["tatqa"]).out == Path("adapters/tatqa-smollm2-135m")
     from finetune.config import TrainConfig
 
     assert str(TrainConfig(task="tatqa").out) == "adapters/tatqa-smollm2-135m"  # never the sentiment adapter's folder
@@ -297,11 +300,12 @@ def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
 
 
 def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_prompt(tfns_data):
-    from finetune.data import load_tfns_training_data
-    from harness.prompts import TEMPLATE_VERSION, render
+    from harness import TrainingRequest
+    from harness.tasks import get_task
+    from harness.tasks.fpb.prompts import TEMPLATE_VERSION, render
     from harness.tasks.tfns import load_split
 
-    data = load_tfns_training_data(seed=5768, limit=300)
+    data = get_task("tfns").training_data(TrainingRequest(seed=5768, limit=300))
     split = load_split(tfns_data)
     seen = data.train + data.validation
     assert len(seen) == 300 and len(data.validation) == 30 and {e.label for e in seen} == {"negative", "neutral", "positive"}

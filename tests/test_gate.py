@@ -6,6 +6,7 @@ import pytest
 
 from conftest import ROOT, run_suite
 from harness import HarnessError, gate
+from harness.cassettes import sealed_cassette
 
 LABELS = ["positive", "negative", "neutral"]
 N = 300
@@ -21,7 +22,8 @@ def _report(preds: dict[str, str], gold: str, parse_failures: int = 0, cost: flo
     rows = [{"model": name.split(" · ")[0], "strategy": name.split(" · ")[1], "n": len(gold), "weighted_f1": 0.0,
              "weighted_f1_ci95": [0, 0], "accuracy": 0.0, "parse_failures": parse_failures, "errors": 0,
              "cost": {"per_1k_usd": cost, "basis": "billed" if cost else None}} for name in preds]
-    return {"task": "fpb-sentiment", "split": {}, "rows": rows,
+    return {"task": "fpb-sentiment", "split": {"method": "published", "seed": 5768, "n_test": len(gold),
+                                               "test_fingerprint": "sha256:test"}, "partial": [], "rows": rows,
             "items": {"labels": LABELS, "ids": [f"id{i}" for i in range(len(gold))], "gold": gold, "preds": preds}}
 
 
@@ -64,13 +66,45 @@ def test_parse_failures_cost_and_changed_data(base):
     assert data.failed and "gold labels differ" in data.lines()[0]
 
 
-def test_missing_rows_are_reported_not_failed(base):
+def test_missing_rows_fail_and_name_what_is_missing_new_rows_are_skipped(base):
+    # the gate judges every baseline row: a run without them must not pass on nothing
     gold, preds, baseline = base
     result = gate.check(_report({"x · y": preds}, gold), baseline, resamples=300)
-    assert not result.failed
-    assert [c.status for c in result.checks] == ["SKIP", "SKIP"]
+    assert result.failed
+    assert [(c.row, c.status) for c in result.checks] == [("rows", "FAIL"), ("m · s", "FAIL"), ("x · y", "SKIP")]
+    assert "expected all 1 baseline rows, compared 0: 1 missing from this run (m · s)" in result.lines()[0]
+    both = gate.check(_report({"m · s": preds, "x · y": preds}, gold, parse_failures=3, cost=1.0), baseline,
+                      resamples=300)
+    assert not both.failed and [c.status for c in both.checks] == ["PASS", "SKIP"]
     with pytest.raises(HarnessError, match="no baseline there; write one with: python -m harness baseline"):
         gate.load_baseline(ROOT / "no-such-baseline.json")
+
+
+def test_fewer_items_another_split_or_a_partial_run_fail(base):
+    gold, preds, baseline = base
+    fewer = _report({"m · s": preds[:200]}, gold[:200], parse_failures=3, cost=1.0)
+    (line,) = gate.check(fewer, baseline, resamples=300).lines()
+    assert line.startswith("FAIL m · s") and "expected the 300 items the baseline holds for this row, compared 200" in line
+    other = _report({"m · s": preds}, gold, parse_failures=3, cost=1.0)
+    other["split"]["test_fingerprint"] = "sha256:other"
+    (line,) = gate.check(other, baseline, resamples=300).lines()
+    assert line.startswith("FAIL split") and "sha256:other" in line
+    partial = _report({"m · s": preds}, gold, parse_failures=3, cost=1.0)
+    partial["partial"] = ["m · s"]
+    with pytest.raises(HarnessError, match="expected a complete run, got a partial one"):
+        gate.baseline_from_report(partial)
+    result = gate.check(partial, baseline, resamples=300)
+    assert result.failed and result.checks[0].row == "run" and "partial" in result.checks[0].message
+
+
+def test_a_subset_baseline_gates_only_its_rows(base):
+    gold, preds, baseline = base
+    two = gate.baseline_from_report(_report({"m · s": preds, "x · y": preds}, gold, parse_failures=3, cost=1.0))
+    only = gate.subset(two, ["m · s"])
+    assert list(only["rows"]) == ["m · s"] and list(two["rows"]) == ["m · s", "x · y"]
+    assert not gate.check(_report({"m · s": preds}, gold, parse_failures=3, cost=1.0), only, resamples=300).failed
+    with pytest.raises(HarnessError, match="expected rows it holds, got z · z"):
+        gate.subset(two, ["z · z"])
 
 
 def test_committed_baseline_holds_no_sentence_text():
@@ -85,7 +119,13 @@ def test_gate_passes_the_unchanged_run_and_fails_a_damaged_cassette_under_xdist(
     args = ["--harness-models=tfidf-logreg,openai:smollm2-135m-instruct-q4_1", "--harness-strategies=supervised,zero_shot",
             "--harness-bootstrap=300"]
     env = {"FPB_DIR": str(fpb_dir)}
-    ok = run_suite(*args, "--harness-gate", f"--harness-report-dir={tmp_path / 'ok'}", env=env)
+    # the gate judges every row of its baseline: this job runs two of the committed baseline's rows, so it is
+    # gated against a baseline of those two (a run missing baseline rows fails: tested above)
+    rows = ["tfidf-logreg · supervised", "openai:smollm2-135m-instruct-q4_1 · zero_shot"]
+    two_rows = tmp_path / "two-rows.json"
+    two_rows.write_text(json.dumps(gate.subset(gate.load_baseline(BASELINE), rows)))
+    args.append(f"--harness-gate={two_rows}")
+    ok = run_suite(*args, f"--harness-report-dir={tmp_path / 'ok'}", env=env)
     assert ok.returncode == 0, ok.stdout[-3000:]
     assert "quality gate vs" in ok.stdout and "passed" in ok.stdout
     assert "PASS tfidf-logreg · supervised" in ok.stdout
@@ -98,9 +138,10 @@ def test_gate_passes_the_unchanged_run_and_fails_a_damaged_cassette_under_xdist(
         body = json.loads(interaction["response"]["body"]["string"])
         body["choices"][0]["message"]["content"] = "negative"
         interaction["response"]["body"]["string"] = json.dumps(body)
-    (damaged_dir / CASSETTE.name).write_text(json.dumps(cassette))
+    # sealed again, as a re-recording of a worse model would be (a hand edit without a seal is refused on replay)
+    (damaged_dir / CASSETTE.name).write_text(json.dumps(sealed_cassette(cassette["interactions"], cassette["metadata"])))
     shutil.copy(CASSETTE.parent.parent / "README.md", tmp_path / "cassettes") if (CASSETTE.parent.parent / "README.md").exists() else None
-    bad = run_suite(*args, "--harness-gate", f"--harness-cassette-dir={tmp_path / 'cassettes'}",
+    bad = run_suite(*args, f"--harness-cassette-dir={tmp_path / 'cassettes'}",
                     f"--harness-report-dir={tmp_path / 'bad'}", "-n", "2", env=env)
     assert bad.returncode == 1, bad.stdout[-3000:]
     assert "quality gate vs" in bad.stdout and "FAILED" in bad.stdout

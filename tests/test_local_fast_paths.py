@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models.base import Request
-from harness.prompts import render
+from harness.tasks.fpb.prompts import render
 
 SENTENCES = [
     Example("a", "Operating profit rose 35 % to EUR 12.1 mn from EUR 9.0 mn .", "positive"),

@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models.base import Request
-from harness.prompts import render, select_shots
+from harness.tasks.fpb.prompts import render, select_shots
 
 SENTENCES = [
     Example("a", "Operating profit rose 35 % to EUR 12.1 mn from EUR 9.0 mn .", "positive"),

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, f1_score
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 from harness.metrics import score
 
 labels_or_none = st.sampled_from((*LABELS, None))

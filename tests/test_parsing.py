@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.data import LABELS
+from harness.tasks.fpb.data import LABELS
 from harness.parsing import parse_label
 
 

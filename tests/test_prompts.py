@@ -1,8 +1,8 @@
 import pytest
 
 from harness import HarnessError
-from harness.data import Example
-from harness.prompts import TEMPLATE_VERSION, render, select_shots, training_messages
+from harness.example import Example
+from harness.tasks.fpb.prompts import TEMPLATE_VERSION, render, select_shots, training_messages
 
 
 def _train():

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from harness import HarnessError
 from harness.cassettes import canonical_digest, interactions_digest, private_body
-from harness.data import LABELS, Example, parse_fpb_bytes
+from harness.tasks.fpb.data import LABELS, Example, parse_fpb_bytes
 from harness.metrics import score
 from harness.parsing import parse_label
 from harness.splits import make_split, normalise
@@ -123,7 +123,7 @@ def test_fpb_files_round_trip_or_are_refused_as_ambiguous(rows, newline, final_n
 def test_duplicates_and_conflicts_are_counted_exactly(tmp_path_factory, rows):
     from collections import Counter
 
-    from harness.data import load_fpb
+    from harness.tasks.fpb.data import load_fpb
 
     path = tmp_path_factory.mktemp("gen") / "Sentences_Gen.txt"
     path.write_bytes(("\r\n".join(f"{t}@{label}" for t, label in rows) + "\r\n").encode("latin-1"))

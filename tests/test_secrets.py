@@ -10,14 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import ROOT
 from faultserver import FaultServer
-from harness.data import LABELS, Example
+from harness.tasks.fpb.data import LABELS, Example
 from harness.models.base import Request
 from harness.models.openai_chat import OpenAIChat
-from harness.prompts import render
-from harness.secrets_scan import scan_paths, scan_text
+from harness.tasks.fpb.prompts import render
+from harness.secrets_scan import PATTERNS, REDACTED, Finding, _mask, redact, scan_paths, scan_text
 
 
 def _value(seed: str, n: int) -> str:
@@ -132,3 +134,29 @@ def test_the_key_never_reaches_errors_logs_or_cassettes(tmp_path, monkeypatch, c
         if path.is_file():
             assert key not in path.read_text()
     assert scan_paths([tmp_path])[0] == []
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS), ids=list(CONTAINERS))
+@pytest.mark.parametrize("kind", list(EXPECTED_KIND), ids=list(EXPECTED_KIND))
+def test_redact_removes_every_kind_from_every_kind_of_text(kind, container):
+    secret = _planted()[kind]
+    text = CONTAINERS[container].replace("SECRET", secret if container != "cassette json" else secret.replace('"', '\\"'))
+    cleaned = redact(text)
+    assert REDACTED in cleaned and SECRET_VALUES[kind] not in cleaned and SECRET_VALUES[kind][:8] not in cleaned
+    assert scan_text(cleaned) == []
+    assert redact(cleaned) == cleaned
+
+
+def _full_scan(text: str) -> list[Finding]:
+    """Every pattern over the whole text, without the trigger pre-check."""
+    found = [Finding(Path("<text>"), text.count("\n", 0, m.start()) + 1, kind, _mask(m.group(0).strip()))
+             for kind, pattern in PATTERNS.items() for m in pattern.finditer(text)]
+    return sorted(found, key=lambda f: (f.line, f.kind))
+
+
+@given(st.lists(st.sampled_from(["sk-", "sk-proj-", "Bearer ", "BEARER\t", "org-", "proj_", "Set-Cookie: a=",
+                                 "cookie=", "__cf_bm=", "__Host-x=", '"authorization": ', "'API-KEY':", "\n", " ",
+                                 "a1", "Zx9Q", "-_", "\u212a", "\u017f", "COO", "kie"]), max_size=30))
+def test_the_trigger_precheck_finds_what_a_full_scan_finds(parts):
+    text = "".join(parts)
+    assert scan_text(text) == _full_scan(text)

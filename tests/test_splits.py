@@ -1,7 +1,7 @@
 import pytest
 
 from harness import HarnessError
-from harness.data import Example, load_fpb
+from harness.tasks.fpb.data import Example, load_fpb
 from harness.splits import fingerprint, make_split
 
 

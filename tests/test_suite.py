@@ -7,7 +7,7 @@ import json
 from sklearn.metrics import f1_score
 
 from conftest import run_suite
-from harness.data import load_fpb
+from harness.tasks.fpb.data import load_fpb
 
 VOLATILE = {"latency", "pareto"}
 """Timing, and what is derived from it (Pareto ranks on latency)."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import HarnessError
-from harness.data import Example
+from harness.example import Example
 from harness.tasks import Task, get_task, registry
-from harness.tasks.fpb_slices import BANDS, make_bands
+from harness.tasks.fpb.slices import BANDS, make_bands
 from harness.tasks.tfns import LABEL_MAP, read_tfns
 
 from conftest import ROOT, run_suite
@@ -30,9 +30,9 @@ def test_registry_finds_every_task_module_and_they_follow_the_protocol():
 
 TOY_TASK = '''
 """A toy task in one module: 'up' / 'down' words, a keyword parser, the classification report."""
-from harness.data import Example
+from harness.example import Example
 from harness.models.base import Request
-from harness.prompts import Prompt
+from harness.tasks.fpb.prompts import Prompt
 from harness.tasks import TaskData
 
 class Toy:
@@ -89,7 +89,7 @@ def test_a_new_task_is_one_module_plus_its_suite(tmp_path):
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "test_toy.py").write_text(textwrap.dedent(TOY_SUITE))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "harness.plugin", "-p", "no:cacheprovider",
+    result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider",
                              "-m", "toy", f"--harness-report-dir={tmp_path / 'reports'}", "--harness-bootstrap=100"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -99,7 +99,7 @@ def test_a_new_task_is_one_module_plus_its_suite(tmp_path):
 
 
 def test_tatqa_subset_is_stratified_seeded_and_in_file_order():
-    from harness.tasks.tatqa_task import stratified_subset
+    from harness.tasks.tatqa.task import stratified_subset
 
     class Q:
         def __init__(self, uid, answer_type):
@@ -158,7 +158,7 @@ def test_agreement_bands_subtract_the_stricter_file_exclude_train_and_dedupe():
 
 
 def test_one_session_runs_sentiment_and_qa_and_replays_the_recorded_qa_cassettes(fpb_dir, tmp_path):
-    from harness.tasks.tatqa_data import DEFAULT_DIR, TATQA_ENV
+    from harness.tasks.tatqa.data import DEFAULT_DIR, TATQA_ENV
 
     if not Path(os.environ.get(TATQA_ENV) or DEFAULT_DIR).is_dir():
         pytest.skip("TAT-QA data not found: set TATQA_DIR (../shared/data/tatqa)")

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import HarnessError
-from harness.tasks import tatqa_data
+from harness.tasks.tatqa import data as tatqa_data
 from harness.tasks.tatqa import (ANSWER_TYPES, SCALES, TEMPLATE_VERSION, Context, Paragraph, ParsedAnswer,
                                  Question, em_f1, format_answer, load_tatqa, parse_reply, render,
                                  render_context, render_table, score, select_shots, training_messages)

@@ -7,22 +7,20 @@ OpenAI-compatible endpoint (``OPENAI_BASE_URL``), replayed from its cassettes un
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from harness import HarnessError
-from harness.data import Example
+from harness.example import Example
 from harness.models.base import Model, Reply, Request
 from harness.splits import PUBLISHED_SEEDS, fingerprint
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo",
-    "openai:gpt-4o", "openai:gpt-4o-mini", "openai:smollm2-135m-instruct-q4_1",
-    "adapter:fpb-sentiment-smollm2-135m",
-)
+KINDS = ("tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo", "hf:<folder or hub id>",
+         "openai:<model>", "adapter:<folder or name under adapters/>")
 LOCAL_STRATEGIES = ("zero_shot", "few_shot", "cot")
 
-__all__ = ["DEFAULT_MODELS", "Model", "ModelContext", "Reply", "Request", "build", "strategies_for", "unavailable"]
+__all__ = ["KINDS", "Model", "ModelContext", "Reply", "Request", "build", "strategies_for", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +30,6 @@ class ModelContext:
     train: tuple[Example, ...]
     test: tuple[Example, ...]
     seed: int
-    split_method: str
-    agreement: str
-    is_sample: bool
-    predictions_dir: Path | None
     batch_size: int = 16
     task: str = "fpb-sentiment"
     task_version: int = 1
@@ -49,6 +43,11 @@ class ModelContext:
     adapter_task_version: int = 0
     marker: str = "sentiment"
     """The pytest marker of the task's suite, for the commands the harness prints."""
+    adapters_dir: Path | None = None
+    """Where ``adapter:<name>`` folders are found (the project's ``adapters/``)."""
+    task_context: Mapping[str, Any] = field(default_factory=dict)
+    """What the task tells its models beyond the items (FPB: ``split_method``, ``agreement``, ``is_sample``,
+    ``predictions_dir`` for the published replies)."""
 
 
 def _check_name(name: str) -> None:
@@ -58,10 +57,7 @@ def _check_name(name: str) -> None:
         return
     if name.startswith(("hf:", "openai:", "adapter:")) and len(name.split(":", 1)[1]) > 0:
         return
-    raise HarnessError(
-        f"unknown model {name!r}: expected one of {list(DEFAULT_MODELS)}, hf:<folder or hub id>, openai:<model> "
-        "or adapter:<folder>"
-    )
+    raise HarnessError(f"unknown model {name!r}: expected one of {list(KINDS)}")
 
 
 def strategies_for(name: str) -> tuple[str, ...]:
@@ -84,12 +80,15 @@ def unavailable(name: str, ctx: ModelContext, strategy: str | None = None) -> st
         return _adapter_problem(name, ctx)
     if not name.startswith("published-"):
         return None
-    if ctx.is_sample:
+    task = ctx.task_context
+    if task.get("is_sample"):
         return "published replies exist only for the real FPB AllAgree data, not the sample"
-    if ctx.agreement != "allagree" or ctx.split_method != "published" or ctx.seed not in PUBLISHED_SEEDS:
+    agreement, method = task.get("agreement"), task.get("split_method")
+    if agreement != "allagree" or method != "published" or ctx.seed not in PUBLISHED_SEEDS:
         return (f"published replies exist only for the published AllAgree split (seeds {list(PUBLISHED_SEEDS)}); "
-                f"this run uses {ctx.agreement}, {ctx.split_method} split, seed {ctx.seed}")
-    if ctx.predictions_dir is None or not ctx.predictions_dir.is_dir():
+                f"this run uses {agreement}, {method} split, seed {ctx.seed}")
+    predictions = task.get("predictions_dir")
+    if predictions is None or not Path(predictions).is_dir():
         return ("published replies folder not found: set FPB_PREDICTIONS_DIR or --harness-predictions to the "
                 "fpb_llm_predictions_shah_chava_2023 folder")
     return None
@@ -123,7 +122,10 @@ def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
     from harness.models import adapter
     from harness.models.local_lm import file_sha256, smollm2_gguf
 
-    card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1]))
+    try:
+        card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir))
+    except HarnessError as exc:  # a broken adapter is one "not run" line, never a failure per case
+        return str(exc)
     gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
     return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
                            test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None,
@@ -141,20 +143,18 @@ def build(name: str, ctx: ModelContext) -> Model:
     if name.startswith("published-"):
         from harness.models.published import PublishedReplies, find_file
 
-        assert ctx.predictions_dir is not None
-        return PublishedReplies(name, find_file(ctx.predictions_dir, name, ctx.seed), ctx.test)
+        return PublishedReplies(name, find_file(Path(ctx.task_context["predictions_dir"]), name, ctx.seed), ctx.test)
     if name.startswith("openai:"):
-        from harness.cassettes import DEFAULT_DIR
         from harness.models.openai_chat import OpenAIChat
 
         return OpenAIChat(name, task=ctx.task, template_version=ctx.template_version,
-                          cassette_dir=ctx.cassette_dir or DEFAULT_DIR, record_mode=ctx.record_mode,
+                          cassette_dir=ctx.cassette_dir or Path("cassettes"), record_mode=ctx.record_mode,
                           keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency, seed=ctx.seed,
                           test_fingerprint=fingerprint(ctx.test), marker=ctx.marker)
     if name.startswith("adapter:"):
         from harness.models import adapter
 
-        folder = adapter.adapter_dir(name.split(":", 1)[1])
+        folder = adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir)
         return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size)
     from harness.models.local_lm import CausalLM, resolve_weights
 

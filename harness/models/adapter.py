@@ -7,38 +7,81 @@ training items disjoint from this run's test split. Otherwise the adapter is ref
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from harness import HarnessError
-from harness.data import Example
+from harness.example import Example
 
 CARD = "adapter_card.json"
-ADAPTERS_DIR = Path(__file__).resolve().parent.parent.parent / "adapters"
 
 
-def adapter_dir(spec: str) -> Path:
-    """``adapter:<folder>``: a path, or a folder name under the repository's ``adapters/``."""
+def adapter_dir(spec: str, adapters: Path | None = None) -> Path:
+    """``adapter:<folder>``: a path, or a folder name under the project's ``adapters/`` (``adapters``;
+    default: ``adapters/`` in the current directory)."""
     path = Path(spec).expanduser()
-    return path if path.exists() or path.is_absolute() else ADAPTERS_DIR / spec
+    under = (adapters if adapters is not None else Path("adapters")) / spec
+    if path.is_absolute() or under.exists() or not path.exists():
+        return path if path.is_absolute() else under
+    return path
+
+
+REQUIRED = {"base_model": str, "task": str, "task_version": int, "template_version": str, "train_example_ids": list,
+            "hyperparameters": dict, "train_examples": int, "steps": int, "backend": str, "device": str,
+            "wall_seconds": (int, float), "created_at": str}
+"""Every card key that evaluating an adapter reads, with its type: checked before the first case."""
+WEIGHTS = "adapter_model.safetensors"
 
 
 def read_card(folder: Path) -> dict[str, Any]:
+    """The adapter's card, checked in full (every key loading uses, the training ids, the weights file's
+    structure) so that a broken adapter is one clear reason before any case, never a failure per case."""
+    from harness import files
+
     card_path = folder / CARD
     if not folder.is_dir():
-        raise HarnessError(f"adapter folder {folder} not found; train one with: python -m finetune sentiment "
+        raise HarnessError(f"adapter folder {folder} not found; train one with: python -m finetune TASK "
                            f"--output-dir {folder}")
-    try:
-        card = json.loads(card_path.read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"{folder} has no {CARD}: the harness evaluates only adapters written by python -m finetune") from None
-    except ValueError as exc:
-        raise HarnessError(f"{card_path} is not valid JSON ({exc})") from None
-    missing = [k for k in ("base_model", "task", "task_version", "template_version", "train_example_ids") if k not in card]
+    if not card_path.exists():
+        raise HarnessError(f"{folder} has no {CARD}: the harness evaluates only adapters written by python -m finetune")
+    card = files.read_json(card_path, what="adapter card")
+    if not isinstance(card, dict):
+        raise HarnessError(f"{card_path}: expected a JSON object, got {type(card).__name__}; re-train with python -m finetune")
+    missing = [k for k in REQUIRED if k not in card]
     if missing:
         raise HarnessError(f"{card_path}: expected keys {missing}; re-train with python -m finetune")
+    for key, kind in REQUIRED.items():
+        if not isinstance(card[key], kind) or isinstance(card[key], bool):
+            raise HarnessError(f"{card_path}: {key} is {card[key]!r}, expected a {getattr(kind, '__name__', 'number')}; "
+                               "the card was edited or is from another tool: re-train with python -m finetune")
+    if not card["train_example_ids"] or not all(isinstance(i, str) for i in card["train_example_ids"]):
+        raise HarnessError(f"{card_path}: train_example_ids is empty or not a list of ids, so the train/test leak "
+                           "check would pass on nothing; re-train with python -m finetune")
+    _check_weights(folder / WEIGHTS)
     return card
+
+
+def _check_weights(path: Path) -> None:
+    """The safetensors file is whole: its header parses and every tensor's bytes are inside the file."""
+    import json as _json
+    import struct
+
+    from harness import files
+
+    raw = files.read_bytes(path, what="adapter weights")
+    fix = "the file is truncated or corrupted: copy it again or re-train with python -m finetune"
+    if len(raw) < 8:
+        raise HarnessError(f"{path}: {len(raw)} bytes, expected a safetensors file; {fix}")
+    (size,) = struct.unpack("<Q", raw[:8])
+    try:
+        header = _json.loads(raw[8:8 + size]) if 8 + size <= len(raw) else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise HarnessError(f"{path}: expected a safetensors header of {size} bytes, got an unreadable one; {fix}")
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + size + end > len(raw):
+        raise HarnessError(f"{path}: its tensors need {8 + size + end} bytes, the file has {len(raw)}; {fix}")
 
 
 def refusal(card: dict[str, Any], *, task: str, task_version: int, template_version: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
-from harness.data import Example
+from harness.example import Example
 from harness.prompts import Prompt
 
 

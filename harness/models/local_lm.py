@@ -165,6 +165,12 @@ class CausalLM:
         )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
+    def _scorable(self, labels: Sequence[str]) -> bool:
+        """Whether answer-only prompts can be scored by each label's first token (distinct first tokens); when
+        two labels share one (``bug`` / ``billing``), the model generates the answer and the parser reads it."""
+        firsts = [self.tokenizer.encode(label, add_special_tokens=False)[:1] for label in labels]
+        return all(firsts) and len({tuple(f) for f in firsts}) == len(firsts)
+
     def _label_token_ids(self, labels: Sequence[str]) -> list[int]:
         firsts = [self.tokenizer.encode(label, add_special_tokens=False)[0] for label in labels]
         if len(set(firsts)) != len(firsts):
@@ -205,7 +211,7 @@ class CausalLM:
         ids = [self.prompt_ids(r) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(ids[i]))  # similar lengths share a batch
         replies: list[Reply | None] = [None] * len(requests)
-        if all(r.prompt.classify for r in requests):
+        if all(r.prompt.classify for r in requests) and self._scorable(requests[0].labels):
             for start in range(0, len(order), self.forward_batch):
                 rows = order[start:start + self.forward_batch]
                 for i, reply in zip(rows, self._score([requests[i] for i in rows], [ids[i] for i in rows])):

@@ -19,6 +19,8 @@ from typing import Any, Sequence
 from harness import HarnessError
 from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, use_cassette
 from harness.models.base import Reply, Request
+from harness.secrets_scan import env_api_keys
+from harness.secrets_scan import redact as redact_secrets
 
 REPLAY_KEY = "replay-dummy-key-not-a-secret"
 TIMEOUT_ENV = "HARNESS_API_TIMEOUT_S"
@@ -147,7 +149,7 @@ class OpenAIChat:
         choices = completion.get("choices") or []
         message = (choices[0].get("message") or {}) if choices and isinstance(choices[0], dict) else {}
         return Reply(
-            text=str(message.get("content") or ""),
+            text=redact_secrets(str(message.get("content") or ""), known=env_api_keys()),  # as the cassette stores it
             latency_s=float(recorded) if recorded else wall,
             latency_source=f"recorded {raw.headers.get(RECORDED_AT_HEADER, '')[:10]}".strip() if recorded else "live",
             input_tokens=usage.get("prompt_tokens"),
@@ -171,10 +173,12 @@ def _describe(exc: Exception, model: OpenAIChat, prefix: str = "") -> str:
 
 
 def redact(text: str) -> str:
+    """``text`` without this process's API key (whole or all but its last 4 characters: ``<redacted>``) and
+    without anything key-like (``[REDACTED]``, :func:`harness.secrets_scan.redact`)."""
     key = os.environ.get("OPENAI_API_KEY")
     if key and len(key) >= 8:
         text = text.replace(key, "<redacted>").replace(key[:-4], "<redacted>")
-    return text
+    return redact_secrets(text)
 
 
 def record_command(name: str, marker: str = "sentiment") -> str:

@@ -13,8 +13,8 @@ import hashlib
 from pathlib import Path
 from typing import Sequence
 
-from harness import HarnessError
-from harness.data import Example
+from harness import HarnessError, files
+from harness.example import Example
 from harness.models.base import Reply, Request
 
 PREDICTIONS_ENV = "FPB_PREDICTIONS_DIR"
@@ -29,11 +29,16 @@ CITATION = "Shah & Chava 2023, arXiv:2305.16633; replies from gtfintechlab/zero-
 
 def find_file(folder: Path, name: str, seed: int) -> Path:
     prefix = PUBLISHED[name][0].format(seed=seed)
+    if not folder.is_dir():
+        got = "a file" if folder.exists() else "nothing at that path"
+        raise HarnessError(f"{name}: expected the {DEFAULT_FOLDER} folder at {folder}, got {got}; fix: point "
+                           f"{PREDICTIONS_ENV} (or --harness-predictions) at that folder")
     matches = sorted(folder.glob(prefix + "*.csv"))
     if len(matches) != 1:
         raise HarnessError(
-            f"{name}: expected one file {prefix}*.csv in {folder}, found {len(matches)}. "
-            f"Point {PREDICTIONS_ENV} at the {DEFAULT_FOLDER} folder."
+            f"{name}: expected one file {prefix}*.csv in {folder}, got {len(matches)}"
+            + (f" ({', '.join(p.name for p in matches)})" if matches else "")
+            + f"; fix: point {PREDICTIONS_ENV} at the {DEFAULT_FOLDER} folder, and keep one file per model and seed"
         )
     return matches[0]
 
@@ -45,14 +50,11 @@ class PublishedReplies:
     def __init__(self, name: str, path: Path, test: Sequence[Example]) -> None:
         if name not in PUBLISHED:
             raise HarnessError(f"unknown published model {name!r}: expected one of {sorted(PUBLISHED)}")
-        raw = Path(path).read_bytes()
-        rows = list(csv.DictReader(raw.decode("utf-8").splitlines(keepends=True)))
-        missing = {"original_sent", "text_output"} - set(rows[0] if rows else {})
-        if missing:
-            raise HarnessError(f"{path}: expected columns original_sent and text_output, missing {sorted(missing)}")
+        raw = files.read_bytes(path, what=f"{name} published replies CSV")
+        rows = read_rows(raw, path, name)
         if len(rows) != len(test):
             raise HarnessError(
-                f"{path}: {len(rows)} rows, but the test split has {len(test)} sentences. Published replies "
+                f"{path}: expected one row per test sentence ({len(test)}), got {len(rows)} rows. Published replies "
                 "exist only for the published split (--harness-split=published, seed 5768/78516/944601, AllAgree)."
             )
         for number, (row, example) in enumerate(zip(rows, test), start=1):
@@ -71,4 +73,37 @@ class PublishedReplies:
         )
 
     def predict(self, requests: Sequence[Request]) -> list[Reply]:
+        unknown = [r.example.id for r in requests if r.example.id not in self.replies]
+        if unknown:
+            raise HarnessError(f"{self.name}: expected test items of the published split, got {len(unknown)} others "
+                               f"(e.g. {unknown[0]}); fix: run it on --harness-split=published with the file's seed")
         return [Reply(text=self.replies[r.example.id], latency_s=None, latency_source="none") for r in requests]
+
+
+COLUMNS = ("original_sent", "text_output")
+
+
+def read_rows(raw: bytes, path: Path, name: str) -> list[dict[str, str]]:
+    """The CSV's rows, each with both columns as strings; one HarnessError naming the file (and the row) for
+    bytes that are not UTF-8, a CSV that does not parse, missing columns or a short row."""
+    what = f"{name} published replies CSV"
+    text = files.decode(raw, path, encoding="utf-8-sig", what=what)
+    try:
+        reader = csv.DictReader(text.splitlines(keepends=True))
+        rows = list(reader)
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise HarnessError(f"{what} {path}: expected a CSV file, got a parse error ({exc}); fix: fetch a fresh copy "
+                           f"of the {DEFAULT_FOLDER} folder") from None
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        got = f"columns {header}" if header else "an empty file"
+        raise HarnessError(f"{what} {path}: expected columns {', '.join(COLUMNS)}, got {got} (missing {missing}); "
+                           f"fix: point {PREDICTIONS_ENV} at the {DEFAULT_FOLDER} folder")
+    for number, row in enumerate(rows, start=1):
+        short = [c for c in COLUMNS if not isinstance(row.get(c), str)]
+        if short:
+            raise HarnessError(f"{what} {path} row {number}: expected a value in every column, got none for "
+                               f"{', '.join(short)} (a truncated row?); fix: fetch a fresh copy of the "
+                               f"{DEFAULT_FOLDER} folder")
+    return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from harness.data import Example
+from harness.example import Example
 from harness.models.base import Reply, Request
 
 

@@ -3,7 +3,7 @@
 The valid split (2,388 tweets) is the test set, as in FinGPT's and FinLoRA's benchmarks; the train split
 trains the TF-IDF floor and gives the few-shot examples. Labels are mapped onto FPB's, stated in every
 report: **0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral**. Prompts and parser are
-FPB's (:mod:`harness.prompts`), so the FPB-trained adapter (``adapter:fpb-sentiment-smollm2-135m``) is
+FPB's (:mod:`harness.tasks.fpb.prompts`), so the FPB-trained adapter (``adapter:fpb-sentiment-smollm2-135m``) is
 evaluated cross-domain on exactly the prompt it was trained on, and the TFNS-trained one
 (``adapter:tfns-sentiment-smollm2-135m``, ``python -m finetune tfns``) in-domain on the same prompt.
 Published weighted-F1 anchors on this split: GPT-4o zero-shot 0.740, Llama-3.1-8B + LoRA 0.932 (FinLoRA),
@@ -26,14 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.data import Example
-from harness.prompts import select_shots
+from harness.example import Example
+from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, normalise, without_leaks
 from harness.tasks import TaskData
-from harness.tasks.sentiment import ClassificationTask
+from harness.tasks.fpb.sentiment import FpbPromptTask
+from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
 
 TFNS_ENV = "TFNS_DIR"
-DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "twitter_financial_news_sentiment"
+DEFAULT_DIR = Path.cwd().resolve().parent / "shared" / "data" / "twitter_financial_news_sentiment"
 FILES = {"train": "sent_train.csv", "valid": "sent_valid.csv"}
 LABEL_MAP = {"0": "negative", "1": "positive", "2": "neutral"}
 MAPPING_TEXT = "TFNS label 0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral"
@@ -92,7 +93,7 @@ def load_split(folder: Path) -> TfnsSplit:
     return TfnsSplit(test, tuple(train), test_sha, train_sha, leaked, repeats)
 
 
-class Tfns(ClassificationTask):
+class Tfns(FpbPromptTask):
     name = "tfns"
     marker = "tfns"
     description = "Twitter Financial News Sentiment (valid split): a tweet-trained adapter and FPB's, cross-domain"
@@ -147,6 +148,24 @@ class Tfns(ClassificationTask):
             },
         )
 
+    adapter_stem = "tfns-sentiment"
+
+    def training_data(self, request: TrainingRequest) -> TrainingData:
+        """TFNS train tweets (stratified, seeded when ``limit`` takes N), minus a validation slice; FPB's prompt."""
+        folder = tfns_dir(request.data_dir)
+        split = load_split(folder)
+        pool = stratified_take(split.train, request.limit, request.seed) if request.limit else list(split.train)
+        train, validation = carve_validation(pool, request.val_fraction, request.seed)
+        return TrainingData(
+            train=tuple(train), validation=tuple(validation), test_fingerprint=fingerprint(split.test),
+            test_ids=tuple(e.id for e in split.test), source=f"tfns: {FILES['train']} sha256:{split.train_sha256[:16]}",
+            task=self.name, task_version=self.version, template_version=self.template_version,
+            messages=self.prompts.training_messages, split_method="tfns-valid",
+            notes={"pool": f"{FILES['train']} ({len(split.train) + split.leaked_removed + split.repeats_removed} tweets)",
+                   "label_mapping": MAPPING_TEXT, "left_out_repeating_a_test_tweet": split.leaked_removed,
+                   "left_out_repeating_a_train_tweet": split.repeats_removed,
+                   "not_taken_by_limit": len(split.train) - len(pool)})
+
     def model_problem(self, model: str, strategy: str | None) -> str | None:
         if model.startswith("published-"):
             return "published replies exist only for FPB AllAgree"
@@ -157,8 +176,7 @@ class Tfns(ClassificationTask):
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
         from harness import report as report_mod
 
-        return (report_mod.header_lines(report) + header_notes(report)
-                + report_mod.text_table(report_mod.leaderboard(report)) + report_mod.comparison_lines(report))
+        return header_notes(report) + report_mod.terminal_lines(report)
 
     def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Path,
                      texts: dict[str, str]) -> dict[str, Path]:

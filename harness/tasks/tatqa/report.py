@@ -2,7 +2,7 @@
 latency and cost per model × strategy; the published anchors as context; and a sentence per row on where
 it fails, computed from its numbers. JSON, Markdown, a predictions CSV and terminal lines.
 
-Scores come from :mod:`harness.tasks.tatqa_metric` (the paper's EM and numeracy-aware F1); costs from
+Scores come from :mod:`harness.tasks.tatqa.metric` (the paper's EM and numeracy-aware F1); costs from
 :mod:`harness.economics`, like the sentiment report.
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics
-from harness.tasks.tatqa_data import ANSWER_TYPES, Question
-from harness.tasks.tatqa_metric import GroupScores, score
-from harness.tasks.tatqa_task import answer_from_dict
+from harness.tasks.tatqa.data import ANSWER_TYPES, Question
+from harness.tasks.tatqa.metric import GroupScores, score
+from harness.tasks.tatqa.task import answer_from_dict
 
 SCHEMA_VERSION = 1
 

@@ -37,7 +37,7 @@ ANSWER_TYPES: tuple[str, ...] = ("span", "multi-span", "arithmetic", "count")
 ANSWER_FROM: tuple[str, ...] = ("table", "text", "table-text")
 SCALES: tuple[str, ...] = ("", "thousand", "million", "billion", "percent")
 TATQA_ENV = "TATQA_DIR"
-DEFAULT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tatqa"
+DEFAULT_DIR = Path.cwd().resolve().parent / "shared" / "data" / "tatqa"
 """``../shared/data/tatqa`` relative to the repository root."""
 
 Answer = Union[str, tuple[str, ...], int, float]

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Sequence
 
-from harness.tasks.tatqa_data import ANSWER_FROM, ANSWER_TYPES, Answer, ParsedAnswer, Question
+from harness.tasks.tatqa.data import ANSWER_FROM, ANSWER_TYPES, Answer, ParsedAnswer, Question
 
 SCALE_FACTOR: dict[str, Decimal] = {"": Decimal(1), "thousand": Decimal(1000), "million": Decimal(10) ** 6,
                                     "billion": Decimal(10) ** 9, "percent": Decimal("0.01")}

@@ -3,19 +3,19 @@ paragraphs, answers of type span / multi-span / arithmetic / count with a scale.
 
 One import for the task's parts, which live in three small modules:
 
-* :mod:`harness.tasks.tatqa_data`: the loader (sha256-checked files, unusable questions counted),
-* :mod:`harness.tasks.tatqa_prompts`: context linearisation, prompts, the strict reply parser,
-* :mod:`harness.tasks.tatqa_metric`: exact match and numeracy-aware F1, per type, with bootstrap CIs.
+* :mod:`harness.tasks.tatqa.data`: the loader (sha256-checked files, unusable questions counted),
+* :mod:`harness.tasks.tatqa.prompts`: context linearisation, prompts, the strict reply parser,
+* :mod:`harness.tasks.tatqa.metric`: exact match and numeracy-aware F1, per type, with bootstrap CIs.
 
 ``test_gold`` is the test set; ``dev`` is the few-shot pool and the fine-tuning data (no train file is
 shipped). Published anchors on the test set (leaderboard, hidden test set of 1,669 questions; the gold file
 has 1,663, so close but not identical): GPT-4 EM 71.9, a fine-tuned 7B (TAT-LLM) 76.4, human 84.1.
 """
 
-from harness.tasks.tatqa_data import (ANSWER_FROM, ANSWER_TYPES, SCALES, SPLITS, Context, Paragraph,
+from harness.tasks.tatqa.data import (ANSWER_FROM, ANSWER_TYPES, SCALES, SPLITS, Context, Paragraph,
                                       ParsedAnswer, Question, Skipped, TatqaSplit, load_tatqa, tatqa_dir)
-from harness.tasks.tatqa_metric import GroupScores, ItemScore, QAScores, em_f1, score, score_item
-from harness.tasks.tatqa_prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer,
+from harness.tasks.tatqa.metric import GroupScores, ItemScore, QAScores, em_f1, score, score_item
+from harness.tasks.tatqa.prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer,
                                          parse_reply, render, render_context, render_table, select_shots,
                                          training_messages)
 
@@ -28,5 +28,7 @@ __all__ = [
     "TEMPLATE_VERSION", "TEST_SPLIT", "Context", "GroupScores", "ItemScore", "Paragraph", "ParsedAnswer",
     "QAScores", "Question", "Skipped", "TatqaSplit", "em_f1", "format_answer", "load_tatqa", "parse_reply",
     "render", "render_context", "render_table", "score", "score_item", "select_shots", "tatqa_dir",
-    "training_messages",
+    "training_messages", "TASK",
 ]
+
+from harness.tasks.tatqa.task import TASK  # noqa: E402 - the registry finds the task here; task.py needs the parts above

@@ -8,7 +8,7 @@ few-shot pool) are excluded, and repeats within a band are dropped; the counts o
 AllAgree *test* split (same seed as the main job) is evaluated beside them as the **100 %** band, so the
 drop from unanimous to contested sentences is paired on one run's models.
 
-Prompts, parser and few-shot examples are the main job's (:mod:`harness.prompts`, AllAgree train), so
+Prompts, parser and few-shot examples are the main job's (:mod:`harness.tasks.fpb.prompts`, AllAgree train), so
 ``adapter:fpb-sentiment-smollm2-135m`` runs on exactly its trained prompt. ``cot`` is not run by default
 (~3,000 sentences of generation on a CPU); ``--harness-task-option fpb-slices.cot=1`` adds it.
 ``--harness-limit N`` evaluates the first N sentences of every band.
@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from harness import HarnessError
-from harness.data import LABELS, Example, load_fpb, resolve_source
-from harness.prompts import select_shots
+from harness.tasks.fpb.data import LABELS, Example, load_fpb, resolve_source
+from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, make_split, normalise, without_leaks
 from harness.tasks import TaskData
-from harness.tasks.sentiment import ClassificationTask
+from harness.tasks.fpb.sentiment import FpbPromptTask, fpb_settings
 
 BANDS: tuple[tuple[str, str, str | None], ...] = (
     # band, file, next stricter file (subtracted)
@@ -52,7 +52,7 @@ def make_bands(files: dict[str, tuple[Example, ...]], train: tuple[Example, ...]
     return bands, counts
 
 
-class FpbSlices(ClassificationTask):
+class FpbSlices(FpbPromptTask):
     name = "fpb-slices"
     marker = "slices"
     description = "FPB agreement slices: 75-99 / 66-74 / 50-65 % agreement, AllAgree train excluded"
@@ -73,12 +73,13 @@ class FpbSlices(ClassificationTask):
             raise HarnessError(f"--harness-task-option fpb-slices.{sorted(set(options) - {'cot'})[0]}: unknown key; "
                                "expected fpb-slices.cot=1")
         self.cot = options.get("cot", "0") not in ("0", "", "false", "no")
-        source = resolve_source(config.data_dir)
+        settings = fpb_settings(config)
+        source = resolve_source(config.data_dir, root=config.root)
         if source.is_sample:
             raise HarnessError("agreement slices need the real FPB files (Sentences_50Agree.txt and the others); "
                                "set FPB_DIR or --harness-data")
         files = {level: load_fpb(source.file_for(level)).examples for _, level, _ in BANDS}
-        split = make_split(files["allagree"], seed=config.seed, method=config.split)
+        split = make_split(files["allagree"], seed=config.seed, method=settings.split)
         bands, counts = make_bands(files, split.train, split.test)
         band_of: dict[str, str] = {}
         test: list[Example] = []
@@ -92,7 +93,7 @@ class FpbSlices(ClassificationTask):
         test_t = tuple(test)
         return TaskData(
             test=test_t, train=split.train, shots=shots,
-            context=dict(full_test=test_t, split_method=config.split, agreement="slices", is_sample=False,
+            context=dict(full_test=test_t, split_method=settings.split, agreement="slices", is_sample=False,
                          predictions_dir=None, adapter_task="fpb-sentiment", adapter_task_version=1),
             meta={
                 "data": {"source": source.kind, "directory": str(source.directory), "is_sample": False, "notes": [],

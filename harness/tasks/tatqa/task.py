@@ -14,12 +14,13 @@ import random
 from typing import Any
 
 from harness import HarnessError
-from harness.data import Example
+from harness.example import Example
 from harness.models.base import Request
 from harness.tasks import TaskData
-from harness.tasks.tatqa_data import ANSWER_TYPES, ParsedAnswer, Question, load_tatqa
-from harness.tasks.tatqa_prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer, parse_reply,
-                                         render, select_shots)
+from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
+from harness.tasks.tatqa.data import ANSWER_TYPES, ParsedAnswer, Question, load_tatqa
+from harness.tasks.tatqa.prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer, parse_reply,
+                                         render, render_context, select_shots, training_messages)
 
 DEFAULT_SUBSET = 12
 MIN_PER_TYPE = 2
@@ -67,6 +68,15 @@ def answer_from_dict(value: dict[str, Any] | None) -> ParsedAnswer | None:
     return None if value is None else ParsedAnswer(value["text"], tuple(value["spans"]), value["scale"])
 
 
+TRAIN_MAX_CONTEXT_CHARS = 2000
+"""TAT-QA dev questions whose linearised table + paragraphs exceed this are left out of training (counted on
+the card): on a CPU a 4,000-character context costs ~4x a median one. 64 % of dev fits; the test is not filtered."""
+
+
+def _training_row(question: Question) -> tuple[str, list[str]]:
+    return question.uid, [question.uid, question.question, format_answer(question)]
+
+
 class Tatqa:
     name = "tatqa"
     version = 1
@@ -77,6 +87,29 @@ class Tatqa:
     template_version = TEMPLATE_VERSION
     default_models = ("smollm2-135m", "adapter:tatqa-smollm2-135m", "openai:gpt-4o", "openai:gpt-4o-mini",
                       "openai:smollm2-135m-instruct-q4_1")
+
+    adapter_stem = "tatqa"
+
+    def training_data(self, request: TrainingRequest) -> TrainingData:
+        """TAT-QA ``dev`` questions (stratified by answer type when ``limit`` takes N), minus a validation slice.
+        ``options["max_context_chars"]``: questions whose table + paragraphs are longer are left out (counted)."""
+        max_chars = int(request.options.get("max_context_chars", TRAIN_MAX_CONTEXT_CHARS))
+        dev, test = load_tatqa("dev", request.data_dir), load_tatqa("test_gold", request.data_dir)
+        shared = {q.context.uid for q in dev.questions} & {q.context.uid for q in test.questions}
+        if shared:
+            raise HarnessError(f"{len(shared)} TAT-QA contexts are in both dev and test_gold (e.g. {sorted(shared)[0]}): "
+                               "the files are not the published ones; check tatqa.data")
+        fits = [q for q in dev.questions if len(render_context(q)) <= max_chars]
+        pool = stratified_take(fits, request.limit, request.seed, key=lambda q: q.answer_type) if request.limit else fits
+        train, validation = carve_validation(pool, request.val_fraction, request.seed, lambda q: q.answer_type)
+        return TrainingData(
+            train=tuple(train), validation=tuple(validation), test_fingerprint=f"sha256:{test.uids_sha256()[:16]}",
+            test_ids=tuple(q.uid for q in test.questions), source=f"tatqa: {dev.path.name} sha256:{dev.sha256[:16]}",
+            task=self.name, task_version=self.version, template_version=TEMPLATE_VERSION, messages=training_messages,
+            row=_training_row, notes={"pool": f"{dev.path.name} ({len(dev.questions)} questions)",
+                                      "left_out_context_over_chars": max_chars,
+                                      "left_out_long_context": len(dev.questions) - len(fits),
+                                      "not_taken_by_limit": len(fits) - len(pool)})
 
     def load(self, config: Any) -> TaskData:
         from harness.benchmark import task_options
@@ -145,18 +178,18 @@ class Tatqa:
         return None
 
     def build_report(self, bench: Any, cases: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        from harness.tasks import tatqa_report
+        from harness.tasks.tatqa import report as tatqa_report
 
         return tatqa_report.build_report(bench.meta(), bench.data.extra["questions"], cases, **kwargs)
 
     def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Any,
                      texts: dict[str, str]) -> dict[str, Any]:
-        from harness.tasks import tatqa_report
+        from harness.tasks.tatqa import report as tatqa_report
 
         return tatqa_report.write(report, cases, directory)
 
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
-        from harness.tasks import tatqa_report
+        from harness.tasks.tatqa import report as tatqa_report
 
         return tatqa_report.terminal_lines(report)
 

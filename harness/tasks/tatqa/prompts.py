@@ -1,7 +1,7 @@
 """TAT-QA prompts (zero_shot, few_shot, cot) and the strict parser of the replies.
 
-Rendering is pure, like :mod:`harness.prompts`: a question becomes chat messages (the same ``Message``
-dicts and :class:`harness.prompts.Prompt`). :data:`TEMPLATE_VERSION` changes whenever a template text or
+Rendering is pure, like :mod:`harness.tasks.fpb.prompts`: a question becomes chat messages (the same ``Message``
+dicts and :class:`harness.tasks.fpb.prompts.Prompt`). :data:`TEMPLATE_VERSION` changes whenever a template text or
 the context format changes, so recorded answers to an older prompt are recognised as stale.
 
 **Context format** (:func:`render_context`): the table as one line per row, cells joined by `` | ``
@@ -26,8 +26,8 @@ from decimal import Decimal
 from typing import Sequence
 
 from harness import HarnessError
-from harness.prompts import Message, Prompt
-from harness.tasks.tatqa_data import ANSWER_TYPES, SCALES, ParsedAnswer, Question, TatqaSplit
+from harness.tasks.fpb.prompts import Message, Prompt
+from harness.tasks.tatqa.data import ANSWER_TYPES, SCALES, ParsedAnswer, Question, TatqaSplit
 
 SYSTEM = ("You are a financial analyst. Answer the question about a company's financial report "
           "using its table and text.")

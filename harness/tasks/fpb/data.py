@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import HarnessError
+from harness.example import Example
 
 LABELS: tuple[str, ...] = ("positive", "negative", "neutral")
 AGREEMENTS: dict[str, str] = {
@@ -26,19 +27,18 @@ AGREEMENTS: dict[str, str] = {
     "50agree": "Sentences_50Agree.txt",
 }
 FPB_ENV = "FPB_DIR"
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "financial_phrasebank_sample"
+SAMPLE_FOLDER = Path("fixtures") / "financial_phrasebank_sample"
+"""The project's own small synthetic sample, in this repository (not in the package)."""
+
+
+def sample_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    return (Path(root) if root else Path.cwd()).resolve() / SAMPLE_FOLDER
+
+
+SAMPLE_DIR = sample_dir()
 SAMPLE_FILE = "Sentences_Sample.txt"
 HUB_REPO = "takala/financial_phrasebank"
 HUB_ZIP = "data/FinancialPhraseBank-v1.0.zip"
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled sentence. ``id`` names the file and 1-based line, so it is stable and path-safe."""
-
-    id: str
-    text: str
-    label: str
 
 
 @dataclass(frozen=True)
@@ -147,8 +147,10 @@ def load_fpb(path: Path) -> FpbFile:
     )
 
 
-def resolve_source(option_dir: str | os.PathLike[str] | None = None) -> DataSource:
-    """Find the FPB files: the option, then ``$FPB_DIR``, then the Hugging Face hub, then the sample.
+def resolve_source(option_dir: str | os.PathLike[str] | None = None,
+                   root: str | os.PathLike[str] | None = None) -> DataSource:
+    """Find the FPB files: the option, then ``$FPB_DIR``, then the Hugging Face hub, then the sample
+    (``fixtures/financial_phrasebank_sample`` under the project ``root``, this repository's).
 
     A named folder that does not hold the files is an error, not a silent fall-back to the sample.
     """
@@ -168,7 +170,11 @@ def resolve_source(option_dir: str | os.PathLike[str] | None = None) -> DataSour
     if hub_dir is not None:
         return DataSource(directory=hub_dir, kind="hub")
     notes.append(why)
-    return DataSource(directory=SAMPLE_DIR, kind="sample", is_sample=True, notes=tuple(notes))
+    sample = sample_dir(root)
+    if not (sample / SAMPLE_FILE).is_file():
+        raise HarnessError(f"Financial PhraseBank not found: {notes[0]}, {FPB_ENV} is not set, and there is no sample "
+                           f"at {sample}. Set {FPB_ENV} (or --harness-data) to the FinancialPhraseBank-v1.0 folder")
+    return DataSource(directory=sample, kind="sample", is_sample=True, notes=tuple(notes))
 
 
 def _try_hub() -> tuple[Path | None, str]:

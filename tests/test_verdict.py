@@ -1,0 +1,182 @@
+"""The verdict block and the human numbers it is written in: every format says the answer first, in words a
+finance lead reads without a calculator, and never prints an empty sentence or e-notation."""
+
+import math
+import re
+
+import pytest
+
+from harness import humanize
+from harness import report as report_mod
+
+TUNED = "adapter:fpb-sentiment-smollm2-135m"
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.0000057, "$0.0000057"), (0.000596, "$0.0006"), (0.00238, "$0.0024"), (0.002, "$0.002"), (0.5, "$0.5"),
+    (3.0312, "$3.03"), (12.5, "$12.50"), (1234.4, "$1 234"), (0, "$0"), (None, "n/a"),
+])
+def test_money_has_two_or_three_significant_digits_and_no_e_notation(value, text):
+    assert humanize.usd(value) == text
+
+
+@pytest.mark.parametrize(("ratio", "text"), [
+    (1 / 2912, "2 900× cheaper"), (0.000596, "1 700× cheaper"), (1 / 84.3, "84× cheaper"), (3.24, "3.2× dearer"),
+    (1.01, "about the same"), (None, "n/a"),
+])
+def test_ratios_read_as_times_cheaper_or_dearer(ratio, text):
+    assert humanize.cost_factor(ratio) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0.00042, "0.42 ms"), (0.045, "45 ms"), (0.459, "459 ms"), (1.23, "1.2 s"), (84, "1 min 24 s"), (None, "n/a"),
+])
+def test_times_in_ms_or_s(seconds, text):
+    assert humanize.duration(seconds) == text
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.41, "0.41"), (0.032, "0.03"), (0.00031, "0.0003"), (1.2e-7, "< 0.0001"),
+                                         (1.0, "1.00")])
+def test_p_values_without_e_notation(p, text):
+    assert humanize.p_value(p) == text
+
+
+def test_no_magnitude_prints_in_e_notation():
+    for exponent in range(-12, 13):
+        for mantissa in (1.0, 2.5, 9.99):
+            v = mantissa * 10.0 ** exponent
+            for text in (humanize.usd(v), humanize.number(v), humanize.cost_factor(v), humanize.duration(v),
+                         humanize.p_value(min(v, 1.0)), humanize.requests(v), humanize.months(v)):
+                assert not re.search(r"\de[+-]?\d", text) and "nan" not in text.lower(), (v, text)
+
+
+# -- the verdict ----------------------------------------------------------------------------------------------
+
+def _row(model, strategy, f1, per_1k, basis="billed", p50=0.4):
+    return {"model": model, "strategy": strategy, "n": 453, "expected": 453, "weighted_f1": f1,
+            "weighted_f1_ci95": [f1 - 0.03, f1 + 0.03], "accuracy": f1, "macro_f1": f1, "parse_failures": 0,
+            "errors": 0, "latency": {"p50_s": p50, "p95_s": p50, "source": "local", "batch_size": 1},
+            "cost": {"per_1k_usd": per_1k, "per_call_usd": None if per_1k is None else per_1k / 1000,
+                     "basis": basis if per_1k is not None else None, "note": "price unknown", "dollars_per_hour": 0.0816},
+            "pareto": {"cost": None, "latency": None}}
+
+
+def _comparison(b, diff, p, verdict):
+    return {"a": f"{TUNED} · zero_shot", "b": b, "n": 453, "f1_difference": diff,
+            "f1_difference_ci95": [diff - 0.02, diff + 0.02], "mcnemar_p": p, "p_holm": min(1.0, 3 * p),
+            "verdict": verdict, "only_a_correct": 20, "only_b_correct": 5, "mde_accuracy": 0.04}
+
+
+def _report(rows, comparisons, versus=(), **extra):
+    return {"task": "fpb-sentiment", "rows": rows, "comparisons": comparisons,
+            "economics": {"versus": list(versus), "monthly_volume": 100_000, "training": {}},
+            "split": {"method": "published", "seed": 5768}, "unavailable": {}, **extra}
+
+
+def _versus(tuned, other, training_usd=0.055):
+    from harness import economics
+
+    return economics.versus(tuned, other, {"usd": training_usd}, monthly_volume=100_000)
+
+
+def _default_like():
+    rows = [_row(TUNED, "zero_shot", 0.974, 0.002, "machine time", 0.03),
+            _row("published-gpt-4", "published_zero_shot", 0.926, 3.03, "estimated", None),
+            _row("openai:gpt-4o-mini", "zero_shot", 0.960, 0.05),
+            _row("tfidf-logreg", "supervised", 0.856, 0.00001, "machine time", 0.0004),
+            _row("smollm2-135m", "zero_shot", 0.188, 0.01, "machine time")]
+    comparisons = [_comparison("published-gpt-4 · published_zero_shot", 0.047, 0.0003, "better"),
+                   _comparison("openai:gpt-4o-mini · zero_shot", 0.014, 0.21, "tied"),
+                   _comparison("tfidf-logreg · supervised", 0.118, 1e-9, "better"),
+                   _comparison("smollm2-135m · zero_shot", 0.786, 1e-30, "better")]
+    versus = [_versus(rows[0], other) for other in rows[1:]]
+    return _report(rows, comparisons, versus)
+
+
+def test_one_sentence_per_serious_alternative_with_the_numbers_that_decide():
+    v = report_mod.verdicts(_default_like())
+    assert [s["other"] for s in v["sentences"]] == [  # published LLMs, then prompted API rows, then the floor
+        "published-gpt-4 · published_zero_shot", "openai:gpt-4o-mini · zero_shot", "tfidf-logreg · supervised"]
+    gpt4 = v["sentences"][0]["text"]
+    assert gpt4 == (f"{TUNED}: weighted F1 0.974 vs published-gpt-4 0.926, significantly better (ΔF1 +0.047 "
+                    "[+0.027, +0.067], McNemar p = 0.0003, Holm-adjusted 0.0009); $0.002 vs estimated $3.03 per 1k "
+                    "requests (1 500× cheaper); pays back its $0.055 training after 19 requests.")
+    assert "no significant difference" in v["sentences"][1]["text"] and "after 1 100 requests" in v["sentences"][1]["text"]
+    assert "never pays back" in v["sentences"][2]["text"] and "vs tfidf-logreg 0.856" in v["sentences"][2]["text"]
+    assert v["headline"].startswith("Fine-tune: adapter") and "as good as every prompted LLM" in v["headline"]
+    assert v["missing"] == []
+
+
+def test_without_a_prompted_llm_the_verdict_says_what_is_missing_and_the_command():
+    rows = [_row(TUNED, "zero_shot", 0.97, 0.002, "machine time"), _row("tfidf-logreg", "supervised", 0.86, 0.00001)]
+    report = _report(rows, [_comparison("tfidf-logreg · supervised", 0.11, 1e-6, "better")])
+    v = report_mod.verdicts(report)
+    (missing,) = v["missing"]
+    assert missing.startswith("No prompted LLM row ran")
+    assert "--harness-models=published-gpt-4 --harness-strategies=published_zero_shot" in missing
+    assert v["headline"] == f"No answer yet: {TUNED} · zero_shot ran, but no prompted LLM row to compare it with."
+    report["unavailable"] = {"openai:gpt-4o": "not recorded (no x.json); record with: OPENAI_API_KEY=... pytest suites "
+                                              "-m sentiment --harness-models=openai:gpt-4o --record-mode=once"}
+    (missing,) = report_mod.verdicts(report)["missing"]
+    assert missing.endswith("--harness-models=openai:gpt-4o --record-mode=once")
+
+
+def test_without_a_fine_tuned_row_the_verdict_says_how_to_add_one():
+    v = report_mod.verdicts(_report([_row("published-gpt-4", "published_zero_shot", 0.93, 3.0)], []))
+    assert v["sentences"] == [] and v["headline"] == "No answer yet: no fine-tuned row ran."
+    assert "--harness-models=adapter:fpb-sentiment-smollm2-135m" in v["missing"][0]
+
+
+def test_a_worse_fine_tuned_row_says_prompt():
+    rows = [_row(TUNED, "zero_shot", 0.90, 0.002, "machine time"), _row("openai:gpt-4o", "zero_shot", 0.95, 2.0)]
+    report = _report(rows, [_comparison("openai:gpt-4o · zero_shot", -0.05, 0.001, "worse")])
+    headline = report_mod.verdicts(report)["headline"]
+    assert headline == f"Prompt, if quality comes first: openai:gpt-4o is significantly better than {TUNED}, which is 1 000× cheaper."
+
+
+def test_terminal_lines_fit_140_columns():
+    report = _default_like()
+    lines = report_mod.verdict_lines(report)
+    assert lines[0].startswith("VERDICT: Fine-tune") and all(len(line) <= 140 for line in lines)
+    for row in report["rows"]:
+        row["latency"].update(batch1_s=None, throughput_per_s=None)
+    board = report_mod.leaderboard_lines(report)
+    assert all(len(line) <= 140 for line in board) and "published-gpt-4 · published_zero_shot" in board[4]
+    comparisons = report_mod.comparison_lines(report)
+    assert all(len(line) <= 140 for line in comparisons) and "1 500× cheaper" in "\n".join(comparisons)
+    report.update(unavailable={"openai:gpt-4o": "not recorded; record with: OPENAI_API_KEY=... pytest suites -m sentiment "
+                                                "--harness-models=openai:gpt-4o --record-mode=once " + "x" * 60},
+                  data={"file": "f", "source": "s", "directory": "d", "examples": 1, "duplicate_lines": 0,
+                        "conflicting_sentences_removed": 0},
+                  split={"method": "published", "seed": 5768, "n_train": 1, "n_test": 453, "n_evaluated": 453,
+                         "test_fingerprint": "x", "leaked_removed_from_train": 0, "repeats_removed_from_train": 0})
+    everything = report_mod.terminal_lines(report)
+    assert everything[0].startswith("VERDICT:") and everything[-2].startswith("not run: openai:gpt-4o")
+    assert all(len(line) <= 140 for line in everything)
+    wide = report_mod.text_table([["a" * 120, "b" * 60], ["x", "y"]], max_width=100)
+    assert all(len(line) <= 100 for line in wide) and "…" in wide[0]
+
+
+@pytest.mark.parametrize("n", [2, 20, 60, 453])
+def test_minimum_detectable_difference_never_prints_an_empty_sentence(n):
+    from harness.compare import mcnemar_mde
+
+    mde = {"n": n, "accuracy_difference_at_discordant_rate": {
+        f"{rate:.2f}": mcnemar_mde(n, rate) for rate in (0.05, 0.10, 0.20)}}
+    (line,) = report_mod.cost_lines({"rows": [], "mde": mde})
+    assert not re.search(r":\s*$|:\s{2,}|\(\s*\)", line) and "discordant" in line
+    if all(v is None for v in mde["accuracy_difference_at_discordant_rate"].values()):
+        assert "none: with" in line and "evaluate more items" in line
+    else:
+        assert re.search(r"0\.\d{3} when \d+% of items are discordant", line)
+
+
+def test_markdown_verdict_block_and_collapsed_not_run_section():
+    report = _default_like()
+    report["companions"] = [{"task": "fpb-slices", "title": "FPB agreement slices", "not_run": "not run in this session"}]
+    report["unavailable"] = {"openai:gpt-4o": "not recorded"}
+    block = report_mod.verdict_markdown(report)
+    assert block[0] == "## Verdict" and block[2].startswith("**Fine-tune:") and block[4].startswith(f"- {TUNED}:")
+    tail = report_mod.not_run_markdown(report)
+    assert tail[1] == "<details><summary>Not run (2)</summary>" and "- openai:gpt-4o: not recorded" in tail
+    assert math.isclose(len(report_mod.verdicts(report)["sentences"]), 3)

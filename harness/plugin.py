@@ -398,9 +398,9 @@ class Aggregator:
                 try:  # a case is running: its output is being captured, so step around the capture to print
                     if capture is not None:
                         with capture.global_and_fixture_disabled():
-                            reporter.write_line(line)
+                            reporter.write("\n" + line)  # not write_line: pytest would repeat the file name
                     else:
-                        reporter.write_line(line)
+                        reporter.write("\n" + line)
                 except Exception:  # noqa: BLE001 - a progress line is never worth failing a run
                     pass
                 self._last_draw = time.perf_counter()
@@ -430,7 +430,7 @@ class Aggregator:
         elif tty and (done >= total or now - self._last_draw > 0.5):
             reporter.rewrite(line, erase=True)
         elif not tty and (done >= total or now - self._last_draw >= HEARTBEAT_S):
-            reporter.write_line(line)
+            reporter.write("\n" + line)
         else:
             return
         self._last_draw = now

@@ -283,15 +283,21 @@ class DeclaredSplit:
     def source(self) -> str:
         return "; ".join(f"{Path(f).name} sha256:{h[:16]}" for f, h in self.pool.sha256.items())
 
+    def notes(self, task: ClassificationTask) -> list[str]:
+        out = [f"labels: {_mapping_text(task)}"] if any(k != v for k, v in task.mapping.items()) else []
+        if self.pool.duplicates:
+            out.append(f"{self.pool.duplicates} exact repeats (same text, same label) dropped before splitting")
+        return out
+
     def meta(self, task: ClassificationTask, limit: int | None, n_evaluated: int,
              shots: Sequence[Example]) -> dict[str, Any]:
         return {
             "data": {"source": "declared", "directory": str(Path(str(self.files[0]).partition("#")[0]).parent),
-                     "is_sample": False, "notes": [f"labels: {_mapping_text(task)}"] if any(
-                         k != v for k, v in task.mapping.items()) else [],
+                     "is_sample": False, "notes": self.notes(task),
                      "file": ", ".join(Path(str(f)).name for f in self.files),
                      "file_sha256": ";".join(self.pool.sha256.values()), "agreement": "n/a",
-                     "examples": len(self.train) + len(self.test), "duplicate_lines": self.pool.duplicates,
+                     "examples": len(self.train) + len(self.test), "duplicate_lines": 0,
+                     "exact_repeats_dropped": self.pool.duplicates,
                      "conflicting_sentences_removed": 0, "columns": {"text": task.text, "label": task.label}},
             "split": {"method": "given test file" if self.method == "given-test-file" else
                       f"stratified train_test_split(test_size={task.test_size}, random_state={self.seed})",

@@ -3,6 +3,8 @@ its own task's prompt template.
 ``python -m harness cassettes --reseal PATH...``: seal cassettes (files or folders) as they are, changing no
 answer (see :func:`harness.cassettes.reseal`).
 ``python -m harness baseline REPORT [--out PATH]``: write the CI gate's baseline (see :mod:`harness.gate`).
+``python -m harness splits REPORT REPORT ... [--out PATH]``: one decision across splits, from each split's report
+(see :mod:`harness.across_splits`).
 ``python -m harness scan [PATHS]``: fail (exit 1) on API keys, tokens, org / project ids or cookies in
 cassettes and reports (see :mod:`harness.secrets_scan`).
 
@@ -149,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--out", default=None, help="where to write it (default: baselines/<the report's task>.json)")
     baseline.add_argument("--rows", type=lambda s: [r.strip() for r in s.split(",") if r.strip()], default=None,
                           metavar="'MODEL · STRATEGY',...", help="keep only these rows (a CI job that runs a subset)")
+    splits = sub.add_parser("splits", help="the same rows on several splits side by side, one report per split")
+    splits.add_argument("reports", nargs="+", type=Path, help="each split's report JSON (e.g. reports/seed-78516/fpb-sentiment.json)")
+    splits.add_argument("--out", type=Path, default=None,
+                        help="output stem (default: reports/<task>-splits, written as .json and .md)")
     scan = sub.add_parser("scan", help="fail on API keys, tokens, org/project ids or cookies in files")
     scan.add_argument("paths", nargs="*", default=["cassettes", "reports"], help="files or folders (default: %(default)s)")
     return parser
@@ -177,6 +183,17 @@ def _baseline(args: Any) -> int:
     return 0
 
 
+def _splits(args: Any) -> int:
+    from harness import across_splits
+
+    combined = across_splits.combine(across_splits.load_runs(args.reports))
+    paths = across_splits.write(combined, args.out or Path("reports") / f"{combined['task']}-splits")
+    for entry in combined["comparisons"]:
+        print(f"{entry['a']} vs {entry['b']}: {entry['combined']}")
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -184,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return _scan(args)
         if args.command == "baseline":
             return _baseline(args)
+        if args.command == "splits":
+            return _splits(args)
         if args.reseal:
             return reseal_command(args.reseal)
         return list_command(args.dir, args.unused, args.suite)

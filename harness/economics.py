@@ -105,8 +105,8 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
     if price is None:
         return _none("not computable: no recorded tokens and no price for this model")
     if reference is None:
-        return _none(f"not computable: no recorded tokens; run a zero-shot API row (e.g. "
-                     f"openai:smollm2-135m-instruct-q4_1) alongside to estimate them", "estimated")
+        return _none("not computable: no recorded tokens; run a zero-shot API row (e.g. "
+                     "openai:smollm2-135m-instruct-q4_1) alongside to estimate them", "estimated")
     per_call = cost_usd(price, round(reference["input"]), round(reference["output"]))
     return _money(per_call * calls, calls, "estimated",
                   f"estimated: {priced_as} prices × mean tokens per call measured on {reference['row']} "

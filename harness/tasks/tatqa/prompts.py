@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Sequence
 

@@ -1,0 +1,153 @@
+"""One decision over several splits: the same rows scored on each split (one saved report per split), put
+side by side, so a finance lead can see whether a result is a lucky draw.
+
+``python -m harness splits REPORT REPORT ...`` (e.g. the three published FPB seeds, each run with
+``--harness-seed S --harness-report-dir reports/seed-S``) writes ``<out>.json`` and ``<out>.md``:
+
+* per row: weighted F1 [95 % CI] on each split, and the mean ± sd over the splits it ran on;
+* per fine-tuned row against each other row: the paired result of every split (ΔF1 [CI], McNemar p after
+  Holm's correction, verdict, as each run computed it), and a combined verdict: better (or worse) on every
+  split, or which splits were not.
+
+Nothing is recomputed: every number comes from the runs' own reports, which are checked to be one task,
+complete (not partial), and on distinct test splits.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from harness import HarnessError, files
+
+
+@dataclass(frozen=True)
+class SplitRun:
+    path: Path
+    report: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        split = self.report["split"]
+        return f"{split.get('method')} seed {split.get('seed')}"
+
+
+def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
+    """The reports, checked: one task, complete runs, distinct test splits (at least two)."""
+    if len(paths) < 2:
+        raise HarnessError(f"expected the reports of at least two splits, got {len(paths)}; run the suite once per "
+                           "split (e.g. --harness-seed 78516 --harness-report-dir reports/seed-78516) and pass each JSON")
+    runs = []
+    for path in paths:
+        report = files.read_json(Path(path), what="report")
+        if not isinstance(report, dict) or not all(k in report for k in ("task", "split", "rows", "comparisons")):
+            raise HarnessError(f"{path}: expected a suite report JSON (task, split, rows, comparisons); pass the "
+                               "<task>.json a run wrote, e.g. reports/fpb-sentiment.json")
+        if report.get("partial"):
+            raise HarnessError(f"{path}: a partial (interrupted) run ({report['partial']}): expected complete runs; "
+                               "run that split again to the end")
+        runs.append(SplitRun(Path(path), report))
+    tasks = {r.report["task"] for r in runs}
+    if len(tasks) > 1:
+        raise HarnessError(f"the reports are of different tasks ({sorted(tasks)}): expected one task on several splits")
+    prints: dict[str, Path] = {}
+    for run in runs:
+        key = run.report["split"].get("test_fingerprint")
+        if key in prints:
+            raise HarnessError(f"{run.path} and {prints[key]} are the same test split ({key}): expected one report "
+                               "per split; drop one of them")
+        prints[key] = run.path
+    return runs
+
+
+def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
+    """The per-row table and the combined verdicts of fine-tuned rows (see the module docstring)."""
+    order: list[str] = []
+    per_row: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for row in run.report["rows"]:
+            name = f"{row['model']} · {row['strategy']}"
+            if name not in per_row:
+                order.append(name)
+                per_row[name] = {}
+            per_row[name][run.label] = {"weighted_f1": row["weighted_f1"], "ci95": row["weighted_f1_ci95"],
+                                        "n": row["n"]}
+    rows = []
+    for name in order:
+        values = [v["weighted_f1"] for v in per_row[name].values()]
+        rows.append({"row": name, "splits": per_row[name], "ran_on": len(values),
+                     "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None})
+    comparisons: dict[tuple[str, str], dict[str, Any]] = {}
+    for run in runs:
+        for c in run.report["comparisons"]:
+            entry = comparisons.setdefault((c["a"], c["b"]), {"a": c["a"], "b": c["b"], "splits": {}})
+            entry["splits"][run.label] = {k: c[k] for k in ("f1_difference", "f1_difference_ci95", "p_holm",
+                                                            "verdict", "n")}
+    labels = [r.label for r in runs]
+    verdicts = []
+    for entry in comparisons.values():
+        entry["combined"] = _combined(entry["splits"], labels)
+        verdicts.append(entry)
+    return {"task": runs[0].report["task"], "splits": labels, "reports": [str(r.path) for r in runs],
+            "rows": rows, "comparisons": verdicts}
+
+
+def _combined(per_split: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
+    seen = {label: per_split[label]["verdict"] for label in labels if label in per_split}
+    missing = [label for label in labels if label not in per_split]
+    kinds = set(seen.values())
+    if not missing and kinds == {"better"}:
+        return f"BETTER on all {len(labels)} splits"
+    if not missing and kinds == {"worse"}:
+        return f"WORSE on all {len(labels)} splits"
+    parts = [f"{verdict} on {', '.join(k for k, v in seen.items() if v == verdict)}" for verdict in sorted(kinds)]
+    if missing:
+        parts.append(f"not run on {', '.join(missing)}")
+    return ("incomplete: " if missing and len(kinds) <= 1 else "not consistent: ") + "; ".join(parts)
+
+
+def markdown(combined: Mapping[str, Any]) -> str:
+    labels = combined["splits"]
+    out = [f"# {combined['task']}: the decision across {len(labels)} splits", "",
+           "Every number comes from the runs' own reports: " + ", ".join(f"`{p}`" for p in combined["reports"]), "",
+           "## Weighted F1 per split", "",
+           "| row | " + " | ".join(labels) + " | mean ± sd | splits |", "|---|" + "---|" * (len(labels) + 2)]
+    for row in combined["rows"]:
+        cells = []
+        for label in labels:
+            v = row["splits"].get(label)
+            cells.append("not run" if v is None else f"{v['weighted_f1']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]")
+        spread = f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["sd"] is not None else f"{row['mean']:.3f} (one split)"
+        out.append(f"| {row['row']} | " + " | ".join(cells) + f" | {spread} | {row['ran_on']} of {len(labels)} |")
+    out += ["", "## Fine-tuned vs each other row, split by split", "",
+            "| fine-tuned | vs | " + " | ".join(labels) + " | combined |", "|---|---|" + "---|" * (len(labels) + 1)]
+    for c in combined["comparisons"]:
+        cells = []
+        for label in labels:
+            s = c["splits"].get(label)
+            cells.append("not run" if s is None else
+                         f"{s['verdict'].upper()} ΔF1 {s['f1_difference']:+.3f} [{s['f1_difference_ci95'][0]:+.3f}, "
+                         f"{s['f1_difference_ci95'][1]:+.3f}], p(Holm) {_p(s['p_holm'])}")
+        out.append(f"| {c['a']} | {c['b']} | " + " | ".join(cells) + f" | {c['combined']} |")
+    if not combined["comparisons"]:
+        out += ["", "No fine-tuned row ran on any split: nothing to compare."]
+    return "\n".join(out) + "\n"
+
+
+def _p(p: float | None) -> str:
+    from harness import humanize
+
+    return humanize.p_value(p)
+
+
+def write(combined: Mapping[str, Any], out: Path) -> dict[str, Path]:
+    from harness.report import _atomic_write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out.with_suffix(".json"), "markdown": out.with_suffix(".md")}
+    _atomic_write(paths["json"], json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    _atomic_write(paths["markdown"], markdown(combined))
+    return paths

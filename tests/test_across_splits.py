@@ -1,0 +1,69 @@
+"""``python -m harness splits``: one decision across splits, from each split's own report (numbers only)."""
+
+import json
+import re
+
+import pytest
+
+from harness import HarnessError
+from harness.across_splits import combine, load_runs, markdown
+
+ROW_KEYS = ("model", "strategy", "n", "weighted_f1", "weighted_f1_ci95")
+
+
+def _report(tmp_path, seed, rows, comparisons, **extra):
+    report = {"task": "fpb-sentiment", "partial": [], "split": {"method": "published", "seed": seed,
+                                                                "test_fingerprint": f"sha256:{seed}"},
+              "rows": [dict(zip(ROW_KEYS, r)) for r in rows],
+              "comparisons": [{"a": a, "b": b, "n": 453, "f1_difference": d, "f1_difference_ci95": [d - 0.02, d + 0.02],
+                               "p_holm": p, "verdict": v} for a, b, d, p, v in comparisons], **extra}
+    path = tmp_path / f"seed-{seed}.json"
+    path.write_text(json.dumps(report))
+    return path
+
+
+ADAPTER, GPT4 = "adapter:x · zero_shot", "published-gpt-4 · published_zero_shot"
+ROWS = [("adapter:x", "zero_shot", 453, 0.97, [0.95, 0.98]), ("published-gpt-4", "published_zero_shot", 453, 0.93, [0.9, 0.95])]
+
+
+def test_three_splits_give_mean_sd_and_a_combined_verdict(tmp_path):
+    paths = [_report(tmp_path, s, ROWS, [(ADAPTER, GPT4, 0.04, 0.001, "better")]) for s in (5768, 78516, 944601)]
+    combined = combine(load_runs(paths))
+    row = next(r for r in combined["rows"] if r["row"] == GPT4)
+    assert row["ran_on"] == 3 and row["mean"] == pytest.approx(0.93) and row["sd"] == pytest.approx(0.0)
+    assert combined["comparisons"][0]["combined"] == "BETTER on all 3 splits"
+    text = markdown(combined)
+    assert "0.930 ± 0.000" in text and "BETTER ΔF1 +0.040 [+0.020, +0.060], p(Holm) 0.001" in text
+
+
+def test_mixed_and_missing_splits_are_named(tmp_path):
+    a = _report(tmp_path, 1, ROWS, [(ADAPTER, GPT4, 0.04, 0.001, "better")])
+    b = _report(tmp_path, 2, ROWS, [(ADAPTER, GPT4, 0.01, 0.4, "tied")])
+    c = _report(tmp_path, 3, ROWS[1:], [])
+    verdict = combine(load_runs([a, b, c]))["comparisons"][0]["combined"]
+    assert verdict == ("not consistent: better on published seed 1; tied on published seed 2; "
+                       "not run on published seed 3")
+    assert combine(load_runs([a, c]))["comparisons"][0]["combined"] == (
+        "incomplete: better on published seed 1; not run on published seed 3")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("one", "at least two splits"),
+    ("same-split", "are the same test split"),
+    ("partial", "a partial (interrupted) run"),
+    ("other-task", "different tasks"),
+    ("not-a-report", "expected a suite report JSON"),
+])
+def test_bad_inputs_are_refused(tmp_path, case, message):
+    a = _report(tmp_path, 1, ROWS, [])
+    b = {"one": None, "same-split": _report(tmp_path / "x", 1, ROWS, []) if (tmp_path / "x").mkdir() is None else None,
+         "partial": _report(tmp_path, 2, ROWS, [], partial=["interrupted"]),
+         "other-task": None, "not-a-report": tmp_path / "junk.json"}[case]
+    if case == "other-task":
+        b = _report(tmp_path, 3, ROWS, [])
+        data = json.loads(b.read_text())
+        b.write_text(json.dumps({**data, "task": "tfns"}))
+    if case == "not-a-report":
+        b.write_text("[1, 2]")
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        load_runs([a] if b is None else [a, b])

@@ -118,11 +118,36 @@ def _sizes(value: str) -> list[int | None]:
     return sizes
 
 
+def random_base(argv: list[str]) -> int:
+    """``python -m finetune random-base --shape llama-3.1-8b --out DIR``: a random-weight model of that shape."""
+    from pathlib import Path
+
+    from harness.models.random_base import NOTE, SHAPES, write_random_base
+
+    p = argparse.ArgumentParser(prog="python -m finetune random-base", description=f"{random_base.__doc__} ({NOTE})")
+    p.add_argument("--shape", required=True, choices=sorted(SHAPES))
+    p.add_argument("--out", required=True, help="a new folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    a = p.parse_args(argv)
+    folder = write_random_base(a.shape, Path(a.out), seed=a.seed, dtype=a.dtype)
+    print(f"random-weight {a.shape} written to {folder} ({NOTE}); train on it with: python -m finetune TASK "
+          f"--base {folder}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from finetune.train import train
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["random-base"]:
+        try:
+            return random_base(argv[1:])
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
-        config = parse(sys.argv[1:] if argv is None else argv)
+        config = parse(argv)
         extra = config.extra
         if "learning_curve" in extra or "distill" in extra:
             return _experiment(config)

@@ -23,8 +23,15 @@ from harness import HarnessError
 from finetune.config import TrainConfig
 from finetune.data import IGNORE, encode, training_data
 from harness.models.adapter import CARD
+from harness.models.random_base import NOTE, random_weights
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
+
+
+TRAINED_PRECISION = {"cpu-lora": "float32", "peft-qlora": "nf4 4-bit (bitsandbytes), bfloat16 compute",
+                     "unsloth": "nf4 4-bit (unsloth), bfloat16 compute"}
+"""The base weights' precision the adapter was trained against, recorded on its card: QLoRA adapters learn
+around the quantised base, so evaluating them merged into a full-precision base can differ (see the card)."""
 
 
 def pick_backend(requested: str) -> str:
@@ -181,11 +188,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "card_version": 1,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "base_model": config.base, "base_weights": provenance,
+        **({"random_weights": True, "note": NOTE} if random_weights(weights) else {}),
         "base_sha256": _base_sha(config.base),
         **data.meta(),
         "split_seed": config.seed, "split_method": data.split_method or config.split,
         "hyperparameters": config.hyperparameters(),
         "backend": backend,
+        "trained_against_precision": TRAINED_PRECISION[backend],
         "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
         "teacher": teacher_stats,
         "shared_prefix_tokens": prefix_length, "group_by_length": config.group_by_length,

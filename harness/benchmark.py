@@ -53,6 +53,8 @@ class BenchmarkConfig:
     """Default: ``<root>/cassettes``."""
     adapters_dir: str | None = None
     """Where ``adapter:<name>`` is found; default: ``<root>/adapters``."""
+    device: str = "auto"
+    """Local models: ``auto`` (the GPU when CUDA is visible), ``cpu`` or ``cuda``."""
     keep_prompts: bool = False
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
@@ -146,6 +148,9 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         cfg = self.config
+        from harness.models.local_lm import resolve_device
+
+        self.device = resolve_device(cfg.device)  # --harness-device=cuda without a GPU stops here, before any data
         self.task = get_task(cfg.task)
         self.data = self.task.load(cfg)
         self.test = self.data.test
@@ -160,7 +165,7 @@ class Benchmark:
             task=self.task.name, task_version=self.task.version, marker=self.task.marker,
             template_version=self.task.template_version, record_mode=cfg.record_mode,
             cassette_dir=_under(root, cfg.cassette_dir, "cassettes"),
-            adapters_dir=_under(root, cfg.adapters_dir, "adapters"),
+            adapters_dir=_under(root, cfg.adapters_dir, "adapters"), device=self.device,
             keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
             batch_size=int(context.pop("batch_size", cfg.batch_size)),  # a task may lower it (long prompts)
             adapter_task=str(context.pop("adapter_task", "")),
@@ -315,6 +320,7 @@ class Benchmark:
             "unavailable": dict(self.unavailable),
             "record_mode": cfg.record_mode,
             "adapters_dir": str(self.context.adapters_dir),
+            "device": self.device,
             "prices": {"as_of": self.prices.as_of, "unit": "USD per 1M tokens"},
         }
 

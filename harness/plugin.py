@@ -89,6 +89,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Only these strategies (zero_shot, few_shot, cot, supervised, published_zero_shot). Default: all.")
     add("--harness-limit", type=int, default=None, metavar="N", help="Evaluate only the first N test examples.")
     add("--harness-shots", type=int, default=2, metavar="K", help="few_shot examples per label. Default: %(default)s.")
+    add("--harness-device", default="auto", choices=("auto", "cpu", "cuda"),
+        help="Where local models run: auto = the GPU when CUDA is visible (bfloat16), else the CPU (float32). "
+             "Default: %(default)s.")
     add("--harness-batch-size", type=int, default=16, metavar="N",
         help="Batch size of local models. Default: %(default)s.")
     add("--harness-bootstrap", type=int, default=1000, metavar="N",
@@ -148,7 +151,7 @@ def _config(config: pytest.Config, task: str = DEFAULT_TASK) -> BenchmarkConfig:
         strategies=opt("harness_strategies"), limit=opt("harness_limit"), shots_per_label=opt("harness_shots"),
         batch_size=opt("harness_batch_size"), bootstrap=opt("harness_bootstrap"),
         record_mode=record_mode(config), cassette_dir=opt("harness_cassette_dir"),
-        adapters_dir=opt("harness_adapters_dir"),
+        adapters_dir=opt("harness_adapters_dir"), device=opt("harness_device"),
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
         price_overrides=tuple(opt("harness_price")), task=task,
         task_options=tuple(fpb) + tuple(opt("harness_task_option")),

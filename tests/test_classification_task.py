@@ -311,3 +311,23 @@ def test_finetune_resolves_a_declared_task_from_its_suite_file(tmp_path, monkeyp
 
     data = training_data(cfg)
     assert data.task == "mytask" and data.train and all(e.label in LABELS for e in data.train)
+
+
+# -- where local models run --------------------------------------------------------------------------------
+def test_device_auto_is_the_cpu_without_cuda_and_cuda_is_refused_up_front(tmp_path):
+    import torch
+
+    from harness.benchmark import Benchmark
+    from harness.models.local_lm import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: auto resolves to cuda here")
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(HarnessError, match="--harness-device=tpu: expected one of"):
+        resolve_device("tpu")
+    write_csv(tmp_path / "data.csv", rows())
+    register(task(tmp_path, name="devicetask"))
+    with pytest.raises(HarnessError, match="--harness-device=cuda: no CUDA GPU is visible"):
+        Benchmark(BenchmarkConfig(root=str(tmp_path), task="devicetask", models=("tfidf-logreg",), device="cuda"))
+    bench = Benchmark(BenchmarkConfig(root=str(tmp_path), task="devicetask", models=("tfidf-logreg",)))
+    assert bench.meta()["device"] == "cpu" and bench.context.device == "cpu"

@@ -38,7 +38,7 @@ def trained(fpb_dir, tmp_path_factory):
 def test_few_steps_lower_the_loss_and_write_a_card(trained):
     out, card = trained
     assert (out / "adapter_model.safetensors").is_file()
-    assert card["steps"] == 4 and card["backend"] == "cpu-lora"
+    assert card["steps"] == 4 and card["backend"] == "cpu-lora" and card["trained_against_precision"] == "float32"
     assert card["loss_last"] < card["loss_first"]
     assert card["template_version"] == TEMPLATE_VERSION and card["train_examples"] + card["validation_examples"] == 60
     assert card["base_sha256"] and card["split_seed"] == 5768 and card["train_tokens_per_second"] > 0

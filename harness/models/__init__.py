@@ -43,6 +43,8 @@ class ModelContext:
     adapter_task_version: int = 0
     marker: str = "sentiment"
     """The pytest marker of the task's suite, for the commands the harness prints."""
+    device: str = "cpu"
+    """Where local models run: ``cpu`` (float32) or ``cuda`` (bfloat16), resolved from ``--harness-device``."""
     adapters_dir: Path | None = None
     """Where ``adapter:<name>`` folders are found (the project's ``adapters/``)."""
     task_context: Mapping[str, Any] = field(default_factory=dict)
@@ -78,6 +80,11 @@ def unavailable(name: str, ctx: ModelContext, strategy: str | None = None) -> st
         return _cassette_problem(name, strategy, ctx)
     if name.startswith("adapter:"):
         return _adapter_problem(name, ctx)
+    if name.startswith("hf:"):
+        from harness.models.random_base import NOTE, random_weights
+
+        if random_weights(name[3:]):
+            return f"{NOTE}: its F1 is not a result (time it with benchmarks/, never score it)"
     if not name.startswith("published-"):
         return None
     task = ctx.task_context
@@ -126,6 +133,10 @@ def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
         card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir))
     except HarnessError as exc:  # a broken adapter is one "not run" line, never a failure per case
         return str(exc)
+    if card.get("random_weights"):
+        from harness.models.random_base import NOTE
+
+        return f"trained on a base with {NOTE}: its F1 is not a result"
     gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
     return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
                            test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None,
@@ -155,9 +166,9 @@ def build(name: str, ctx: ModelContext) -> Model:
         from harness.models import adapter
 
         folder = adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir)
-        return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size)
+        return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size, device=ctx.device)
     from harness.models.local_lm import CausalLM, resolve_weights
 
     spec = name[3:] if name.startswith("hf:") else name
     weights, provenance = resolve_weights(spec)
-    return CausalLM(name, weights, provenance, batch_size=ctx.batch_size)
+    return CausalLM(name, weights, provenance, batch_size=ctx.batch_size, device=ctx.device)

@@ -105,13 +105,13 @@ def refusal(card: dict[str, Any], *, task: str, task_version: int, template_vers
     return None
 
 
-def load(folder: Path, card: dict[str, Any], name: str, batch_size: int) -> Any:
+def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu") -> Any:
     from peft import PeftModel
 
     from harness.models.local_lm import CausalLM, resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
-    model = CausalLM(name, weights, base_provenance, batch_size=batch_size)
+    model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device)
     model.model = PeftModel.from_pretrained(model.model, str(folder)).merge_and_unload().eval()
     model.strategies = ("zero_shot",)
     model.fine_tuned = True

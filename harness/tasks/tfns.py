@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import HarnessError
+from harness import HarnessError, files
 from harness.example import Example
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, normalise, without_leaks
@@ -55,7 +55,7 @@ def tfns_dir(explicit: str | None = None) -> Path:
 
 def read_tfns(path: Path, split: str) -> tuple[tuple[Example, ...], str]:
     """Examples of one TFNS CSV (header ``text,label``; labels 0/1/2), ids by 1-based data row; and its sha256."""
-    raw = Path(path).read_bytes()
+    raw = files.read_bytes(Path(path), what="TFNS file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import HarnessError
+from harness import HarnessError, files
 from harness.example import Example
 
 LABELS: tuple[str, ...] = ("positive", "negative", "neutral")
@@ -129,7 +129,7 @@ def load_fpb(path: Path) -> FpbFile:
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"FPB file not found: {path}. Point {FPB_ENV} or --harness-data at the folder holding it.")
-    raw = path.read_bytes()
+    raw = files.read_bytes(path, what="Financial PhraseBank file")  # a pipe or unreadable file: named, never a hang
     prefix = path.stem.replace("Sentences_", "fpb-").lower()
     examples = parse_fpb_bytes(raw, source=str(path), id_prefix=prefix)
     line_counts = Counter((e.text, e.label) for e in examples)

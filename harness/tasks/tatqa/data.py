@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
-from harness import HarnessError
+from harness import HarnessError, files
 
 SPLITS: dict[str, str] = {"dev": "tatqa_dataset_dev.json", "test_gold": "tatqa_dataset_test_gold.json"}
 SHA256: dict[str, str] = {  # from ../shared/data/tatqa/PROVENANCE.md (tests/test_tatqa.py checks they agree)
@@ -136,7 +136,7 @@ def load_tatqa(split: str, directory: str | os.PathLike | None = None, *, verify
     if not path.is_file():
         raise HarnessError(f"TAT-QA file missing: expected {path}, got no such file. Copy "
                            f"{SPLITS[split]} from {SOURCE} into {path.parent}.")
-    raw = path.read_bytes()
+    raw = files.read_bytes(path, what="TAT-QA file")
     digest = hashlib.sha256(raw).hexdigest()
     if verify and digest != SHA256[split]:
         raise HarnessError(

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 from harness import HarnessError, humanize, files
 from harness.compare import compare
 from harness.files import describe, field_error, need
-from harness.report import _atomic_write
+from harness.report import _atomic_write, decode_items  # decode_items: one decoder of the items table
 
 RUNS = "runs"
 _RUN = re.compile(r"^(\d{4,})_(.+)\.json$")
@@ -202,17 +202,6 @@ def validate_report(report: Any, *, path: Any, what: str = "report", fix: str = 
         validate_items(need(report, "items", "an object", field="items", path=path, what=what, fix=fix),
                        field="items", path=path, what=what, fix=fix)
     return report
-
-
-def decode_items(items: Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
-    """``{example_id: (gold, pred)}`` for one row of a (validated) items table; pred None = parse failure.
-    Items where the row or the gold has no value (``-``) are left out."""
-    labels = items["labels"]
-    out = {}
-    for i, g, p in zip(items["ids"], items["gold"], items["preds"].get(row, "")):
-        if p != "-" and g != "-":
-            out[i] = (labels[int(g)], None if p == "x" else labels[int(p)])
-    return out
 
 
 def diff(current: Mapping[str, Any], previous: Mapping[str, Any], *, resamples: int, seed: int) -> list[dict[str, Any]]:

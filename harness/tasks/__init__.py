@@ -81,6 +81,10 @@ class Task(Protocol):
         """Why ``model`` (or one of its strategies) does not apply to this task, or None."""
         ...
 
+    # A task that can be fine-tuned on also defines ``training_data(request: TrainingRequest) -> TrainingData``
+    # (harness.tasks.training) and ``adapter_stem`` (the default adapter folder's prefix): python -m finetune
+    # asks it for its items, rendered by its own prompts, and knows nothing else about it.
+
 
 def _discover() -> dict[str, Task]:
     found: dict[str, Task] = {}

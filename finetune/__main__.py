@@ -39,7 +39,11 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--patience", type=int, default=defaults.patience)
-    p.add_argument("--backend", choices=BACKENDS, default=defaults.backend)
+    p.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
+                   help="auto: cpu-lora on a CPU; on a GPU cuda-lora for bases up to 3B parameters, else unsloth "
+                        "(4-bit QLoRA), then peft-qlora")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute activations in the backward pass (less memory, slower); off by default")
     p.add_argument("--output-dir", default=None, help="default: adapters/<task>-<base>, e.g. adapters/fpb-sentiment-smollm2-135m")
     p.add_argument("--overwrite", action="store_true", help="replace an adapter already in --output-dir")
     p.add_argument("--max-context-chars", type=int, default=defaults.max_context_chars,
@@ -90,6 +94,7 @@ def parse(argv: list[str]) -> TrainConfig:
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
         eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
+        gradient_checkpointing=a.gradient_checkpointing,
         output_dir=a.output_dir, overwrite=a.overwrite,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
         extra={"command": "python -m finetune " + " ".join(shlex.quote(x) for x in argv), **experiment,
@@ -146,18 +151,40 @@ def main(argv: list[str] | None = None) -> int:
         except HarnessError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    rank, processes = processes_launched()
     try:
         config = parse(argv)
         extra = config.extra
         if "learning_curve" in extra or "distill" in extra:
+            if processes > 1:
+                raise HarnessError("--learning-curve and --distill train and evaluate in one process: run them "
+                                   "with python -m finetune, not accelerate launch")
             return _experiment(config)
+        if processes > 1 and config.share_prefix:
+            from dataclasses import replace
+
+            # the shared-prefix loss runs the base model outside DDP's wrapper, where no gradient is synchronised
+            config = replace(config, share_prefix=False)
         card = train(config)
     except HarnessError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error{f' (process {rank} of {processes})' if processes > 1 else ''}: {exc}", file=sys.stderr)
         return 2
-    print(f"adapter written to {config.out} ({card['steps']} steps, {card['wall_seconds']} s, "
-          f"loss {card['loss_first']:.3f} -> {card['loss_last']:.3f}, backend {card['backend']})")
+    if rank == 0:  # under accelerate launch the other processes trained alongside; the main one wrote
+        print(f"adapter written to {config.out} ({card['steps']} steps, {card['wall_seconds']} s, "
+              f"loss {card['loss_first']:.3f} -> {card['loss_last']:.3f}, backend {card['backend']}"
+              + (f", {processes} processes x batch {config.batch_size}" if processes > 1 else "") + ")")
     return 0
+
+
+def processes_launched() -> tuple[int, int]:
+    """(this process's rank, how many processes) as ``accelerate launch`` / torchrun / mpirun set them; (0, 1) alone."""
+    import os
+
+    def first(names: tuple[str, ...], default: int) -> int:
+        return next((int(os.environ[n]) for n in names if os.environ.get(n, "").isdigit()), default)
+
+    return (first(("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK"), 0),
+            first(("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"), 1))
 
 
 def _experiment(config: TrainConfig) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from harness import HarnessError
 from harness.splits import DEFAULT_SEED
 
-BACKENDS = ("auto", "cpu-lora", "peft-qlora", "unsloth")
+BACKENDS = ("auto", "cpu-lora", "cuda-lora", "peft-qlora", "unsloth")
 
 
 def resolve_task(name: str) -> Any:
@@ -53,6 +53,9 @@ class TrainConfig:
     eval_every: int = 50
     patience: int = 3
     backend: str = "auto"
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more compute. Off by default: LoRA
+    on a 135M model, or QLoRA on an 8B one at batch 32 x 128 tokens, fits an 80 GB GPU without it."""
     share_prefix: bool = True
     """cpu-lora: run the prompt prefix every example shares once per batch (same loss, ~2x less work)."""
     group_by_length: bool = True

@@ -49,7 +49,7 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
                            f"that one has limit={hyper.get('limit')}, teacher={hyper.get('teacher')}, "
                            f"{card.get('validation_examples', 0)} validation examples")
     step = best_step(card)
-    steps_per_epoch = -(-card["train_examples"] // hyper["batch_size"])
+    steps_per_epoch = -(-card["train_examples"] // card.get("effective_batch_size", hyper["batch_size"]))  # DDP: N x batch
     epochs = round(step / steps_per_epoch, 2)
     provenance = {"adapter": str(source), "created_at": card.get("created_at"), "best_step": step,
                   "steps_per_epoch": steps_per_epoch, "epochs_chosen": epochs,

@@ -3,7 +3,11 @@
 Backends (``auto`` picks the first that can work here):
 * ``unsloth``: 4-bit QLoRA through unsloth, CUDA only, when installed;
 * ``peft-qlora``: transformers + peft + bitsandbytes 4-bit nf4, CUDA only;
+* ``cuda-lora``: peft LoRA over the float32 base on the GPU, bfloat16 autocast (``auto``'s choice on a GPU for
+  bases under :data:`QLORA_ABOVE` parameters: quantising a small model saves nothing and costs quality);
 * ``cpu-lora``: peft LoRA in float32 on the CPU (bf16 is 5-6x slower on CPUs without bf16 units).
+
+Adapters are written in float16 (half the bytes; LoRA weights are small numbers well inside its range).
 """
 
 from __future__ import annotations
@@ -28,23 +32,33 @@ from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_
 
 
 
-TRAINED_PRECISION = {"cpu-lora": "float32", "peft-qlora": "nf4 4-bit (bitsandbytes), bfloat16 compute",
+TRAINED_PRECISION = {"cpu-lora": "float32", "cuda-lora": "float32 (bfloat16 autocast)", "peft-qlora": "nf4 4-bit (bitsandbytes), bfloat16 compute",
                      "unsloth": "nf4 4-bit (unsloth), bfloat16 compute"}
 """The base weights' precision the adapter was trained against, recorded on its card: QLoRA adapters learn
 around the quantised base, so evaluating them merged into a full-precision base can differ (see the card)."""
 
 
-def pick_backend(requested: str) -> str:
+QLORA_ABOVE = 3_000_000_000
+"""``auto`` on a GPU trains bases with more parameters than this in 4-bit (QLoRA), smaller ones in full precision."""
+
+
+def pick_backend(requested: str, parameters: int | None = None) -> str:
+    """The training backend: ``requested``, checked, or for ``auto`` the first that can work here (on a GPU:
+    ``cuda-lora`` for a base of at most :data:`QLORA_ABOVE` parameters, else unsloth, then peft-qlora)."""
     import torch
 
     cuda = torch.cuda.is_available()
     if requested == "auto":
-        if cuda and importlib.util.find_spec("unsloth"):
+        if not cuda:
+            return "cpu-lora"
+        if parameters is not None and parameters <= QLORA_ABOVE:
+            return "cuda-lora"
+        if importlib.util.find_spec("unsloth"):
             return "unsloth"
-        if cuda and importlib.util.find_spec("bitsandbytes"):
+        if importlib.util.find_spec("bitsandbytes"):
             return "peft-qlora"
-        return "cpu-lora"
-    if requested in ("unsloth", "peft-qlora") and not cuda:
+        return "cuda-lora"
+    if requested in ("unsloth", "peft-qlora", "cuda-lora") and not cuda:
         raise HarnessError(f"--backend={requested} needs a CUDA GPU; none is visible. Use --backend=cpu-lora here.")
     needs = {"unsloth": "unsloth", "peft-qlora": "bitsandbytes"}.get(requested)
     if needs and importlib.util.find_spec(needs) is None:
@@ -63,7 +77,8 @@ def _load(config: TrainConfig, backend: str) -> tuple[Any, Any, str, str]:
         model, tokenizer = FastLanguageModel.from_pretrained(weights, load_in_4bit=True, max_seq_length=512)
         model = FastLanguageModel.get_peft_model(
             model, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=list(config.target_modules), random_state=config.seed, use_gradient_checkpointing="unsloth")
+            target_modules=list(config.target_modules), random_state=config.seed,
+            use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False)
         return model, tokenizer, weights, provenance
     import torch
     from peft import LoraConfig, get_peft_model
@@ -76,10 +91,15 @@ def _load(config: TrainConfig, backend: str) -> tuple[Any, Any, str, str]:
 
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                    bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(weights, quantization_config=quant, device_map={"": 0})
-        model = prepare_model_for_kbit_training(model)
+        # under DDP (accelerate launch) each process quantises onto its own GPU
+        model = AutoModelForCausalLM.from_pretrained(weights, quantization_config=quant,
+                                                     device_map={"": int(os.environ.get("LOCAL_RANK", "0"))})
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     else:
         model = AutoModelForCausalLM.from_pretrained(weights, dtype=torch.float32)
+        if config.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            model.enable_input_require_grads()
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM")
     return get_peft_model(model, lora), tokenizer, weights, provenance
@@ -125,7 +145,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     refuse_overwrite(config)
     set_seed(config.seed)
-    backend = pick_backend(config.backend)
+    backend = pick_backend(config.backend, base_parameters(config.base) if config.backend == "auto" else None)
     labels, label_source, teacher_stats = _labels(config)
     data = training_data(config, labels, label_source)
     model, tokenizer, weights, provenance = _load(config, backend)
@@ -142,8 +162,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 raise HarnessError(f"training loss became NaN at step {state.global_step}: lower --learning-rate "
                                    f"(now {config.learning_rate}) or check the data")
 
+    overhead = _between_steps()()
     epochs = config.epochs
-    steps_per_epoch = -(-len(train_rows) // config.batch_size)
+    launched = max(1, int(os.environ.get("WORLD_SIZE", "1")))  # accelerate launch / torchrun: DDP processes
+    steps_per_epoch = -(-len(train_rows) // (config.batch_size * launched))
     if config.min_steps and epochs * steps_per_epoch < config.min_steps:
         epochs = config.min_steps / steps_per_epoch
     total_steps = config.max_steps if config.max_steps > 0 else int(-(-epochs * steps_per_epoch // 1))
@@ -157,9 +179,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0.03,
         logging_steps=max(1, min(10, eval_every // 2)), eval_strategy="steps" if validate else "no",
         eval_steps=eval_every, save_strategy="steps" if validate else "no", save_steps=eval_every,
-        save_total_limit=2, load_best_model_at_end=validate,
+        save_total_limit=2, save_only_model=True, load_best_model_at_end=validate,  # never resumed: no optimiser state
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
-        use_cpu=not cuda, bf16=cuda, report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not cuda, bf16=cuda, report_to=[], ddp_find_unused_parameters=False, remove_unused_columns=False, dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random", prediction_loss_only=True,
     )
     prefix_length = common_prefix_length(train_rows + val_rows) if config.share_prefix and backend == "cpu-lora" else 0
@@ -171,19 +193,23 @@ def train(config: TrainConfig) -> dict[str, Any]:
     trainer = trainer_class(
         model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows if validate else None,
         data_collator=collator,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard()] if validate else [NanGuard()],
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard(), overhead] if validate
+        else [NanGuard(), overhead],
     )
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     result = trainer.train()
     wall = time.perf_counter() - start
-    config.out.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(config.out)
+    main, processes, ddp = _processes(trainer)  # several under `accelerate launch`: only the main one writes
+    if main:
+        config.out.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(config.out)
+        to_float16(config.out / "adapter_model.safetensors")
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
     peak_gib = (torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
-    tokens_seen = train_tokens * result.global_step * config.batch_size / max(1, len(train_rows))
+    tokens_seen = train_tokens * result.global_step * config.batch_size * processes / max(1, len(train_rows))
     card = {
         "card_version": 1,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -194,15 +220,24 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "split_seed": config.seed, "split_method": data.split_method or config.split,
         "hyperparameters": config.hyperparameters(),
         "backend": backend,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "adapter_dtype": "float16",
         "trained_against_precision": TRAINED_PRECISION[backend],
         "device": torch.cuda.get_device_name(0) if cuda else _cpu_name(),
         "teacher": teacher_stats,
         "shared_prefix_tokens": prefix_length, "group_by_length": config.group_by_length,
         "epochs_run": round(epochs, 3), "eval_every_used": eval_every, "steps": result.global_step,
         "wall_seconds": round(wall, 1),
+        "eval_and_checkpoint_seconds": round(overhead.seconds, 1),
+        "eval_and_checkpoint_share": round(overhead.seconds / wall, 3) if wall else None,
         "train_tokens_per_second": round(tokens_seen / wall, 1) if wall else None,
-        "peak_memory_gib": round(peak_gib, 2), "peak_memory_kind": "GPU allocated" if cuda else "process max RSS",
-        "gpu_hours": round(wall / 3600, 4) if cuda else 0.0,
+        "median_step_seconds": round(overhead.median_step(), 4) if overhead.median_step() else None,
+        "steady_train_tokens_per_second": round(train_tokens / len(train_rows) * config.batch_size * processes
+                                                / overhead.median_step(), 1) if overhead.median_step() else None,
+        "peak_memory_gib": round(peak_gib, 2),
+        "peak_memory_kind": ("GPU allocated" if cuda else "process max RSS") + (", main process" if processes > 1 else ""),
+        "processes": processes, "distributed_backend": ddp, "effective_batch_size": config.batch_size * processes,
+        "gpu_hours": round(wall / 3600 * processes, 4) if cuda else 0.0,
         "machine_hours": round(wall / 3600, 4),
         "dollars_per_hour": config.dollars_per_hour,
         "cost_usd": round(wall / 3600 * config.dollars_per_hour, 4) if config.dollars_per_hour else None,
@@ -212,6 +247,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     }
     if config.extra.get("refit_of"):
         card["refit_of"] = config.extra["refit_of"]
+    if not main:
+        return card  # the main process writes the adapter, its card and the tracking run
     (config.out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(checkpoints, ignore_errors=True)  # the best checkpoint is what was just saved
     from harness import tracking  # after the card is written: a tracking failure is a warning, never a lost adapter
@@ -221,6 +258,93 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if line:
         print(line, flush=True)
     return card
+
+
+def base_parameters(base: str) -> int | None:
+    """The base's parameter count from its config (a meta-device model: no weights read), when a GPU is visible
+    (``auto`` chooses between full-precision LoRA and QLoRA by it); None elsewhere or when unreadable."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from harness.models.local_lm import resolve_weights
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_weights(base)[0])
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+    except (OSError, ValueError):
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def to_float16(path: Path) -> None:
+    """Rewrite a safetensors file's float32 tensors as float16 (loading casts them back to the model's dtype)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    tensors = {k: v.to(torch.float16) if v.dtype == torch.float32 else v for k, v in tensors.items()}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _between_steps() -> type:
+    from transformers import TrainerCallback
+
+    class BetweenSteps(TrainerCallback):
+        """Seconds spent between one optimiser step's end and the next one's start: evaluation, checkpoints and
+        logging, the cadence's cost (the card reports it as a share of training time)."""
+
+        def __init__(self) -> None:
+            self.seconds = 0.0
+            self.step_seconds: list[float] = []
+            self._ended: float | None = None
+            self._began: float | None = None
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self._ended = time.perf_counter()
+            if self._began is not None:
+                self.step_seconds.append(self._ended - self._began)
+
+        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            self._close()
+            self._began = time.perf_counter()
+
+        def median_step(self) -> float | None:
+            """The median optimiser step's seconds: the steady rate, without the first step's compilation."""
+            steps = sorted(self.step_seconds)
+            return steps[len(steps) // 2] if steps else None
+
+        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            self._close()
+
+        def _close(self) -> None:
+            if self._ended is not None:
+                self.seconds += time.perf_counter() - self._ended
+                self._ended = None
+
+    return BetweenSteps
+
+
+def _processes(trainer: Any) -> tuple[bool, int, str | None]:
+    """After training: (this is the main process, how many processes trained, their torch.distributed backend).
+
+    Under ``accelerate launch --num_processes N`` (or torchrun) the Trainer runs DDP itself: each process trains
+    on its own ``--batch-size`` examples per step, so a step sees N x batch size. Every process has finished
+    (and loaded the best checkpoint) when this returns, so the main one may write the adapter and remove the
+    checkpoints; refuse_overwrite ran on every process before any of them trained."""
+    processes = max(1, int(trainer.args.world_size))
+    if processes == 1:
+        return True, 1, None
+    import torch.distributed as dist
+
+    trainer.accelerator.wait_for_everyone()
+    return trainer.is_world_process_zero(), processes, dist.get_backend() if dist.is_initialized() else None
 
 
 def refuse_overwrite(config: TrainConfig) -> None:

@@ -11,6 +11,12 @@ side by side, so a finance lead can see whether a result is a lucky draw.
 
 Nothing is recomputed: every number comes from the runs' own reports, which are checked to be one task,
 complete (not partial), and on distinct test splits.
+
+A fine-tuned row is trained per split (an adapter refuses a test split it was trained on): an adapter named
+``<name>-<seed>`` evaluated on split ``seed`` is the row ``<name>`` across splits (``adapter:fpb-sentiment-
+smollm2-135m-78516`` on seed 78516 and ``adapter:fpb-sentiment-smollm2-135m`` on seed 5768 are one recipe, one row;
+each split's table says which adapter ran). A report saved as ``<task>-splits.json`` beside a run's report puts
+its combined verdicts in that run's verdict block (:func:`summary_for`).
 """
 
 from __future__ import annotations
@@ -63,18 +69,30 @@ def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
     return runs
 
 
+def recipe_name(name: str, seed: Any) -> str:
+    """``adapter:<name>-<seed>`` on split ``seed`` -> ``adapter:<name>`` (the same recipe trained for that split);
+    any other row name unchanged. Works on row names (``model · strategy``) too."""
+    model, dot, strategy = name.partition(" · ")
+    suffix = f"-{seed}"
+    if model.startswith("adapter:") and seed is not None and model.endswith(suffix) and len(model) > len(suffix) + 8:
+        model = model[: -len(suffix)]
+    return model + dot + strategy
+
+
 def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
     """The per-row table and the combined verdicts of fine-tuned rows (see the module docstring)."""
     order: list[str] = []
     per_row: dict[str, dict[str, Any]] = {}
     for run in runs:
+        seed = run.report["split"].get("seed")
         for row in run.report["rows"]:
-            name = f"{row['model']} · {row['strategy']}"
+            ran = f"{row['model']} · {row['strategy']}"
+            name = recipe_name(ran, seed)
             if name not in per_row:
                 order.append(name)
                 per_row[name] = {}
             per_row[name][run.label] = {"weighted_f1": row["weighted_f1"], "ci95": row["weighted_f1_ci95"],
-                                        "n": row["n"]}
+                                        "n": row["n"], **({"ran_as": ran} if ran != name else {})}
     rows = []
     for name in order:
         values = [v["weighted_f1"] for v in per_row[name].values()]
@@ -82,8 +100,10 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
                      "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None})
     comparisons: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
+        seed = run.report["split"].get("seed")
         for c in run.report["comparisons"]:
-            entry = comparisons.setdefault((c["a"], c["b"]), {"a": c["a"], "b": c["b"], "splits": {}})
+            a, b = recipe_name(c["a"], seed), recipe_name(c["b"], seed)
+            entry = comparisons.setdefault((a, b), {"a": a, "b": b, "splits": {}})
             entry["splits"][run.label] = {k: c[k] for k in ("f1_difference", "f1_difference_ci95", "p_holm",
                                                             "verdict", "n")}
     labels = [r.label for r in runs]
@@ -91,8 +111,37 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
     for entry in comparisons.values():
         entry["combined"] = _combined(entry["splits"], labels)
         verdicts.append(entry)
+    means = {r["row"]: r for r in rows}
+    for entry in verdicts:
+        a, b = means.get(entry["a"]), means.get(entry["b"])
+        entry["text"] = (f"{entry['a']} vs {entry['b']}: {entry['combined']}"
+                         + (f"; mean weighted F1 {_spread(a)} vs {_spread(b)}" if a and b else ""))
     return {"task": runs[0].report["task"], "splits": labels, "reports": [str(r.path) for r in runs],
             "rows": rows, "comparisons": verdicts}
+
+
+def _spread(row: Mapping[str, Any]) -> str:
+    return (f"{row['mean']:.3f} ± {row['sd']:.3f} over {row['ran_on']}" if row["sd"] is not None
+            else f"{row['mean']:.3f} (one split)")
+
+
+def summary_for(report: Mapping[str, Any], directory: Path) -> dict[str, Any] | None:
+    """The combined verdicts of ``directory/<task>-splits.json`` for this run's fine-tuned rows, for its verdict
+    block; None when there is no such file, or it does not cover this run's split (a note when unreadable)."""
+    path = directory / f"{report['task']}-splits.json"
+    if not path.is_file():
+        return None
+    try:
+        combined = json.loads(path.read_text())
+        seed = (report.get("split") or {}).get("seed")
+        label = f"{(report.get('split') or {}).get('method')} seed {seed}"
+        if label not in combined["splits"]:
+            return None
+        tuned = {recipe_name(c["a"], seed) for c in report.get("comparisons") or []}
+        lines = [c["text"] for c in combined["comparisons"] if c["a"] in tuned and "text" in c]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {"file": str(path), "lines": [], "note": f"{path.name} could not be read ({exc}): not shown"}
+    return {"file": str(path), "splits": combined["splits"], "lines": lines}
 
 
 def _combined(per_split: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:
@@ -112,9 +161,17 @@ def _combined(per_split: Mapping[str, Mapping[str, Any]], labels: Sequence[str])
 def markdown(combined: Mapping[str, Any]) -> str:
     labels = combined["splits"]
     out = [f"# {combined['task']}: the decision across {len(labels)} splits", "",
-           "Every number comes from the runs' own reports: " + ", ".join(f"`{p}`" for p in combined["reports"]), "",
-           "## Weighted F1 per split", "",
-           "| row | " + " | ".join(labels) + " | mean ± sd | splits |", "|---|" + "---|" * (len(labels) + 2)]
+           "Every number comes from the runs' own reports: " + ", ".join(f"`{p}`" for p in combined["reports"]), ""]
+    texts = [c["text"] for c in combined["comparisons"] if "text" in c]
+    if texts:
+        out += ["## Verdict across splits", ""] + [f"- {t}" for t in texts] + [""]
+    ran_as = sorted({f"{v['ran_as']} on {label}" for row in combined["rows"] for label, v in row["splits"].items()
+                     if "ran_as" in v})
+    if ran_as:
+        out += ["One row per recipe: a fine-tuned row is the adapter trained for each split (" + "; ".join(ran_as) + ").",
+                ""]
+    out += ["## Weighted F1 per split", "",
+            "| row | " + " | ".join(labels) + " | mean ± sd | splits |", "|---|" + "---|" * (len(labels) + 2)]
     for row in combined["rows"]:
         cells = []
         for label in labels:

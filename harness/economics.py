@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from harness import HarnessError, humanize
-from harness.pricing import MachinePrice, PriceTable, cost_usd, default_machine, load_machine_prices, user_machine
+from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
+                             match_gpu, user_machine)
 
 HOURLY_FACTORS = (0.5, 1.0, 2.0, 4.0)
 API_PRICE_FACTORS = (0.25, 0.5, 1.0, 2.0)
@@ -29,19 +30,42 @@ DEFAULT_MONTHLY_VOLUME = 100_000
 PUBLISHED_PREFIX = "published-"
 
 
-def machines_for(dollars_per_hour: float | None = None, name: str | None = None) -> tuple[MachinePrice, MachinePrice]:
-    """The machine local time is priced at (``--harness-dollars-per-hour`` or ``--harness-machine``, else the
-    table's default cpu machine), and the GPU machine GPU training hours are priced at."""
+def machines_for(dollars_per_hour: float | None = None, name: str | None = None, *, device: str = "cpu",
+                 gpu_name: str | None = None) -> tuple[MachinePrice, MachinePrice]:
+    """The machine local time is priced at, and the GPU machine GPU training hours are priced at.
+
+    Local time: ``--harness-dollars-per-hour`` or ``--harness-machine`` when given; else, on a ``cuda`` device,
+    the gpu machine whose ``gpu_match`` names the GPU (``gpu_name``, read from torch when not given), or the
+    default gpu machine when none does (its ``selection`` says which); else the table's default cpu machine.
+    """
     table = load_machine_prices()
     gpu = default_machine("gpu", table)
+    on_gpu = str(device).startswith("cuda")
     if dollars_per_hour is not None:
-        return user_machine(dollars_per_hour), gpu
+        return user_machine(dollars_per_hour, kind="gpu" if on_gpu else "cpu"), gpu
     if name is not None:
         if name not in table:
             raise HarnessError(f"--harness-machine={name}: not in harness/prices.toml; expected one of {sorted(table)}, "
                                "or give a price with --harness-dollars-per-hour")
         return table[name], gpu
+    if on_gpu:
+        return gpu_machine_for(gpu_name if gpu_name is not None else visible_gpu_name(device), table), gpu
     return default_machine("cpu", table), gpu
+
+
+def visible_gpu_name(device: str) -> str | None:
+    """The name torch gives the GPU of a ``cuda`` / ``cuda:N`` device (torch is imported only then); None for
+    any other device, or when torch cannot say (the time is then priced at the default gpu machine, saying so)."""
+    device = str(device)
+    if not device.startswith("cuda"):
+        return None
+    index = device.partition(":")[2]
+    try:
+        import torch
+
+        return str(torch.cuda.get_device_name(int(index) if index.isdigit() else 0))
+    except Exception:  # noqa: BLE001 - no torch, no driver, a bad index: the price says the name is unknown
+        return None
 
 
 def api_model(name: str) -> str | None:
@@ -96,10 +120,12 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
         if len(times) < calls:
             return _none(f"not computable: {calls - len(times)} of {calls} calls have no measured time")
         hours = sum(times) / 3600
+        chosen = {"machine_selection": machine.selection} if machine.selection else {}
         return _money(hours * machine.dollars_per_hour, calls, "machine time",
-                      f"measured time × ${machine.dollars_per_hour:g}/h ({machine.name})",
+                      f"measured time × ${machine.dollars_per_hour:g}/h ({machine.name}"
+                      + (f"; {machine.selection})" if machine.selection else ")"),
                       machine=machine.name, dollars_per_hour=machine.dollars_per_hour,
-                      batch_size=max(c.get("batch_size", 1) for c in cases), machine_seconds=sum(times))
+                      batch_size=max(c.get("batch_size", 1) for c in cases), machine_seconds=sum(times), **chosen)
     priced_as = api_model(model)
     price = prices.lookup(priced_as) if prices is not None and priced_as else None
     if price is None:
@@ -122,9 +148,9 @@ def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str,
     for name in models:
         if not name.startswith("adapter:"):
             continue
-        from harness.models.adapter import adapter_dir
+        from harness.models.adapter import adapter_dir, split_variant
 
-        folder = adapter_dir(name.split(":", 1)[1], adapters_dir)
+        folder = adapter_dir(split_variant(name.split(":", 1)[1])[0], adapters_dir)
         try:
             card = json.loads((folder / "adapter_card.json").read_text())
         except (OSError, ValueError):
@@ -134,16 +160,20 @@ def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str,
     return cards
 
 
-def training_cost(card: Mapping[str, Any] | None, *, machine: MachinePrice,
-                  gpu_machine: MachinePrice | None) -> dict[str, Any]:
-    """The card's machine hours priced at its own $/h, else at the GPU (gpu_hours > 0) or the run's machine."""
+def training_cost(card: Mapping[str, Any] | None, *, machine: MachinePrice, gpu_machine: MachinePrice | None,
+                  machines: Mapping[str, MachinePrice] | None = None) -> dict[str, Any]:
+    """The card's machine hours priced at its own $/h; else, for GPU hours (gpu_hours > 0), at the machine whose
+    ``gpu_match`` names the card's ``device`` (the GPU it trained on; ``machines`` defaults to the price table),
+    or ``gpu_machine`` when none does; else at the run's machine."""
     if not card or card.get("machine_hours") is None:
         return {"usd": None, "note": "not computable: no adapter card with machine_hours"}
     hours = float(card["machine_hours"])
     if card.get("dollars_per_hour"):
         rate, where = float(card["dollars_per_hour"]), "the card's own $/h"
     elif (card.get("gpu_hours") or 0) > 0 and gpu_machine is not None:
-        rate, where = gpu_machine.dollars_per_hour, gpu_machine.name
+        found = match_gpu(card.get("device"), load_machine_prices() if machines is None else machines)
+        priced_at = found[0] if found is not None else gpu_machine
+        rate, where = priced_at.dollars_per_hour, priced_at.name
     else:
         rate, where = machine.dollars_per_hour, machine.name
     return {"usd": hours * rate, "machine_hours": hours, "dollars_per_hour": rate,

@@ -117,8 +117,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Where reports are written. Default: reports/ under the rootdir.")
     # decision report: costs, run history, CI gate (harness.economics, harness.history, harness.gate)
     add("--harness-dollars-per-hour", type=float, default=None, metavar="USD",
-        help="Price local models' measured time at this USD per hour. Default: the cpu machine marked default "
-             "in harness/prices.toml [machines].")
+        help="Price local models' measured time at this USD per hour. Default, from harness/prices.toml "
+             "[machines]: on the CPU the cpu machine marked default; on a GPU the gpu machine whose gpu_match "
+             "names it (e.g. H100), else the gpu machine marked default.")
     add("--harness-machine", default=None, metavar="NAME",
         help="Price local time at this [machines] entry of harness/prices.toml (e.g. aws-g5.xlarge).")
     add("--harness-monthly-volume", type=int, default=100_000, metavar="N",

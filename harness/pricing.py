@@ -248,7 +248,7 @@ def _check_aliases(value: Any, where: str) -> list[str]:
 
 # -- machine hours: what a local model's measured time costs -------------------------------------------
 
-_MACHINE_KEYS = {"dollars_per_hour", "kind", "default", "description", "as_of", "source", "note"}
+_MACHINE_KEYS = {"dollars_per_hour", "kind", "default", "description", "as_of", "source", "note", "gpu_match"}
 MACHINE_KINDS = ("cpu", "gpu")
 
 
@@ -263,6 +263,11 @@ class MachinePrice:
     as_of: str
     source: str
     default: bool = False
+    gpu_match: tuple[str, ...] = ()
+    """GPU names this machine prices (``gpu_match`` in the table), matched as whole words, case-insensitively,
+    against the name torch gives the GPU (``torch.cuda.get_device_name``): "H100" matches "NVIDIA H100 80GB HBM3"."""
+    selection: str = ""
+    """How this machine was chosen for a run, when that is worth saying (e.g. which GPU it matched); "" otherwise."""
 
 
 def load_machine_prices(path: Path | None = None) -> dict[str, MachinePrice]:
@@ -300,13 +305,78 @@ def load_machine_prices(path: Path | None = None) -> dict[str, MachinePrice]:
             source=_check_text(entry["source"], f"{where} has source={entry['source']!r}",
                                "expected a non-empty string saying where the price was read (URL and title)"),
             default=bool(entry.get("default", False)),
+            gpu_match=_check_gpu_match(entry.get("gpu_match"), entry["kind"], where),
         )
     for kind in MACHINE_KINDS:
         defaults = [m.name for m in found.values() if m.kind == kind and m.default]
         if len(defaults) > 1:
             raise HarnessError(f"{path}: machines {defaults} are all marked default for {kind}: expected one; "
                                "remove `default = true` from the others")
+    owners: dict[str, str] = {}
+    for machine in found.values():
+        for token in machine.gpu_match:
+            other = owners.setdefault(token.casefold(), machine.name)
+            if other != machine.name:
+                raise HarnessError(f"{path}: machines {other!r} and {machine.name!r} both have gpu_match {token!r}: "
+                                   "expected each GPU name under one machine, so a GPU has one price; remove it from "
+                                   "one of them (the other stays choosable with --harness-machine)")
     return found
+
+
+def _check_gpu_match(value: Any, kind: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    tokens = [value] if isinstance(value, str) else value
+    if not isinstance(tokens, list) or not tokens or not all(
+            isinstance(t, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 .-]*", t.strip()) for t in tokens):
+        raise HarnessError(f"{where} has gpu_match={value!r}: expected a word of the GPU's name as "
+                           "torch.cuda.get_device_name gives it (letters, digits, spaces, dots, dashes), or a list "
+                           "of them, e.g. gpu_match = \"H100\"")
+    if kind != "gpu":
+        raise HarnessError(f"{where} has gpu_match={value!r} but kind={kind!r}: expected gpu_match only on "
+                           "kind = \"gpu\" machines; remove it or set kind = \"gpu\"")
+    return tuple(t.strip() for t in tokens)
+
+
+def _names_gpu(token: str, gpu_name: str) -> bool:
+    """Whether ``token`` is a whole word of ``gpu_name`` (case-insensitive): "L4" is in "NVIDIA L4", not in
+    "NVIDIA L40S"; "H200" is in "NVIDIA H200", not in "NVIDIA GH200 480GB"."""
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(token)}(?![A-Za-z0-9])", gpu_name, re.IGNORECASE) is not None
+
+
+def match_gpu(gpu_name: str | None, machines: Mapping[str, MachinePrice]) -> tuple[MachinePrice, str] | None:
+    """The gpu machine whose ``gpu_match`` names this GPU, and the word that matched; None when none does.
+
+    Where several match (a name with two listed words), the longest word wins, then table order.
+
+    >>> m = MachinePrice("box", 1.0, "gpu", "box", "2026-01-01", "x", gpu_match=("H100",))
+    >>> match_gpu("NVIDIA H100 80GB HBM3", {"box": m})[1]
+    'H100'
+    >>> match_gpu("NVIDIA H200", {"box": m}) is None
+    True
+    """
+    if not isinstance(gpu_name, str) or not gpu_name.strip():
+        return None
+    hits = [(machine, token) for machine in machines.values() if machine.kind == "gpu"
+            for token in machine.gpu_match if _names_gpu(token, gpu_name)]
+    if not hits:
+        return None
+    return max(hits, key=lambda hit: len(hit[1]))  # max keeps the first of equals: table order
+
+
+def gpu_machine_for(gpu_name: str | None, machines: Mapping[str, MachinePrice]) -> MachinePrice:
+    """The machine that prices time on this GPU: the one whose ``gpu_match`` names it, else the default gpu
+    machine. Its ``selection`` says which happened and names the GPU (shown with the cost)."""
+    found = match_gpu(gpu_name, machines)
+    if found is not None:
+        machine, token = found
+        return replace(machine, selection=f"GPU {gpu_name.strip()!r} matched gpu_match {token!r}")
+    fallback = default_machine("gpu", machines)
+    if isinstance(gpu_name, str) and gpu_name.strip():
+        why = f"GPU {gpu_name.strip()!r} matched no gpu_match in harness/prices.toml: the default gpu machine"
+    else:
+        why = "GPU name unknown (torch gave none): the default gpu machine"
+    return replace(fallback, selection=why)
 
 
 def default_machine(kind: str, machines: Mapping[str, MachinePrice]) -> MachinePrice:

@@ -594,7 +594,11 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
                        "model to --harness-models.")
     if not any(alternative_kind(r["model"]) in ("published LLM", "prompted API") for r in rows):
         missing.append(_missing_llm(report))
-    return {"headline": _headline(report, tuned, sentences, by_name), "sentences": sentences, "missing": missing}
+    splits = report.get("across_splits") or {}
+    across = [f"Across {len(splits.get('splits', []))} splits ({Path(splits['file']).name}): {line}"
+              for line in splits.get("lines", [])] + ([splits["note"]] if splits.get("note") else [])
+    return {"headline": _headline(report, tuned, sentences, by_name), "sentences": sentences, "missing": missing,
+            "across_splits": across}
 
 
 def _headline(report: Mapping[str, Any], tuned: Sequence[str], sentences: Sequence[Mapping[str, Any]],
@@ -631,7 +635,7 @@ def verdict_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) -> lis
     """The verdict block for the terminal: the headline, then one wrapped bullet per sentence and per gap."""
     v = verdicts(report)
     lines = textwrap.wrap("VERDICT: " + v["headline"], width, subsequent_indent="  ")
-    for text in [s["text"] for s in v["sentences"]] + v["missing"]:
+    for text in [s["text"] for s in v["sentences"]] + v["across_splits"] + v["missing"]:
         lines += textwrap.wrap(text, width, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
     return lines
 
@@ -640,7 +644,8 @@ def verdict_markdown(report: Mapping[str, Any], heading: str = "##") -> list[str
     """The verdict block as Markdown (for the report and for ``summary.md`` / a CI step summary)."""
     v = verdicts(report)
     out = [f"{heading} Verdict", "", f"**{v['headline']}**", ""]
-    out += [f"- {s['text']}" for s in v["sentences"]] + [f"- {m}" for m in v["missing"]]
+    out += [f"- {s['text']}" for s in v["sentences"]] + [f"- {t}" for t in v["across_splits"]] + \
+        [f"- {m}" for m in v["missing"]]
     return out + [""]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from harness import HarnessError, economics, gate, history, tracking
+from harness import HarnessError, across_splits, economics, gate, history, tracking
 from harness import report as report_mod
 from harness.tasks import registry
 
@@ -101,7 +101,8 @@ def finish(benches: Mapping[str, Benchmark], cases: Sequence[Mapping[str, Any]],
            expected: Mapping[tuple[str, str, str], int], options: SessionOptions) -> SessionOutcome:
     """Write every report of this session. ``expected`` counts items per (task, model, strategy).
     Raises HarnessError for a machine price that cannot be resolved (before anything is written)."""
-    machine, gpu_machine = economics.machines_for(options.dollars_per_hour, options.machine)
+    device = next((getattr(bench, "device", "cpu") for bench in benches.values()), "cpu")  # on cuda: priced per GPU
+    machine, gpu_machine = economics.machines_for(options.dollars_per_hour, options.machine, device=device)
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for case in cases:
         by_task.setdefault(case["task"], []).append(case)
@@ -119,6 +120,9 @@ def finish(benches: Mapping[str, Benchmark], cases: Sequence[Mapping[str, Any]],
         builder, writer = getattr(task, "build_report", None), getattr(task, "write_report", None)
         report = builder(bench, by_task[name], **common) if builder else report_mod.build_report(
             bench.meta(), by_task[name], labels=task.labels, **common)
+        splits = across_splits.summary_for(report, directory)  # a saved <task>-splits.json: its verdicts
+        if splits:
+            report["across_splits"] = splits
         if name == main:
             report["companions"] = companion_tables(name, outcome.reports)
             outcome.main = name

@@ -67,3 +67,35 @@ def test_bad_inputs_are_refused(tmp_path, case, message):
         b.write_text("[1, 2]")
     with pytest.raises(HarnessError, match=re.escape(message)):
         load_runs([a] if b is None else [a, b])
+
+
+def test_an_adapter_per_split_is_one_recipe_row_and_its_verdict_reaches_each_runs_verdict_block(tmp_path):
+    from harness import report as report_mod
+    from harness.across_splits import recipe_name, summary_for, write
+
+    assert recipe_name("adapter:fpb-x-78516 · zero_shot", 78516) == "adapter:fpb-x · zero_shot"
+    assert recipe_name("adapter:fpb-x-78516", 5768) == "adapter:fpb-x-78516"  # another split's adapter: its own row
+    assert recipe_name("published-gpt-4-5768", 5768) == "published-gpt-4-5768"  # only adapters are per split
+    paths = []
+    for seed, name in ((5768, "adapter:x"), (78516, "adapter:x-78516"), (944601, "adapter:x-944601")):
+        rows = [(name,) + ROWS[0][1:], ROWS[1]]
+        paths.append(_report(tmp_path, seed, rows, [(f"{name} · zero_shot", GPT4, 0.04, 0.001, "better")]))
+    combined = combine(load_runs(paths))
+    assert [r["row"] for r in combined["rows"]] == [ADAPTER, GPT4]
+    assert combined["rows"][0]["ran_on"] == 3
+    (c,) = combined["comparisons"]
+    assert c["combined"] == "BETTER on all 3 splits" and "mean weighted F1 0.970 ± 0.000 over 3" in c["text"]
+    text = markdown(combined)
+    assert "## Verdict across splits" in text and "adapter:x-78516 · zero_shot on published seed 78516" in text
+
+    write(combined, tmp_path / "reports" / "fpb-sentiment-splits")
+    run = json.loads(paths[1].read_text())
+    summary = summary_for(run, tmp_path / "reports")
+    assert summary["lines"] == [c["text"]]
+    run["across_splits"] = summary
+    run.update(rows=[], economics={})
+    (line,) = report_mod.verdicts(run)["across_splits"]
+    assert line.startswith("Across 3 splits (fpb-sentiment-splits.json): adapter:x · zero_shot vs published-gpt-4")
+    other = dict(run, split={"method": "published", "seed": 1})
+    assert summary_for(other, tmp_path / "reports") is None  # a split the saved report does not cover
+    assert summary_for(run, tmp_path) is None  # no saved report there

@@ -130,7 +130,10 @@ def _adapter_problem(name: str, ctx: ModelContext) -> str | None:
     from harness.models.local_lm import file_sha256, smollm2_gguf
 
     try:
-        card = adapter.read_card(adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir))
+        spec, merged_bf16 = adapter.split_variant(name.split(":", 1)[1])
+        if merged_bf16 and ctx.device != "cuda":
+            return f"{adapter.MERGED_BF16} is a GPU variant (bfloat16 base); on {ctx.device} the adapter runs merged into float32"
+        card = adapter.read_card(adapter.adapter_dir(spec, ctx.adapters_dir))
     except HarnessError as exc:  # a broken adapter is one "not run" line, never a failure per case
         return str(exc)
     if card.get("random_weights"):
@@ -165,8 +168,10 @@ def build(name: str, ctx: ModelContext) -> Model:
     if name.startswith("adapter:"):
         from harness.models import adapter
 
-        folder = adapter.adapter_dir(name.split(":", 1)[1], ctx.adapters_dir)
-        return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size, device=ctx.device)
+        spec, merged_bf16 = adapter.split_variant(name.split(":", 1)[1])
+        folder = adapter.adapter_dir(spec, ctx.adapters_dir)
+        return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size, device=ctx.device,
+                            merged_bf16=merged_bf16)
     from harness.models.local_lm import CausalLM, resolve_weights
 
     spec = name[3:] if name.startswith("hf:") else name

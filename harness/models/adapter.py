@@ -105,19 +105,50 @@ def refusal(card: dict[str, Any], *, task: str, task_version: int, template_vers
     return None
 
 
-def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu") -> Any:
+MERGED_BF16 = "@merged-bf16"
+"""Suffix of ``adapter:<name>@merged-bf16``: on a GPU, the adapter merged into a bfloat16 base instead of the
+precision its card says it was trained against (so the difference can be reported as two rows)."""
+
+
+def split_variant(spec: str) -> tuple[str, bool]:
+    """``name@merged-bf16`` -> (``name``, True); anything else -> (spec, False)."""
+    if spec.endswith(MERGED_BF16):
+        return spec[: -len(MERGED_BF16)], True
+    return spec, False
+
+
+def eval_precision(card: dict[str, Any], device: str, merged_bf16: bool = False) -> str:
+    """The base precision an adapter is evaluated with: on a GPU the one its card says it was trained against
+    (``nf4`` for QLoRA, else ``float32``), or ``bfloat16`` on request; on the CPU always ``float32`` (4-bit nf4
+    kernels are CUDA only: the provenance line says so)."""
+    if device != "cuda":
+        return "float32"
+    if merged_bf16:
+        return "bfloat16"
+    trained = str(card.get("trained_against_precision", "float32"))
+    return "nf4" if trained.startswith("nf4") else "float32"
+
+
+def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu",
+         merged_bf16: bool = False) -> Any:
     from peft import PeftModel
 
     from harness.models.local_lm import CausalLM, resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
-    model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device)
-    model.model = PeftModel.from_pretrained(model.model, str(folder)).merge_and_unload().eval()
+    precision = eval_precision(card, device, merged_bf16)
+    model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device, precision=precision)
+    peft = PeftModel.from_pretrained(model.model, str(folder))
+    # merging into 4-bit weights would round the adapter into the quantisation: keep it beside them instead
+    model.model = (peft.get_base_model() if precision == "nf4" else peft.merge_and_unload()).eval()
     model.strategies = ("zero_shot",)
     model.fine_tuned = True
+    trained = card.get("trained_against_precision", "float32")
+    how = "unmerged, over the nf4 4-bit base" if precision == "nf4" else f"merged into a {precision} base"
     model.provenance = (
         f"{card['base_model']} + LoRA r={card['hyperparameters'].get('lora_r')} from {folder.name} "
         f"({card['train_examples']} train examples, {card['steps']} steps, backend {card['backend']} on "
-        f"{card['device']}, {card['wall_seconds']} s, created {card['created_at'][:10]})"
+        f"{card['device']}, {card['wall_seconds']} s, created {card['created_at'][:10]}); trained against {trained}, "
+        f"evaluated {how} on {device}"
     )
     return model

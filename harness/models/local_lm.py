@@ -108,6 +108,23 @@ def resolve_weights(spec: str) -> tuple[str, str]:
 
 
 QUANTIZE = (None, "int8")
+PRECISIONS = ("float32", "bfloat16", "nf4")
+
+
+def default_precision(device: str) -> str:
+    """bfloat16 on a GPU; float32 on the CPU (bf16 is 5-6x slower on CPUs without bf16 units)."""
+    return "bfloat16" if device == "cuda" else "float32"
+
+
+def nf4_config() -> Any:
+    """4-bit nf4 with double quantisation and bfloat16 compute: the quantisation QLoRA trains against."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise HarnessError("nf4 4-bit weights need bitsandbytes: pip install 'finetune-or-prompt[gpu]'")
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -142,7 +159,7 @@ class CausalLM:
     kind = "local"
 
     def __init__(self, name: str, weights: str, provenance: str, *, batch_size: int = 16,
-                 quantize: str | None = None, device: str = "cpu") -> None:
+                 quantize: str | None = None, device: str = "cpu", precision: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -150,8 +167,16 @@ class CausalLM:
             raise HarnessError(f"{name}: quantize={quantize!r}; expected one of {list(QUANTIZE)}")
         if quantize and device != "cpu":
             raise HarnessError(f"{name}: quantize={quantize} is a CPU path (dynamic int8); on {device} drop it")
+        precision = precision or default_precision(device)
+        if precision not in PRECISIONS:
+            raise HarnessError(f"{name}: precision={precision!r}; expected one of {list(PRECISIONS)}")
+        if precision == "nf4" and device != "cuda":
+            raise HarnessError(f"{name}: nf4 4-bit weights (bitsandbytes) need a CUDA GPU; on {device} use float32")
         self.device = device
-        """``cpu`` (float32) or ``cuda`` (bfloat16): where the weights live and every batch is computed."""
+        """``cpu`` (float32) or ``cuda`` (bfloat16 unless ``precision`` says otherwise): where the weights live
+        and every batch is computed."""
+        self.precision = precision
+        """The base weights' precision: ``float32``, ``bfloat16`` or ``nf4`` (4-bit, as QLoRA trained against)."""
         self.name = name
         self.forward_batch = batch_size
         self.batch_size = max(CHUNK, batch_size)
@@ -159,8 +184,12 @@ class CausalLM:
         start = time.perf_counter()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(weights)
-            dtype = torch.bfloat16 if device == "cuda" else torch.float32  # bf16 is 5-6x slower on CPUs without it
-            self.model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype).to(device).eval()
+            if precision == "nf4":
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    weights, quantization_config=nf4_config(), dtype=torch.bfloat16, device_map={"": 0}).eval()
+            else:
+                dtype = getattr(torch, precision)
+                self.model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype).to(device).eval()
         except OSError as exc:
             raise HarnessError(
                 f"{name}: could not load {weights!r} ({exc}). Give a local folder with a transformers model, "

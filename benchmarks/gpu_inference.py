@@ -1,0 +1,49 @@
+"""Time an adapter evaluated as the harness would (``adapter.load`` at its card's precision, on the GPU) on the
+first 64 FPB test sentences: load seconds, examples/s of label scoring, peak GiB. For a random-weight
+adapter's speed only (the harness refuses to score it), called by ``benchmarks/gpu_figures.py``.
+
+    python benchmarks/gpu_inference.py ADAPTER_FOLDER OUT.json [N]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main(folder: str, out: str, n: int = 64) -> None:
+    import torch
+
+    from harness.benchmark import Benchmark, BenchmarkConfig
+    from harness.models import adapter
+
+    bench = Benchmark(BenchmarkConfig(models=("tfidf-logreg",)))
+    requests = [bench.request("zero_shot", i) for i in range(min(n, len(bench.test)))]
+    card = adapter.read_card(Path(folder))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    model = adapter.load(Path(folder), card, f"adapter:{folder}", 16, device=device)
+    loaded = time.perf_counter() - start
+    model.predict(requests[:16])  # warm-up
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    model.predict(requests)
+    sync()
+    seconds = time.perf_counter() - start
+    Path(out).write_text(json.dumps({
+        "examples": len(requests), "batch": 16, "precision": model.precision, "load_seconds": round(loaded, 1),
+        "seconds": round(seconds, 3), "examples_per_second": round(len(requests) / seconds, 1),
+        "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
+        "device": device, "provenance": model.provenance,
+        "note": "random weights: speed and memory only"}, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], *(int(x) for x in sys.argv[3:4]))

@@ -87,12 +87,11 @@ def _load(config: TrainConfig, backend: str) -> tuple[Any, Any, str, str]:
     tokenizer = AutoTokenizer.from_pretrained(weights)
     if backend == "peft-qlora":
         from peft import prepare_model_for_kbit_training
-        from transformers import BitsAndBytesConfig
 
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=torch.bfloat16)
+        from harness.models.local_lm import nf4_config  # the same quantisation the harness evaluates against
+
         # under DDP (accelerate launch) each process quantises onto its own GPU
-        model = AutoModelForCausalLM.from_pretrained(weights, quantization_config=quant,
+        model = AutoModelForCausalLM.from_pretrained(weights, quantization_config=nf4_config(),
                                                      device_map={"": int(os.environ.get("LOCAL_RANK", "0"))})
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     else:

@@ -68,7 +68,10 @@ def test_two_processes_on_gloo_train_one_adapter(project):
     assert card["shared_prefix_tokens"] == 0  # its loss would run outside DDP's gradient synchronisation
     assert card["random_weights"] is True
 
-    again = _launch(project)  # every process refuses before training; the adapter is left as it was
+    # every process refuses before training and the adapter is left as it was; the launcher stops the other
+    # process as soon as one exits, so one or both may get to print the refusal
+    again = _launch(project)
     assert again.returncode != 0
-    assert again.stderr.count("already holds an adapter") == 2, again.stderr[-3000:]
+    assert again.stderr.count("already holds an adapter") in (1, 2), again.stderr[-3000:]
+    assert "adapter written" not in again.stdout
     assert json.loads((project / "adapters" / "ddp" / "adapter_card.json").read_text()) == card

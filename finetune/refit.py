@@ -37,7 +37,10 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
     if not path.is_file():
         raise HarnessError(f"--refit={source}: expected an adapter folder with {CARD}; none found")
     card = json.loads(path.read_text())
-    checks = {"base_model": config.base, "split_seed": config.seed, "split_method": config.split}
+    from finetune.data import training_data
+
+    split = training_data(config).split_method or config.split  # what this run's card will say (a declared task: its own)
+    checks = {"base_model": config.base, "split_seed": config.seed, "split_method": split}
     wrong = {k: (card.get(k), want) for k, want in checks.items() if card.get(k) != want}
     if wrong:
         detail = ", ".join(f"{k}: card {have!r}, this run {want!r}" for k, (have, want) in wrong.items())
@@ -49,7 +52,8 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
                            f"that one has limit={hyper.get('limit')}, teacher={hyper.get('teacher')}, "
                            f"{card.get('validation_examples', 0)} validation examples")
     step = best_step(card)
-    steps_per_epoch = -(-card["train_examples"] // card.get("effective_batch_size", hyper["batch_size"]))  # DDP: N x batch
+    steps_per_epoch = card.get("steps_per_epoch") or -(  # older cards: from the rows per step (DDP: N x batch)
+        -card["train_examples"] // card.get("effective_batch_size", hyper["batch_size"]))
     epochs = round(step / steps_per_epoch, 2)
     provenance = {"adapter": str(source), "created_at": card.get("created_at"), "best_step": step,
                   "steps_per_epoch": steps_per_epoch, "epochs_chosen": epochs,
@@ -57,4 +61,4 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
                   "train_data_sha256": card.get("train_data_sha256")}
     return replace(config, epochs=epochs, max_steps=-1, val_fraction=0.0,
                    target_modules=tuple(hyper["target_modules"]),
-                   **{k: hyper[k] for k in _RECIPE}, extra={**config.extra, "refit_of": provenance})
+                   batch_tokens=hyper.get("batch_tokens"), **{k: hyper[k] for k in _RECIPE}, extra={**config.extra, "refit_of": provenance})

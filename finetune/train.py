@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import HarnessError
 from finetune.config import TrainConfig
-from finetune.data import IGNORE, encode, training_data
+from finetune.data import IGNORE, encode, token_batches, training_data
 from harness.models.adapter import CARD
 from harness.models.random_base import NOTE, random_weights
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
@@ -104,6 +104,16 @@ def _load(config: TrainConfig, backend: str) -> tuple[Any, Any, str, str]:
     return get_peft_model(model, lora), tokenizer, weights, provenance
 
 
+class _OneBatch:
+    """With ``--batch-tokens`` each dataset item is already a batch of rows: collate that one item's rows."""
+
+    def __init__(self, collate: Any) -> None:
+        self.collate = collate
+
+    def __call__(self, items: list[list[dict[str, list[int]]]]) -> dict[str, Any]:
+        return self.collate([row for batch in items for row in batch])
+
+
 class _Collator:
     def __init__(self, pad_id: int) -> None:
         self.pad_id = pad_id
@@ -153,6 +163,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
     train_rows = [encode(e, tokenizer, data.messages) for e in data.train]
     val_rows = [encode(e, tokenizer, data.messages) for e in data.validation]
     train_tokens = sum(len(r["input_ids"]) for r in train_rows)
+    if config.batch_tokens:  # each item the trainer sees is one batch of rows, formed by tokens
+        train_set: list[Any] = [[train_rows[i] for i in b] for b in token_batches(train_rows, config.batch_tokens, config.seed)]
+        val_set: list[Any] = [[val_rows[i] for i in b] for b in token_batches(val_rows, config.batch_tokens, config.seed)]
+        per_device = 1
+    else:
+        train_set, val_set, per_device = train_rows, val_rows, config.batch_size
 
     class NanGuard(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
@@ -164,7 +180,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     overhead = _between_steps()()
     epochs = config.epochs
     launched = max(1, int(os.environ.get("WORLD_SIZE", "1")))  # accelerate launch / torchrun: DDP processes
-    steps_per_epoch = -(-len(train_rows) // (config.batch_size * launched))
+    steps_per_epoch = -(-len(train_set) // (per_device * launched))
     if config.min_steps and epochs * steps_per_epoch < config.min_steps:
         epochs = config.min_steps / steps_per_epoch
     total_steps = config.max_steps if config.max_steps > 0 else int(-(-epochs * steps_per_epoch // 1))
@@ -174,14 +190,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
     cuda = backend != "cpu-lora"
     args = TrainingArguments(
         output_dir=str(checkpoints), num_train_epochs=epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.batch_size,
+        per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
         learning_rate=config.learning_rate, lr_scheduler_type="linear", warmup_steps=0.03,
         logging_steps=max(1, min(10, eval_every // 2)), eval_strategy="steps" if validate else "no",
         eval_steps=eval_every, save_strategy="steps" if validate else "no", save_steps=eval_every,
         save_total_limit=2, save_only_model=True, load_best_model_at_end=validate,  # never resumed: no optimiser state
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
         use_cpu=not cuda, bf16=cuda, report_to=[], ddp_find_unused_parameters=False, remove_unused_columns=False, dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random", prediction_loss_only=True,
+        train_sampling_strategy="group_by_length" if config.group_by_length and not config.batch_tokens else "random",
+        prediction_loss_only=True,
     )
     prefix_length = common_prefix_length(train_rows + val_rows) if config.share_prefix and backend == "cpu-lora" else 0
     if prefix_length:
@@ -189,8 +206,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         trainer_class: type = _shared_prefix_trainer()
     else:
         collator, trainer_class = _Collator(tokenizer.pad_token_id), Trainer
+    if config.batch_tokens:
+        collator = _OneBatch(collator)
     trainer = trainer_class(
-        model=model, args=args, train_dataset=train_rows, eval_dataset=val_rows if validate else None,
+        model=model, args=args, train_dataset=train_set, eval_dataset=val_set if validate else None,
         data_collator=collator,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), NanGuard(), overhead] if validate
         else [NanGuard(), overhead],
@@ -208,7 +227,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
     peak_gib = (torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30
-    tokens_seen = train_tokens * result.global_step * config.batch_size * processes / max(1, len(train_rows))
+    rows_per_step = len(train_rows) / max(1, len(train_set)) * per_device * processes
+    tokens_per_step = train_tokens / max(1, len(train_set)) * per_device * processes  # unpadded
+    tokens_seen = tokens_per_step * result.global_step
     card = {
         "card_version": 1,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -231,11 +252,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "eval_and_checkpoint_share": round(overhead.seconds / wall, 3) if wall else None,
         "train_tokens_per_second": round(tokens_seen / wall, 1) if wall else None,
         "median_step_seconds": round(overhead.median_step(), 4) if overhead.median_step() else None,
-        "steady_train_tokens_per_second": round(train_tokens / len(train_rows) * config.batch_size * processes
-                                                / overhead.median_step(), 1) if overhead.median_step() else None,
+        "steady_train_tokens_per_second": round(tokens_per_step / overhead.median_step(), 1)
+        if overhead.median_step() else None,
         "peak_memory_gib": round(peak_gib, 2),
         "peak_memory_kind": ("GPU allocated" if cuda else "process max RSS") + (", main process" if processes > 1 else ""),
-        "processes": processes, "distributed_backend": ddp, "effective_batch_size": config.batch_size * processes,
+        "processes": processes, "distributed_backend": ddp, "effective_batch_size": round(rows_per_step, 1) if config.batch_tokens else config.batch_size * processes,
+        "steps_per_epoch": steps_per_epoch,
         "gpu_hours": round(wall / 3600 * processes, 4) if cuda else 0.0,
         "machine_hours": round(wall / 3600, 4),
         "dollars_per_hour": config.dollars_per_hour,
@@ -266,17 +288,15 @@ def base_parameters(base: str) -> int | None:
 
     if not torch.cuda.is_available():
         return None
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig
 
     from harness.models.local_lm import resolve_weights
+    from harness.models.random_base import parameter_count
 
     try:
-        config = AutoConfig.from_pretrained(resolve_weights(base)[0])
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config)
+        return parameter_count(AutoConfig.from_pretrained(resolve_weights(base)[0]))
     except (OSError, ValueError):
         return None
-    return sum(p.numel() for p in model.parameters())
 
 
 def to_float16(path: Path) -> None:

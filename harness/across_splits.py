@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
+from harness.report import alternative_kind
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,25 @@ def summary_for(report: Mapping[str, Any], directory: Path) -> dict[str, Any] | 
         if label not in combined["splits"]:
             return None
         tuned = {recipe_name(c["a"], seed) for c in report.get("comparisons") or []}
-        lines = [c["text"] for c in combined["comparisons"] if c["a"] in tuned and "text" in c]
+        mine = [c for c in combined["comparisons"] if c["a"] in tuned and "text" in c
+                and alternative_kind(c["b"].split(" · ")[0])]  # the alternatives the headline weighs
+        lines = [c["text"] for c in mine if not c["combined"].startswith("incomplete")]
+        partial: dict[str, list[str]] = {}
+        for c in mine:
+            if c["combined"].startswith("incomplete"):
+                partial.setdefault(c["a"], []).append(c["b"])
+        lines += [f"{a} vs {', '.join(bs)}: not compared across splits (ran on {_ran_on(combined, bs)} only)"
+                  for a, bs in partial.items()]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return {"file": str(path), "lines": [], "note": f"{path.name} could not be read ({exc}): not shown"}
     return {"file": str(path), "splits": combined["splits"], "lines": lines}
+
+
+def _ran_on(combined: Mapping[str, Any], rows: Sequence[str]) -> str:
+    """The splits every one of ``rows`` ran on, from the combined report's per-row table."""
+    ran = {r["row"]: set(r["splits"]) for r in combined["rows"]}
+    common = set.intersection(*(ran.get(b, set()) for b in rows))
+    return ", ".join(label for label in combined["splits"] if label in common) or "no common split"
 
 
 def _combined(per_split: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> str:

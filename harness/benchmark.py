@@ -47,6 +47,8 @@ class BenchmarkConfig:
     limit: int | None = None
     shots_per_label: int = DEFAULT_SHOTS_PER_LABEL
     batch_size: int = 16
+    batch_tokens: int | None = None
+    """Local models: rows per forward pass by a budget of padded tokens instead of ``batch_size`` (GPU)."""
     bootstrap: int = 1000
     record_mode: str = "none"
     cassette_dir: str | None = None
@@ -73,6 +75,9 @@ class BenchmarkConfig:
                                "label; to run without examples, leave few_shot out of --harness-strategies")
         if self.batch_size < 1:
             raise HarnessError(f"--harness-batch-size={self.batch_size}: expected at least 1")
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise HarnessError(f"--harness-batch-tokens={self.batch_tokens}: expected a positive number of tokens "
+                               "per forward pass (e.g. 16384 on a GPU), or leave it out for --harness-batch-size rows")
         if self.bootstrap < 100:
             raise HarnessError(f"--harness-bootstrap={self.bootstrap}: expected at least 100 resamples")
         if self.record_mode not in RECORD_MODES:
@@ -168,6 +173,7 @@ class Benchmark:
             adapters_dir=_under(root, cfg.adapters_dir, "adapters"), device=self.device,
             keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
             batch_size=int(context.pop("batch_size", cfg.batch_size)),  # a task may lower it (long prompts)
+            batch_tokens=cfg.batch_tokens,
             adapter_task=str(context.pop("adapter_task", "")),
             adapter_task_version=int(context.pop("adapter_task_version", 0)),
             task_context=context,

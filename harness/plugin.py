@@ -94,6 +94,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
              "Default: %(default)s.")
     add("--harness-batch-size", type=int, default=16, metavar="N",
         help="Batch size of local models. Default: %(default)s.")
+    add("--harness-batch-tokens", type=int, default=None, metavar="N",
+        help="Local models: as many rows per forward pass as fit in N padded tokens (e.g. 16384 on a GPU), instead "
+             "of --harness-batch-size rows. Default: rows.")
     add("--harness-bootstrap", type=int, default=1000, metavar="N",
         help="Bootstrap resamples for the 95%% CIs. Default: %(default)s.")
     if not _recording_plugin_active(pluginmanager):  # pytest-recording owns --record-mode when installed: one option for both
@@ -150,7 +153,7 @@ def _config(config: pytest.Config, task: str = DEFAULT_TASK) -> BenchmarkConfig:
     kwargs: dict[str, Any] = dict(
         root=str(config.rootpath), data_dir=opt("harness_data"), seed=opt("harness_seed"),
         strategies=opt("harness_strategies"), limit=opt("harness_limit"), shots_per_label=opt("harness_shots"),
-        batch_size=opt("harness_batch_size"), bootstrap=opt("harness_bootstrap"),
+        batch_size=opt("harness_batch_size"), batch_tokens=opt("harness_batch_tokens"), bootstrap=opt("harness_bootstrap"),
         record_mode=record_mode(config), cassette_dir=opt("harness_cassette_dir"),
         adapters_dir=opt("harness_adapters_dir"), device=opt("harness_device"),
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),

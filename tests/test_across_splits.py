@@ -99,3 +99,22 @@ def test_an_adapter_per_split_is_one_recipe_row_and_its_verdict_reaches_each_run
     other = dict(run, split={"method": "published", "seed": 1})
     assert summary_for(other, tmp_path / "reports") is None  # a split the saved report does not cover
     assert summary_for(run, tmp_path) is None  # no saved report there
+
+
+def test_the_verdict_block_keeps_the_alternatives_and_folds_those_run_on_one_split(tmp_path):
+    from harness.across_splits import summary_for, write
+
+    base, api = ("smollm2-135m", "zero_shot", 453, 0.5, [0.4, 0.6]), ("openai:m", "cot", 453, 0.9, [0.8, 0.95])
+    paths = []
+    for seed in (5768, 78516):
+        rows, comparisons = list(ROWS), [(ADAPTER, GPT4, 0.04, 0.001, "better")]
+        if seed == 5768:  # a base model and an API row on the first split only
+            rows += [base, api]
+            comparisons += [(ADAPTER, "smollm2-135m · zero_shot", 0.4, 0.001, "better"),
+                            (ADAPTER, "openai:m · cot", 0.07, 0.001, "better")]
+        paths.append(_report(tmp_path, seed, rows, comparisons))
+    write(combine(load_runs(paths)), tmp_path / "reports" / "fpb-sentiment-splits")
+    lines = summary_for(json.loads(paths[0].read_text()), tmp_path / "reports")["lines"]
+    assert len(lines) == 2, lines  # the local base model is not an alternative to fine-tuning: not listed
+    assert lines[0].startswith(f"{ADAPTER} vs {GPT4}: BETTER on all 2 splits")
+    assert lines[1] == f"{ADAPTER} vs openai:m · cot: not compared across splits (ran on published seed 5768 only)"

@@ -164,6 +164,7 @@ CONFIG_CASES = {
     "shots-zero": ({"shots_per_label": 0}, "--harness-shots=0: expected at least 1"),
     "shots-negative": ({"shots_per_label": -1}, "--harness-shots=-1"),
     "batch-size-zero": ({"batch_size": 0}, "--harness-batch-size=0"),
+    "batch-tokens-zero": ({"batch_tokens": 0}, "--harness-batch-tokens=0: expected a positive number of tokens"),
     "bootstrap-too-few": ({"bootstrap": 10}, "--harness-bootstrap=10: expected at least 100"),
     "api-concurrency-zero": ({"api_concurrency": 0}, "--harness-api-concurrency=0"),
     "unknown-record-mode": ({"record_mode": "replay"}, "--record-mode=replay: expected one of"),

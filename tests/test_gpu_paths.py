@@ -112,13 +112,13 @@ def test_a_card_records_the_adapter_dtype_the_step_rate_and_the_cadence_cost(tmp
         assert {str(handle.get_tensor(k).dtype) for k in handle.keys()} == {"torch.float16"}
 
 
-def test_the_gpu_figures_script_runs_its_8b_phase_end_to_end_in_smoke_form(tmp_path):
+def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smoke_form(tmp_path):
     """benchmarks/gpu_figures.py --smoke: the same phase code on a CPU (a tiny random shape, 2 steps, cpu-lora),
     so the script a lent GPU runs is never first tried there; its numbers are not figures."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "gpu.json"
     done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "gpu_figures.py"), "--smoke", "--phases",
-                           "llama8b", "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
+                           "smollm2_shape,llama8b", "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
                           cwd=root, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -127,3 +127,9 @@ def test_the_gpu_figures_script_runs_its_8b_phase_end_to_end_in_smoke_form(tmp_p
     assert phase["card-cpu-lora"]["random_weights"] is True
     assert phase["inference"]["note"] == "random weights: speed and memory only"
     assert phase["inference"]["examples_per_second"] > 0
+    shape = json.loads(out.read_text())["phases"]["smollm2_shape_random_weights"]
+    for name in ("batch-16", "tokens-4096", "tokens-8192"):
+        assert shape[f"train-{name}"]["ok"], shape
+        assert shape[f"card-{name}"]["projected_4_epochs_seconds"] > 0
+    assert shape["card-tokens-8192"]["effective_batch_size"] > shape["card-batch-16"]["effective_batch_size"] == 16
+    assert [s["batch"] for s in shape["inference"]["settings"]] == ["16 rows", "8192 tokens", "16384 tokens"]

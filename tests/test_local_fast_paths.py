@@ -80,6 +80,39 @@ def test_length_ordered_batches_answer_in_request_order_as_one_at_a_time(smollm2
     assert {r.batch_size for r in together} == {2}
 
 
+@pytest.mark.parametrize("strategy", ["zero_shot", "cot"])
+def test_a_token_budget_packs_short_prompts_together_and_answers_as_one_at_a_time(smollm2, strategy):
+    """--harness-batch-tokens: rows per forward pass by padded tokens (scoring) or by the longest prompt plus
+    its answer limit (decoding). The answers are those of one request at a time; only the batching differs."""
+    requests = [Request(e, replace(render(strategy, e.text), max_new_tokens=12), LABELS) for e in SENTENCES]
+    lengths = [len(smollm2.prompt_ids(r)) for r in requests]
+    budget = 2 * max(lengths) + (24 if strategy == "cot" else 0)  # 2 rows of the longest prompt (+ answers)
+    smollm2.batch_tokens = budget
+    try:
+        smollm2.clear_prefix_cache()
+        together = smollm2.predict(requests)
+    finally:
+        smollm2.batch_tokens = None
+    alone = []
+    for r in requests:
+        smollm2.clear_prefix_cache()
+        alone += smollm2.predict([r])
+    assert [r.text for r in together] == [r.text for r in alone]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    if strategy == "zero_shot":  # greedy in length order: a batch holds what fits at its longest row
+        expected, batch = [], []
+        for i in order:
+            if batch and (len(batch) + 1) * lengths[i] > budget:
+                expected += [len(batch)] * len(batch)
+                batch = []
+            batch.append(i)
+        expected += [len(batch)] * len(batch)
+        assert [together[i].batch_size for i in order] == expected
+        assert max(expected) >= 2
+    else:
+        assert {r.batch_size for r in together} == {2}
+
+
 def test_int8_option_is_checked(smollm2):
     from harness import HarnessError
     from harness.models.local_lm import CausalLM

@@ -26,6 +26,14 @@ def test_a_random_base_trains_but_is_never_scored(tmp_path):
     assert random_weights(tmp_path / "tiny")["shape"] == "tiny"
     again = _run("random-base", "--shape", "tiny", "--out", str(tmp_path / "tiny"), cwd=tmp_path)
     assert again.returncode == 2 and "is not empty" in again.stderr
+    # another tokenizer, e.g. where SmolLM2's GGUF is not installed: the written folder's own one will do
+    mine = _run("random-base", "--shape", "tiny", "--out", str(tmp_path / "tiny2"), "--tokenizer", str(tmp_path / "tiny"),
+                cwd=tmp_path)
+    assert mine.returncode == 0, mine.stderr[-2000:]
+    assert (tmp_path / "tiny2" / "tokenizer.json").read_bytes() == (tmp_path / "tiny" / "tokenizer.json").read_bytes()
+    missing = _run("random-base", "--shape", "tiny", "--out", str(tmp_path / "tiny3"), "--tokenizer", str(tmp_path / "no"),
+                   cwd=tmp_path)
+    assert missing.returncode == 2 and f"--tokenizer={tmp_path / 'no'}: expected a folder" in missing.stderr
 
     write_csv(tmp_path / "data.csv", rows())
     (tmp_path / "test_rbtask.py").write_text(SUITE)

@@ -31,6 +31,8 @@ class ModelContext:
     test: tuple[Example, ...]
     seed: int
     batch_size: int = 16
+    batch_tokens: int | None = None
+    """Local models: rows per forward pass by this budget of padded tokens instead of ``batch_size``."""
     task: str = "fpb-sentiment"
     task_version: int = 1
     template_version: str = ""
@@ -171,9 +173,10 @@ def build(name: str, ctx: ModelContext) -> Model:
         spec, merged_bf16 = adapter.split_variant(name.split(":", 1)[1])
         folder = adapter.adapter_dir(spec, ctx.adapters_dir)
         return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size, device=ctx.device,
-                            merged_bf16=merged_bf16)
+                            merged_bf16=merged_bf16, batch_tokens=ctx.batch_tokens)
     from harness.models.local_lm import CausalLM, resolve_weights
 
     spec = name[3:] if name.startswith("hf:") else name
     weights, provenance = resolve_weights(spec)
-    return CausalLM(name, weights, provenance, batch_size=ctx.batch_size, device=ctx.device)
+    return CausalLM(name, weights, provenance, batch_size=ctx.batch_size, device=ctx.device,
+                    batch_tokens=ctx.batch_tokens)

@@ -130,14 +130,15 @@ def eval_precision(card: dict[str, Any], device: str, merged_bf16: bool = False)
 
 
 def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu",
-         merged_bf16: bool = False) -> Any:
+         merged_bf16: bool = False, batch_tokens: int | None = None) -> Any:
     from peft import PeftModel
 
     from harness.models.local_lm import CausalLM, resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
     precision = eval_precision(card, device, merged_bf16)
-    model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device, precision=precision)
+    model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device, precision=precision,
+                     batch_tokens=batch_tokens)
     peft = PeftModel.from_pretrained(model.model, str(folder))
     # merging into 4-bit weights would round the adapter into the quantisation: keep it beside them instead
     model.model = (peft.get_base_model() if precision == "nf4" else peft.merge_and_unload()).eval()

@@ -159,7 +159,8 @@ class CausalLM:
     kind = "local"
 
     def __init__(self, name: str, weights: str, provenance: str, *, batch_size: int = 16,
-                 quantize: str | None = None, device: str = "cpu", precision: str | None = None) -> None:
+                 quantize: str | None = None, device: str = "cpu", precision: str | None = None,
+                 batch_tokens: int | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -179,7 +180,10 @@ class CausalLM:
         """The base weights' precision: ``float32``, ``bfloat16`` or ``nf4`` (4-bit, as QLoRA trained against)."""
         self.name = name
         self.forward_batch = batch_size
-        self.batch_size = max(CHUNK, batch_size)
+        self.batch_tokens = batch_tokens
+        """None: ``forward_batch`` rows per forward pass; else as many rows as fit in this many padded tokens
+        (rows x the longest row, prompt and answer), so short prompts share large batches and long ones small."""
+        self.batch_size = max(CHUNK, batch_size, (batch_tokens or 0) // 16)  # requests handed to one predict()
         self.provenance = provenance
         start = time.perf_counter()
         try:
@@ -263,14 +267,32 @@ class CausalLM:
         order = sorted(range(len(requests)), key=lambda i: len(ids[i]))  # similar lengths share a batch
         replies: list[Reply | None] = [None] * len(requests)
         if all(r.prompt.classify for r in requests) and self._scorable(requests[0].labels):
-            for start in range(0, len(order), self.forward_batch):
-                rows = order[start:start + self.forward_batch]
+            for rows in self._batches(order, ids):
                 for i, reply in zip(rows, self._score([requests[i] for i in rows], [ids[i] for i in rows])):
                     replies[i] = reply
         else:
             for i, reply in zip(order, self._generate([requests[i] for i in order], [ids[i] for i in order])):
                 replies[i] = reply
         return [r for r in replies if r is not None]
+
+    def _batches(self, order: Sequence[int], ids: Sequence[Sequence[int]]) -> list[list[int]]:
+        """``order`` (ascending prompt length) cut into forward passes: ``forward_batch`` rows each, or with a
+        token budget as many as fit (a prompt longer than the budget runs alone)."""
+        if not self.batch_tokens:
+            return [list(order[s:s + self.forward_batch]) for s in range(0, len(order), self.forward_batch)]
+        batches: list[list[int]] = [[]]
+        for i in order:
+            if batches[-1] and (len(batches[-1]) + 1) * len(ids[i]) > self.batch_tokens:
+                batches.append([])
+            batches[-1].append(i)
+        return batches
+
+    def _rows_at_once(self, ids: Sequence[Sequence[int]], limits: Sequence[int]) -> int:
+        """How many rows decode together: ``forward_batch``, or what the token budget holds at the longest
+        prompt plus its answer limit."""
+        if not self.batch_tokens:
+            return self.forward_batch
+        return max(1, self.batch_tokens // (max(len(x) for x in ids) + max(limits)))
 
     def _score(self, requests: Sequence[Request], ids: Sequence[Sequence[int]]) -> list[Reply]:
         import torch
@@ -327,10 +349,11 @@ class CausalLM:
         rows: list[int] = []  # the request of each batch row
         cache: Any = None
         mask = last = None
-        refill = max(1, self.forward_batch // 4)  # join when this many slots are free: fewer, larger prefills
+        at_once = self._rows_at_once(ids, limits)
+        refill = max(1, at_once // 4)  # join when this many slots are free: fewer, larger prefills
         with torch.inference_mode():
             while waiting or rows:
-                free = self.forward_batch - len(rows)
+                free = at_once - len(rows)
                 if waiting and (not rows or free >= min(refill, len(waiting))):
                     new = [waiting.pop() for _ in range(min(free, len(waiting)))]
                     new_cache, new_mask, first = self._start_rows([ids[i] for i in new], p)
@@ -374,7 +397,7 @@ class CausalLM:
             tokens = [t for t in row_tokens if t != pad]
             replies.append(Reply(
                 text=self.tokenizer.decode(tokens, skip_special_tokens=True).strip(), latency_s=per_item,
-                latency_source="local", batch_size=min(self.forward_batch, len(ids)), input_tokens=len(x),
+                latency_source="local", batch_size=min(at_once, len(ids)), input_tokens=len(x),
                 output_tokens=len(tokens),
             ))
         return replies

@@ -34,8 +34,10 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfloat16") -> Path:
-    """A loadable transformers folder of ``shape`` with random weights and SmolLM2's tokenizer."""
+def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfloat16",
+                      tokenizer: str | Path | None = None) -> Path:
+    """A loadable transformers folder of ``shape`` with random weights and ``tokenizer`` (a folder; default
+    SmolLM2's, read from its GGUF)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -46,14 +48,17 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise HarnessError(f"{out} is not empty: expected a new folder for the random-weight model")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_weights("smollm2-135m")[0])
+    source = str(tokenizer) if tokenizer is not None else resolve_weights("smollm2-135m")[0]
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"--tokenizer={source}: expected a folder with a transformers tokenizer "
+                           f"(tokenizer.json or tokenizer_config.json); it could not be read ({exc})") from None
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
     setattr(config, MARKER, {"shape": shape, "seed": seed, "note": NOTE})
     torch.manual_seed(seed)
-    with torch.device("meta"):
-        meta = LlamaForCausalLM(config)
-    n_params = sum(p.numel() for p in meta.parameters())
+    n_params = parameter_count(config)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # an 8B random init takes minutes on CPU cores
     with torch.device(device):
         model = LlamaForCausalLM._from_config(config, dtype=getattr(torch, dtype))
@@ -63,6 +68,16 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     (out / "README.md").write_text(f"# Random-weight {shape} ({n_params / 1e6:.0f} M parameters)\n\n{NOTE}: written by "
                                    "`python -m finetune random-base`; its quality figures mean nothing.\n")
     return out
+
+
+def parameter_count(config: Any) -> int:
+    """Parameters of the model ``config`` describes, counted on the meta device (no weights made or read)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
 
 
 def random_weights(folder: str | Path) -> dict[str, Any] | None:

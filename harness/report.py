@@ -586,7 +586,11 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
                     f"{_verdict_words(c)}; {_money_words(a, b, other)}; {_payback_words(versus.get((t, c['b'])))}.")
             sentences.append({"tuned": t, "other": c["b"], "kind": kind, "verdict": c["verdict"], "text": text})
     missing = []
-    if not tuned:
+    alone = [row_name(r) for r in rows if r["model"].startswith("adapter:")] if not tuned else []
+    if alone:  # a fine-tuned row ran, but no other row beside it: nothing to compare
+        missing.append(f"{', '.join(alone)} ran with no other row to compare it with. Add an alternative, e.g. "
+                       f"--harness-models={','.join(by_name[a]['model'] for a in alone)},tfidf-logreg")
+    elif not tuned:
         missing.append("No fine-tuned row ran, so this run cannot answer fine-tune or prompt. Add one with: "
                        f"pytest suites -m {_marker(report)} --harness-models=adapter:fpb-sentiment-smollm2-135m"
                        if report.get("task") == "fpb-sentiment" else
@@ -597,7 +601,9 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     splits = report.get("across_splits") or {}
     across = [f"Across {len(splits.get('splits', []))} splits ({Path(splits['file']).name}): {line}"
               for line in splits.get("lines", [])] + ([splits["note"]] if splits.get("note") else [])
-    return {"headline": _headline(report, tuned, sentences, by_name), "sentences": sentences, "missing": missing,
+    headline = (f"No answer yet: {', '.join(alone)} ran, but no other row to compare it with." if alone
+                else _headline(report, tuned, sentences, by_name))
+    return {"headline": headline, "sentences": sentences, "missing": missing,
             "across_splits": across}
 
 

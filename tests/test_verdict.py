@@ -127,6 +127,14 @@ def test_without_a_fine_tuned_row_the_verdict_says_how_to_add_one():
     assert "--harness-models=adapter:fpb-sentiment-smollm2-135m" in v["missing"][0]
 
 
+def test_a_fine_tuned_row_alone_is_named_not_called_missing():
+    v = report_mod.verdicts(_report([_row(TUNED, "zero_shot", 0.97, 0.002, "machine time")], []))
+    assert v["headline"] == f"No answer yet: {TUNED} · zero_shot ran, but no other row to compare it with."
+    assert v["missing"][0].startswith(f"{TUNED} · zero_shot ran with no other row to compare it with")
+    assert f"--harness-models={TUNED},tfidf-logreg" in v["missing"][0]
+    assert not any("No fine-tuned row ran" in m for m in v["missing"])
+
+
 def test_a_worse_fine_tuned_row_says_prompt():
     rows = [_row(TUNED, "zero_shot", 0.90, 0.002, "machine time"), _row("openai:gpt-4o", "zero_shot", 0.95, 2.0)]
     report = _report(rows, [_comparison("openai:gpt-4o · zero_shot", -0.05, 0.001, "worse")])

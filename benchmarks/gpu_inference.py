@@ -36,12 +36,7 @@ def main(folder: str, out: str, n: int = 256, budgets: tuple[int, ...] = ()) -> 
     settings = []
     for budget in (None, *budgets):
         model.batch_tokens = budget
-        model.predict(requests[:16])  # warm-up
-        sync()
-        start = time.perf_counter()
-        replies = model.predict(requests)
-        sync()
-        seconds = time.perf_counter() - start
+        replies, seconds = timed(model, requests, requests[:16], sync)
         settings.append({"batch": f"{budget} tokens" if budget else "16 rows", "seconds": round(seconds, 3),
                          "examples_per_second": round(len(requests) / seconds, 1),
                          "largest_batch_rows": max(r.batch_size for r in replies)})
@@ -58,16 +53,21 @@ def main(folder: str, out: str, n: int = 256, budgets: tuple[int, ...] = ()) -> 
 COT_ROWS = 32
 
 
-def chain_of_thought(model, requests, sync) -> dict:
-    """Greedy decoding of chain-of-thought replies with continuous batching (16 rows at once): replies/s and
-    generated tokens/s. Random weights rarely write the end-of-turn token, so rows run to their answer limit."""
-    model.batch_tokens = None
-    model.predict(requests[:2])  # warm-up
+def timed(model, requests, warm_up, sync):
+    """``model``'s replies to ``requests`` and their seconds, after an untimed call on ``warm_up``."""
+    model.predict(warm_up)
     sync()
     start = time.perf_counter()
     replies = model.predict(requests)
     sync()
-    seconds = time.perf_counter() - start
+    return replies, time.perf_counter() - start
+
+
+def chain_of_thought(model, requests, sync) -> dict:
+    """Greedy decoding of chain-of-thought replies with continuous batching (16 rows at once): replies/s and
+    generated tokens/s. Random weights rarely write the end-of-turn token, so rows run to their answer limit."""
+    model.batch_tokens = None
+    replies, seconds = timed(model, requests, requests[:2], sync)
     tokens = sum(r.output_tokens or 0 for r in replies)
     return {"rows": len(replies), "seconds": round(seconds, 3), "replies_per_second": round(len(replies) / seconds, 2),
             "generated_tokens": tokens, "generated_tokens_per_second": round(tokens / seconds, 1),

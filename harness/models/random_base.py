@@ -60,9 +60,8 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     setattr(config, MARKER, {"shape": shape, "seed": seed, "note": NOTE})
     config.architectures = ["LlamaForCausalLM"]
     config.dtype = dtype
-    n_params = parameter_count(config)
     out.mkdir(parents=True, exist_ok=True)
-    seconds = _write_weights(config, out, seed=seed, dtype=getattr(torch, dtype))
+    seconds, n_params = _write_weights(config, out, seed=seed, dtype=getattr(torch, dtype))
     config.save_pretrained(out)
     GenerationConfig.from_model_config(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -78,12 +77,13 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
 SHARD_BYTES = 2 * 2**30
 
 
-def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> float:
+def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> tuple[float, int]:
     """Draw every weight of ``config``'s model (matrices N(0, initializer_range), norms 1) on the GPU when there is
     one, and write them as safetensors shards of at most :data:`SHARD_BYTES` with their index, the layout
     ``from_pretrained`` reads. Nothing goes through a whole model in memory: the writing of one shard overlaps
     the drawing of the next, so an 8B shape costs about its 16 GB of writes (on an H200 on 2026-11-27 the
-    earlier way, a model initialised on the GPU and ``save_pretrained``, took 247 s in all)."""
+    earlier way, a model initialised on the GPU and ``save_pretrained``, took 247 s in all). Returns the seconds
+    and the parameter count (a tied head counted once, as :func:`parameter_count` does)."""
     import time
     from concurrent.futures import ThreadPoolExecutor
 
@@ -98,10 +98,14 @@ def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> float:
     generator = torch.Generator(device=device).manual_seed(seed)
     itemsize = torch.empty((), dtype=dtype).element_size()
     groups: list[list[tuple[str, tuple[int, ...]]]] = [[]]
+    in_shard = 0  # bytes in the last group
     for name, shape in shapes:  # consecutive parameters, a shard at most SHARD_BYTES (a bigger tensor alone)
-        if groups[-1] and (sum(math.prod(s) for _, s in groups[-1]) + math.prod(shape)) * itemsize > SHARD_BYTES:
+        size = math.prod(shape) * itemsize
+        if groups[-1] and in_shard + size > SHARD_BYTES:
             groups.append([])
+            in_shard = 0
         groups[-1].append((name, shape))
+        in_shard += size
     files = ["model.safetensors"] if len(groups) == 1 else [f"model-{i + 1:05d}-of-{len(groups):05d}.safetensors"
                                                            for i in range(len(groups))]
     std = getattr(config, "initializer_range", 0.02)
@@ -121,13 +125,12 @@ def _write_weights(config: Any, out: Path, *, seed: int, dtype: Any) -> float:
                 pending.pop(0).result()
         for job in pending:
             job.result()
+    n_params = sum(math.prod(s) for _, s in shapes)
     if len(files) > 1:
-        index = {"metadata": {"total_size": sum(math.prod(s) for _, s in shapes) * itemsize},
+        index = {"metadata": {"total_size": n_params * itemsize},
                  "weight_map": {name: file for group, file in zip(groups, files) for name, _ in group}}
         (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return time.perf_counter() - started
-
-
+    return time.perf_counter() - started, n_params
 
 
 def parameter_count(config: Any) -> int:

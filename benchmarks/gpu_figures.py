@@ -54,7 +54,8 @@ CARD_KEYS = ("backend", "device", "trained_against_precision", "gradient_checkpo
              "eval_and_checkpoint_seconds", "eval_and_checkpoint_share", "eval_losses", "best_eval_loss",
              "loss_first", "loss_last", "hyperparameters", "refit_of", "random_weights", "effective_batch_size",
              "steps_per_epoch")
-PARAMS = {"smollm2-135m": 134_515_008, "llama-3.1-8b": 8_030_261_248}
+PARAMS = {"smollm2-135m": 134_515_008}
+"""SmolLM2-135M-Instruct's parameters; a random-weight folder's are counted from its config (:func:`parameters`)."""
 
 
 class Run:
@@ -136,6 +137,16 @@ def card(folder: Path, params: int | None = None) -> dict[str, Any]:
     if params and steady:  # 6 N FLOP per trained token (forward 2N, backward 4N): LoRA skips most weight
         figures["flop_fraction_6N"] = round(steady * 6 * params / FLOP_LIMIT, 4)  # gradients, so this is an upper bound
     return figures
+
+
+def parameters(folder: Path) -> int:
+    """The parameters of the model in ``folder``, from its config: a random Llama-3.1-8B shape written with
+    SmolLM2's 49 152-token vocabulary has 7.38 B, not the real model's 8.03 B (128 256 tokens)."""
+    from transformers import AutoConfig
+
+    from harness.models.random_base import parameter_count
+
+    return parameter_count(AutoConfig.from_pretrained(folder))
 
 
 SMOKE: dict[str, Any] = {}
@@ -235,7 +246,7 @@ def smollm2_shape(run: Run, steps: int, budgets: list[int], tokenizer: Path | No
         out = run.work / f"shape-{name}"
         if run.run(phase, f"train-{name}", finetune("sentiment", "--base", str(base), "--max-steps", str(steps),
                                                     "--val-fraction", "0", "--output-dir", str(out), *args)):
-            figures = card(out, PARAMS["smollm2-135m"])
+            figures = card(out, parameters(base))
             step, per_epoch = figures.get("median_step_seconds"), figures.get("steps_per_epoch")
             if step and per_epoch:  # the default recipe's 4 epochs at this batching, steps only (no evaluation)
                 figures["projected_4_epochs_seconds"] = round(4 * per_epoch * step, 1)
@@ -301,7 +312,7 @@ def llama8b(run: Run, batch: int, steps: int, models: Path, writing: tuple[Any, 
                 "sentiment", "--base", str(base), "--backend", backend, "--max-steps", str(steps), "--batch-size",
                 str(batch), "--val-fraction", "0", "--output-dir", str(out)) if not SMOKE else finetune(
                 "sentiment", "--base", str(base), "--max-steps", "2", "--val-fraction", "0", "--output-dir", str(out))):
-            run.record(phase, f"card-{backend}", card(out, PARAMS["llama-3.1-8b"]))
+            run.record(phase, f"card-{backend}", card(out, parameters(base)))
     fast, slow = (run.figures["phases"].get(phase, {}).get(f"card-{b}", {}).get("steady_train_tokens_per_second")
                   for b in ("unsloth", "peft-qlora"))
     if fast and slow:

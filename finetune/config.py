@@ -97,7 +97,7 @@ class TrainConfig:
             raise HarnessError(f"lora_dropout={self.lora_dropout!r}: expected a fraction in [0, 1)")
         if not self.target_modules:
             raise HarnessError("--target-modules is empty: name the layers LoRA adapts, e.g. q_proj,v_proj")
-        if self.teacher and not getattr(task, "published_replies", False):
+        if self.teacher and not task.published_replies:
             raise HarnessError(f"--teacher applies to FPB sentiment only (published FPB replies), not {task.name}")
         if self.backend not in BACKENDS:
             raise HarnessError(f"--backend={self.backend}: expected one of {list(BACKENDS)}")

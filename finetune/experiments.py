@@ -28,7 +28,6 @@ def evaluate(models: Sequence[str], config: TrainConfig, *, resamples: int = 100
     """Weighted F1 [95 % CI] of each model's zero-shot-style pair on the split's test side (all of it, unless
     ``--eval-limit`` asks for the first N sentences: a smoke test, flagged in the report)."""
     from harness.benchmark import Benchmark, BenchmarkConfig
-    from harness.tasks.fpb.data import LABELS
     from harness.metrics import score
 
     bench = Benchmark(BenchmarkConfig(data_dir=config.data_dir, seed=config.seed, task_options=(f"fpb.split={config.split}",),
@@ -37,7 +36,7 @@ def evaluate(models: Sequence[str], config: TrainConfig, *, resamples: int = 100
     rows = []
     for model, strategy in bench.pairs:
         cases = [bench.case(model, strategy, i) for i in range(len(bench.test))]
-        s = score([c.gold for c in cases], [c.pred for c in cases], LABELS, resamples=resamples, seed=config.seed)
+        s = score([c.gold for c in cases], [c.pred for c in cases], bench.task.labels, resamples=resamples, seed=config.seed)
         rows.append({"model": model, "strategy": strategy, "n_test": s.n, "weighted_f1": round(s.weighted_f1, 4),
                      "weighted_f1_ci95": [round(x, 4) for x in s.weighted_f1_ci], "accuracy": round(s.accuracy, 4),
                      "parse_failures": sum(c.pred is None for c in cases)})

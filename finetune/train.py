@@ -381,19 +381,14 @@ def _labels(config: TrainConfig) -> tuple[dict[str, str] | None, str, dict[str, 
     """Gold labels on the whole train side, or a teacher's sentences with its labels (or gold ones)."""
     if config.teacher is None:
         return None, "gold", None
-    from harness.tasks.fpb.data import load_fpb, resolve_source
-    from finetune.teacher import predictions_folder, teacher_labels
+    from finetune.config import resolve_task
+    from harness.tasks.training import TrainingRequest
 
-    source = resolve_source(config.data_dir)
-    if source.is_sample:
-        raise HarnessError("--teacher needs the real Financial PhraseBank (set FPB_DIR); the sample has no published replies")
-    examples = load_fpb(source.file_for("allagree")).examples
-    found = teacher_labels(config.teacher, examples=examples, seed=config.seed,
-                           predictions_dir=predictions_folder(source.directory))
+    found = resolve_task(config.task).teacher_labels(config.teacher, TrainingRequest(seed=config.seed,
+                                                                                    data_dir=config.data_dir))
     if config.teacher_labels:
         return found.labels, f"{config.teacher} ({found.stats['teacher_run_date']} replies)", found.stats
-    gold = {e.id: e.label for e in examples}
-    return {i: gold[i] for i in found.labels}, f"gold, on the sentences {config.teacher} labelled", found.stats
+    return found.gold, f"gold, on the sentences {config.teacher} labelled", found.stats
 
 
 def _cpu_name() -> str:

@@ -38,8 +38,10 @@ class Verdict:
 
 
 def _suite_tasks(files: list[str]) -> dict[str, str]:
-    """Template versions of the tasks declared in suite files: module-level objects (``TASK``, ``TASKS`` or
-    any other) with a string ``name`` and ``template_version``."""
+    """Template versions of the tasks declared in suite files: module-level :class:`harness.tasks.Task`
+    objects (``TASK``, ``TASKS`` or any other)."""
+    from harness.tasks import Task
+
     found: dict[str, str] = {}
     for number, file in enumerate(files):
         path = Path(file)
@@ -53,10 +55,9 @@ def _suite_tasks(files: list[str]) -> dict[str, str]:
             spec.loader.exec_module(module)
         except Exception as exc:
             raise HarnessError(f"--suite {file}: importing it failed ({type(exc).__name__}: {exc})") from exc
-        for value in list(vars(module).values()) + list(getattr(module, "TASKS", ())):
-            name, version = getattr(value, "name", None), getattr(value, "template_version", None)
-            if isinstance(name, str) and isinstance(version, str) and not isinstance(value, type(sys)):
-                found[name] = version
+        for value in list(vars(module).values()) + list(vars(module).get("TASKS", ())):
+            if isinstance(value, Task):
+                found[value.name] = value.template_version
     return found
 
 

@@ -101,6 +101,17 @@ class BenchmarkConfig:
             if strategy not in known:
                 raise HarnessError(f"unknown strategy {strategy!r}: expected some of {sorted(known)}")
 
+    def options_for(self, task: str) -> dict[str, str]:
+        """The ``--harness-task-option`` values addressed to ``task`` (``task.key=value``), as key -> value:
+        what a task reads in its ``load`` (:class:`harness.tasks.RunConfig`)."""
+        out = {}
+        for option in self.task_options:
+            key, _, value = option.partition("=")
+            owner, _, name = key.partition(".")
+            if owner == task:
+                out[name] = value
+        return out
+
 
 @dataclass(frozen=True)
 class CaseResult:
@@ -132,17 +143,6 @@ class CaseResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def task_options(config: BenchmarkConfig, task: str) -> dict[str, str]:
-    """The ``--harness-task-option`` values addressed to ``task`` (``task.key=value``), as key -> value."""
-    out = {}
-    for option in config.task_options:
-        key, _, value = option.partition("=")
-        owner, _, name = key.partition(".")
-        if owner == task:
-            out[name] = value
-    return out
 
 
 @dataclass
@@ -195,14 +195,14 @@ class Benchmark:
         self.pairs: list[tuple[str, str]] = []
         self.unavailable: dict[str, str] = {}
         for name in self.models:
-            reason = self.task.model_problem(name, None) or unavailable(name, self.context)
+            reason = self.task.model_problem(self.data, name, None) or unavailable(name, self.context)
             if reason:
                 self.unavailable[name] = reason
                 continue
             for strategy in strategies_for(name):
                 if cfg.strategies is not None and strategy not in cfg.strategies:
                     continue
-                reason = self.task.model_problem(name, strategy) or unavailable(name, self.context, strategy)
+                reason = self.task.model_problem(self.data, name, strategy) or unavailable(name, self.context, strategy)
                 if reason:
                     self.unavailable[f"{name} · {strategy}"] = reason
                 else:

@@ -227,7 +227,7 @@ def record_hint(metadata: dict[str, Any]) -> str:
     try:
         from harness.tasks import get_task
 
-        marker = getattr(get_task(str(metadata.get("task"))), "marker", None)
+        marker = get_task(str(metadata.get("task"))).marker
     except Exception:  # a user's own task, or the registry cannot load here: name the suite generically
         marker = None
     where = f"suites -m {marker}" if marker else "<your suite>"

@@ -94,7 +94,7 @@ class SessionOutcome:
 
 
 def _is_main(bench: Benchmark) -> bool:
-    return bench.task.labels is not None and bool(getattr(bench.task, "history", False))
+    return bench.task.labels is not None and bench.task.history
 
 
 def finish(benches: Mapping[str, Benchmark], cases: Sequence[Mapping[str, Any]],
@@ -117,23 +117,19 @@ def finish(benches: Mapping[str, Benchmark], cases: Sequence[Mapping[str, Any]],
                       root=options.root, seed=cfg.seed, resamples=cfg.bootstrap, machine=machine,
                       gpu_machine=gpu_machine, prices=bench.prices, monthly_volume=options.monthly_volume)
         texts = {e.id: e.text for e in bench.test}
-        builder, writer = getattr(task, "build_report", None), getattr(task, "write_report", None)
-        report = builder(bench, by_task[name], **common) if builder else report_mod.build_report(
-            bench.meta(), by_task[name], labels=task.labels, **common)
+        report = task.build_report(bench, by_task[name], **common)
         splits = across_splits.summary_for(report, directory)  # a saved <task>-splits.json: its verdicts
         if splits:
             report["across_splits"] = splits
         if name == main:
             report["companions"] = companion_tables(name, outcome.reports)
             outcome.main = name
-        paths = writer(report, by_task[name], directory, texts) if writer else report_mod.write(
-            report, by_task[name], directory, texts=texts)
+        paths = task.write_report(report, by_task[name], directory, texts)
         outcome.reports[name], outcome.paths[name] = report, dict(paths)
         if name == main:
             _history_and_gate(outcome, report, bench, options)
         else:
-            outcome.task_lines[name] = task.terminal_lines(report) if hasattr(task, "terminal_lines") else (
-                report_mod.terminal_lines(report))
+            outcome.task_lines[name] = task.terminal_lines(report)
     # last, once every file is written: a tracking failure (server down) is a warning line, never a lost report
     for name, report in outcome.reports.items():
         line = tracking.track_run(options.mlflow, report, outcome.paths[name], store_dir=directory)
@@ -147,7 +143,7 @@ def companion_tables(main: str, reports: Mapping[str, Mapping[str, Any]]) -> lis
     this session ran, and for the others, the command that adds them."""
     out = []
     for name, task in registry().items():
-        if getattr(task, "companion_of", None) != main:
+        if task.companion_of != main:
             continue
         if name in reports:
             out.append({"task": name, **task.companion_table(reports[name])})

@@ -11,7 +11,7 @@ import pytest
 
 from harness import HarnessError
 from harness.example import Example
-from harness.tasks import Task, get_task, registry
+from harness.tasks import Task, TaskData, get_task, registry
 from harness.tasks.fpb.slices import BANDS, make_bands
 from harness.tasks.tfns import LABEL_MAP, read_tfns
 
@@ -33,11 +33,10 @@ TOY_TASK = '''
 from harness.example import Example
 from harness.models.base import Request
 from harness.tasks.fpb.prompts import Prompt
-from harness.tasks import TaskData
+from harness.tasks import Task, TaskData
 
-class Toy:
+class Toy(Task):
     name = "toy"
-    version = 1
     marker = "toy"
     description = "a toy task"
     labels = ("positive", "negative", "neutral")
@@ -56,9 +55,6 @@ class Toy:
 
     def parse(self, data, index, reply):
         return reply if reply in self.labels else None
-
-    def model_problem(self, model, strategy):
-        return None
 
     def terminal_lines(self, report):
         return [f"toy rows: {len(report['rows'])}"]
@@ -241,5 +237,7 @@ def test_a_sentiment_run_alone_says_how_to_add_the_companion_tables(fpb_dir, tmp
 def test_the_cot_opt_in_of_the_large_tasks_is_about_local_compute_only():
     for name in ("tfns", "fpb-slices"):
         task = get_task(name)
-        assert "add it with --harness-task-option" in task.model_problem("smollm2-135m", "cot")
-        assert task.model_problem("openai:gpt-4o", "cot") is None  # an API pair is replayed or "not recorded"
+        plain, opted_in = TaskData(test=()), TaskData(test=(), extra={"cot": True})  # what load() keeps of the option
+        assert "add it with --harness-task-option" in task.model_problem(plain, "smollm2-135m", "cot")
+        assert task.model_problem(opted_in, "smollm2-135m", "cot") is None
+        assert task.model_problem(plain, "openai:gpt-4o", "cot") is None  # an API pair is replayed or "not recorded"

@@ -1,6 +1,7 @@
-"""The task registry. A task knows its data, its prompts, its parser and how its results are reported; the
-benchmark core (:mod:`harness.benchmark`: models, batching, warm-up and latency, cost, cassettes keyed by
-task name) and fine-tuning (``python -m finetune``, through ``task.training_data``) know nothing else about it.
+"""The task registry. A task (a subclass of :class:`harness.tasks.base.Task`) knows its data, its prompts, its
+parser and how its results are reported; the benchmark core (:mod:`harness.benchmark`: models, batching,
+warm-up and latency, cost, cassettes keyed by task name) and fine-tuning (``python -m finetune``, through
+``task.training_data``) know nothing else about it.
 
 Built-in tasks live in this package, one room each (``fpb/``, ``tfns.py``, ``tatqa/``: any module with a
 ``TASK`` attribute or a ``TASKS`` tuple). A team's own task is declared in its suite file, usually as a
@@ -17,94 +18,28 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
+from typing import Any
 
 from harness import HarnessError
+from harness.tasks.base import LoadedRun, RunConfig, Task, TaskData, check
 
-if TYPE_CHECKING:  # only for annotations: the registry imports no model code
-    from harness.benchmark import BenchmarkConfig
-    from harness.models.base import Request
+__all__ = ["DEFAULT_TASK", "LoadedRun", "RunConfig", "Task", "TaskData", "from_reference", "get_task", "reference",
+           "register", "registry", "task_from_file"]
 
 DEFAULT_TASK = "fpb-sentiment"
-
-
-@dataclass(frozen=True)
-class TaskData:
-    """What a task loaded for one run.
-
-    ``test`` holds one :class:`harness.tasks.fpb.data.Example` per evaluated item (id, text, gold answer as a string):
-    the core batches, fingerprints and records them without knowing the task. ``train`` is what trained
-    floors may learn from (never test items); ``shots`` the few-shot examples; ``context`` extra
-    :class:`harness.models.ModelContext` fields (e.g. ``agreement``, ``is_sample``); ``meta`` the data and
-    split description for the report; ``extra`` whatever the task keeps for itself (raw items, loaders).
-    """
-
-    test: tuple[Any, ...]
-    train: tuple[Any, ...] = ()
-    shots: tuple[Any, ...] = ()
-    context: Mapping[str, Any] = field(default_factory=dict)
-    meta: Mapping[str, Any] = field(default_factory=dict)
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-@runtime_checkable
-class Task(Protocol):
-    name: str
-    """Report file stem and cassette folder: ``reports/<name>.json``, ``cassettes/<name>/...``."""
-    version: int
-    marker: str
-    """The pytest marker of its suite (``-m sentiment``, ``-m qa``)."""
-    description: str
-    template_version: str
-    """Changes whenever a prompt text changes, so recorded answers to older prompts are recognised."""
-    labels: tuple[str, ...] | None
-    """The label set of a classification task (reported by :mod:`harness.report`), None otherwise."""
-    default_models: tuple[str, ...]
-    strategies: tuple[str, ...]
-    """Prompt strategies this task renders (models may add their own, e.g. ``supervised``)."""
-
-    def load(self, config: "BenchmarkConfig") -> TaskData:
-        """Read the data, choose the test items and the train/few-shot pool. Errors are HarnessErrors."""
-        ...
-
-    def request(self, data: TaskData, strategy: str, index: int) -> "Request":
-        """The request for test item ``index`` under ``strategy`` (rendered through the task's prompt module)."""
-        ...
-
-    def parse(self, data: TaskData, index: int, reply: str) -> Any:
-        """The prediction in ``reply`` (JSON-able), or None for a parse failure."""
-        ...
-
-    def model_problem(self, model: str, strategy: str | None) -> str | None:
-        """Why ``model`` (or one of its strategies) does not apply to this task, or None."""
-        ...
-
-    # A task that can be fine-tuned on also defines ``training_data(request: TrainingRequest) -> TrainingData``
-    # (harness.tasks.training) and ``adapter_stem`` (the default adapter folder's prefix): python -m finetune
-    # asks it for its items, rendered by its own prompts, and knows nothing else about it.
 
 
 def _discover() -> dict[str, Task]:
     found: dict[str, Task] = {}
     for info in pkgutil.iter_modules(__path__):
         module = importlib.import_module(f"{__name__}.{info.name}")
-        for task in (getattr(module, "TASK", None), *getattr(module, "TASKS", ())):
+        declared = vars(module)
+        for task in (declared.get("TASK"), *declared.get("TASKS", ())):
             if task is not None:
-                _check(task, module.__name__)
+                check(task, f"{module.__name__}.TASK")
                 found[task.name] = task
     return found
-
-
-def _check(task: Any, where: str) -> None:
-    missing = [a for a in ("name", "version", "marker", "template_version", "labels", "default_models",
-                           "strategies", "load", "request", "parse", "model_problem") if not hasattr(task, a)]
-    if missing:
-        raise HarnessError(f"{where}.TASK is not a harness task: it lacks {missing}; see harness.tasks.Task")
-    if task.labels is None and not all(hasattr(task, a) for a in ("build_report", "write_report", "terminal_lines")):
-        raise HarnessError(f"{where}.TASK has no label set, so it must report itself: define build_report, "
-                           "write_report and terminal_lines (see harness.tasks.tatqa.task)")
 
 
 _REGISTRY: dict[str, Task] | None = None
@@ -119,8 +54,9 @@ def registry() -> dict[str, Task]:
 
 def register(task: Any, where: str = "a suite") -> Task:
     """Add a declared task to the registry (the same declaration twice is one task; two different tasks of
-    one name are an error, since reports and cassettes are keyed by name)."""
-    _check(task, where)
+    one name are an error, since reports and cassettes are keyed by name). Anything but a
+    :class:`harness.tasks.Task` is refused with a HarnessError."""
+    task = check(task, where)
     tasks = registry()
     known = tasks.get(task.name)
     if known is not None and known is not task and _spec(known) != _spec(task):
@@ -130,15 +66,17 @@ def register(task: Any, where: str = "a suite") -> Task:
     return tasks[task.name]
 
 
-def _spec(task: Any) -> Any:
-    return task.spec() if hasattr(task, "spec") else id(task)
+def _spec(task: Task) -> Any:
+    spec = task.spec()
+    return id(task) if spec is None else spec
 
 
-def reference(task: Any) -> dict[str, Any]:
+def reference(task: Task) -> dict[str, Any]:
     """What another process needs to rebuild ``task``: its name, and a declared task's spec."""
     out: dict[str, Any] = {"name": task.name}
-    if hasattr(task, "spec"):
-        out["spec"] = task.spec()
+    spec = task.spec()
+    if spec is not None:
+        out["spec"] = spec
     return out
 
 

@@ -29,7 +29,7 @@ from harness import HarnessError, files
 from harness.example import Example
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, normalise, without_leaks
-from harness.tasks import TaskData
+from harness.tasks.base import RunConfig, TaskData
 from harness.tasks.fpb.sentiment import FpbPromptTask
 from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
 
@@ -113,14 +113,12 @@ class Tfns(FpbPromptTask):
                          + [f"not run: {k}: {v}" for k, v in (report.get("unavailable") or {}).items()],
                 "table": table}
 
-    def load(self, config: Any) -> TaskData:
-        from harness.benchmark import task_options
-
-        options = task_options(config, self.name)
+    def load(self, config: RunConfig) -> TaskData:
+        options = config.options_for(self.name)
         unknown = sorted(set(options) - {"data", "cot"})
         if unknown:
             raise HarnessError(f"--harness-task-option tfns.{unknown[0]}: unknown key; expected tfns.data=DIR or tfns.cot=1")
-        self.cot = options.get("cot", "0") not in ("0", "", "false", "no")
+        cot = options.get("cot", "0") not in ("0", "", "false", "no")
         folder = tfns_dir(options.get("data"))
         split = load_split(folder)
         test_all, train = split.test, split.train
@@ -146,6 +144,7 @@ class Tfns(FpbPromptTask):
                 "few_shot_examples": [e.id for e in shots],
                 "anchors_weighted_f1": [{"name": n, "weighted_f1": v} for n, v in ANCHORS],
             },
+            extra={"cot": cot},
         )
 
     adapter_stem = "tfns-sentiment"
@@ -166,10 +165,10 @@ class Tfns(FpbPromptTask):
                    "left_out_repeating_a_train_tweet": split.repeats_removed,
                    "not_taken_by_limit": len(split.train) - len(pool)})
 
-    def model_problem(self, model: str, strategy: str | None) -> str | None:
+    def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
         if model.startswith("published-"):
             return "published replies exist only for FPB AllAgree"
-        if strategy == "cot" and not getattr(self, "cot", False) and not model.startswith("openai:"):  # local compute
+        if strategy == "cot" and not data.extra.get("cot", False) and not model.startswith("openai:"):  # local compute
             return "cot over 2,388 tweets is ~30 min on a 2-core CPU; add it with --harness-task-option tfns.cot=1"
         return None
 

@@ -68,6 +68,19 @@ class TrainingData:
         }
 
 
+@dataclass(frozen=True)
+class TeacherLabels:
+    """A teacher model's labels for train-side items (distillation: ``python -m finetune --teacher``)."""
+
+    teacher: str
+    labels: dict[str, str]
+    """Example id -> the teacher's label, for the items it labelled (each unambiguously)."""
+    gold: dict[str, str]
+    """Example id -> the data's own label, for the same items (the control arm: same items, gold labels)."""
+    stats: dict[str, Any]
+    """What was labelled, left out and why, and the teacher's agreement with gold (for the adapter card)."""
+
+
 def stratified_take(examples: Sequence[Any], n: int, seed: int,
                     key: Callable[[Any], str] = lambda e: e.label) -> list[Any]:
     from sklearn.model_selection import train_test_split

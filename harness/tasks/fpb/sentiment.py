@@ -2,7 +2,8 @@
 
 Data (:mod:`harness.tasks.fpb.data`), split (:mod:`harness.splits`), prompts (:mod:`harness.tasks.fpb.prompts`) and parser
 (:mod:`harness.parsing`) are the project's original modules; this one only wires them into the task
-protocol of :mod:`harness.tasks`. Reported by :mod:`harness.report` (a label set: classification).
+contract of :mod:`harness.tasks.base`. Reported by :mod:`harness.report` (a label set: classification).
+Distillation from the published replies: :mod:`harness.tasks.fpb.teacher`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Any
 from harness import HarnessError
 from harness.example import Example
 from harness.splits import METHODS, make_split
-from harness.tasks import TaskData
-from harness.tasks.classification import LabelledTextTask
+from harness.tasks.base import RunConfig, TaskData
 from harness.tasks.fpb.data import AGREEMENTS, LABELS, load_fpb, resolve_source
 from harness.tasks.fpb.prompts import PROMPTS, select_shots
-from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
+from harness.tasks.labelled import LabelledTextTask
+from harness.tasks.training import TeacherLabels, TrainingData, TrainingRequest, carve_validation, stratified_take
 
 PREDICTIONS_FOLDER = "fpb_llm_predictions_shah_chava_2023"
 
@@ -40,10 +41,8 @@ class FpbSettings:
     predictions: str | None = None
 
 
-def fpb_settings(config: Any) -> FpbSettings:
-    from harness.benchmark import task_options
-
-    options = task_options(config, "fpb")
+def fpb_settings(config: RunConfig) -> FpbSettings:
+    options = config.options_for("fpb")
     unknown = sorted(set(options) - {"agreement", "split", "predictions"})
     if unknown:
         raise HarnessError(f"--harness-task-option fpb.{unknown[0]}: unknown key; expected fpb.agreement, fpb.split "
@@ -77,7 +76,7 @@ class FpbSentiment(FpbPromptTask):
         "adapter:fpb-sentiment-smollm2-135m",
     )
 
-    def load(self, config: Any) -> TaskData:
+    def load(self, config: RunConfig) -> TaskData:
         settings = fpb_settings(config)
         source = resolve_source(config.data_dir, root=config.root)
         fpb = load_fpb(source.file_for(settings.agreement))
@@ -98,7 +97,6 @@ class FpbSentiment(FpbPromptTask):
             meta=sentiment_meta(source, fpb, split, settings.agreement, config.limit, len(test), shots),
             extra={"source": source, "file": fpb, "split": split},
         )
-
 
     def training_data(self, request: TrainingRequest) -> TrainingData:
         """The train side of the run's split (AllAgree), minus a seeded, stratified validation slice.
@@ -130,6 +128,18 @@ class FpbSentiment(FpbPromptTask):
                             task=self.name, task_version=self.version, template_version=self.template_version,
                             messages=self.prompts.training_messages, label_source=label_source,
                             split_method=split_method)
+
+    def teacher_labels(self, teacher: str, request: TrainingRequest) -> TeacherLabels:
+        """The published replies of ``teacher`` on the train side of the AllAgree split of ``request.seed``."""
+        from harness.tasks.fpb.teacher import predictions_folder, teacher_labels
+
+        source = resolve_source(request.data_dir, root=request.root)
+        if source.is_sample:
+            raise HarnessError("--teacher needs the real Financial PhraseBank (set FPB_DIR); the sample has no "
+                               "published replies")
+        examples = load_fpb(source.file_for("allagree")).examples
+        return teacher_labels(teacher, examples=examples, seed=request.seed,
+                              predictions_dir=predictions_folder(source.directory))
 
 
 def sentiment_meta(source: Any, fpb: Any, split: Any, agreement: str, limit: int | None, n_evaluated: int,

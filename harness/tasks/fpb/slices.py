@@ -22,7 +22,7 @@ from harness import HarnessError
 from harness.tasks.fpb.data import LABELS, Example, load_fpb, resolve_source
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, make_split, normalise, without_leaks
-from harness.tasks import TaskData
+from harness.tasks.base import LoadedRun, RunConfig, TaskData
 from harness.tasks.fpb.sentiment import FpbPromptTask, fpb_settings
 
 BANDS: tuple[tuple[str, str, str | None], ...] = (
@@ -65,14 +65,12 @@ class FpbSlices(FpbPromptTask):
                 "notes": notes(report) + ["Δ = band minus the 100 % band (same models, same run); n per cell."],
                 "table": band_table(report)}
 
-    def load(self, config: Any) -> TaskData:
-        from harness.benchmark import task_options
-
-        options = task_options(config, self.name)
+    def load(self, config: RunConfig) -> TaskData:
+        options = config.options_for(self.name)
         if set(options) - {"cot"}:
             raise HarnessError(f"--harness-task-option fpb-slices.{sorted(set(options) - {'cot'})[0]}: unknown key; "
                                "expected fpb-slices.cot=1")
-        self.cot = options.get("cot", "0") not in ("0", "", "false", "no")
+        cot = options.get("cot", "0") not in ("0", "", "false", "no")
         settings = fpb_settings(config)
         source = resolve_source(config.data_dir, root=config.root)
         if source.is_sample:
@@ -108,21 +106,21 @@ class FpbSlices(FpbPromptTask):
                 "bands": counts,
                 "few_shot_examples": [e.id for e in shots],
             },
-            extra={"band_of": band_of},
+            extra={"band_of": band_of, "cot": cot},
         )
 
-    def model_problem(self, model: str, strategy: str | None) -> str | None:
+    def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
         if model.startswith("published-"):
             return "published replies exist only for the AllAgree test split (the main job)"
-        if strategy == "cot" and not getattr(self, "cot", False) and not model.startswith("openai:"):  # local compute
+        if strategy == "cot" and not data.extra.get("cot", False) and not model.startswith("openai:"):  # local compute
             return "cot over ~3,000 sentences takes ~45 min on a 2-core CPU; add it with --harness-task-option fpb-slices.cot=1"
         return None
 
-    def build_report(self, bench: Any, cases: list[dict[str, Any]], **common: Any) -> dict[str, Any]:
+    def build_report(self, run: LoadedRun, cases: list[dict[str, Any]], **common: Any) -> dict[str, Any]:
         from harness import report as report_mod
 
-        band_of = bench.data.extra["band_of"]
-        meta = bench.meta()
+        band_of = run.data.extra["band_of"]
+        meta = run.meta()
         out: dict[str, Any] = {**meta, "band_reports": {}}
         first = None
         for band, _, _ in BANDS:

@@ -82,6 +82,16 @@ class ParsedAnswer:
     scale: str
 
 
+def answer_dict(parsed: ParsedAnswer | None) -> dict[str, Any] | None:
+    """A parsed answer as the JSON-able prediction a case records (None: a parse failure)."""
+    return None if parsed is None else {"text": parsed.text, "spans": list(parsed.spans), "scale": parsed.scale}
+
+
+def answer_from_dict(value: dict[str, Any] | None) -> ParsedAnswer | None:
+    """The parsed answer of a recorded prediction (:func:`answer_dict` reversed)."""
+    return None if value is None else ParsedAnswer(value["text"], tuple(value["spans"]), value["scale"])
+
+
 @dataclass(frozen=True)
 class Skipped:
     uid: str

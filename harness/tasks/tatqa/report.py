@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics
-from harness.tasks.tatqa.data import ANSWER_TYPES, Question
+from harness.tasks.tatqa.data import ANSWER_TYPES, Question, answer_from_dict
 from harness.tasks.tatqa.metric import GroupScores, score
-from harness.tasks.tatqa.task import answer_from_dict
 
 SCHEMA_VERSION = 1
 

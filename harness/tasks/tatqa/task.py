@@ -11,16 +11,21 @@ evaluated of n total: nothing is silently truncated.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
 from harness.example import Example
 from harness.models.base import Request
-from harness.tasks import TaskData
-from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
-from harness.tasks.tatqa.data import ANSWER_TYPES, ParsedAnswer, Question, load_tatqa
+from harness.tasks.base import LoadedRun, RunConfig, Task, TaskData
+from harness.tasks.tatqa import report as tatqa_report
+from harness.tasks.tatqa.data import ANSWER_TYPES, Question, answer_dict, answer_from_dict, load_tatqa
 from harness.tasks.tatqa.prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer, parse_reply,
                                          render, render_context, select_shots, training_messages)
+from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
+
+__all__ = ["ANCHORS", "DEFAULT_SUBSET", "MAX_BATCH", "MIN_PER_TYPE", "TASK", "Tatqa", "answer_dict",
+           "answer_from_dict", "stratified_subset"]
 
 DEFAULT_SUBSET = 12
 MIN_PER_TYPE = 2
@@ -60,14 +65,6 @@ def stratified_subset(questions: tuple[Question, ...], n: int, *, seed: int,
     return tuple(q for q in questions if q.uid in chosen)
 
 
-def answer_dict(parsed: ParsedAnswer | None) -> dict[str, Any] | None:
-    return None if parsed is None else {"text": parsed.text, "spans": list(parsed.spans), "scale": parsed.scale}
-
-
-def answer_from_dict(value: dict[str, Any] | None) -> ParsedAnswer | None:
-    return None if value is None else ParsedAnswer(value["text"], tuple(value["spans"]), value["scale"])
-
-
 TRAIN_MAX_CONTEXT_CHARS = 2000
 """TAT-QA dev questions whose linearised table + paragraphs exceed this are left out of training (counted on
 the card): on a CPU a 4,000-character context costs ~4x a median one. 64 % of dev fits; the test is not filtered."""
@@ -77,9 +74,8 @@ def _training_row(question: Question) -> tuple[str, list[str]]:
     return question.uid, [question.uid, question.question, format_answer(question)]
 
 
-class Tatqa:
+class Tatqa(Task):
     name = "tatqa"
-    version = 1
     marker = "qa"
     description = "TAT-QA: questions over a financial table plus paragraphs (EM / numeracy-aware F1)"
     labels = None
@@ -111,10 +107,8 @@ class Tatqa:
                                       "left_out_long_context": len(dev.questions) - len(fits),
                                       "not_taken_by_limit": len(fits) - len(pool)})
 
-    def load(self, config: Any) -> TaskData:
-        from harness.benchmark import task_options
-
-        options = task_options(config, self.name)
+    def load(self, config: RunConfig) -> TaskData:
+        options = config.options_for(self.name)
         unknown = sorted(set(options) - {"subset", "data"})
         if unknown:
             raise HarnessError(f"--harness-task-option tatqa.{unknown[0]}: unknown key; expected tatqa.subset=N|all "
@@ -170,27 +164,21 @@ class Tatqa:
     def parse(self, data: TaskData, index: int, reply: str) -> Any:
         return answer_dict(parse_reply(reply))
 
-    def model_problem(self, model: str, strategy: str | None) -> str | None:
+    def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
         if model == "tfidf-logreg" or model.startswith("published-"):
             return "a sentiment-only model (a label classifier or published FPB replies): TAT-QA answers are free text"
         if strategy is not None and strategy not in STRATEGIES:
             return f"TAT-QA has no {strategy} strategy"
         return None
 
-    def build_report(self, bench: Any, cases: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        from harness.tasks.tatqa import report as tatqa_report
+    def build_report(self, run: LoadedRun, cases: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        return tatqa_report.build_report(run.meta(), run.data.extra["questions"], cases, **kwargs)
 
-        return tatqa_report.build_report(bench.meta(), bench.data.extra["questions"], cases, **kwargs)
-
-    def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Any,
-                     texts: dict[str, str]) -> dict[str, Any]:
-        from harness.tasks.tatqa import report as tatqa_report
-
+    def write_report(self, report: dict[str, Any], cases: list[dict[str, Any]], directory: Path,
+                     texts: dict[str, str]) -> dict[str, Path]:
         return tatqa_report.write(report, cases, directory)
 
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
-        from harness.tasks.tatqa import report as tatqa_report
-
         return tatqa_report.terminal_lines(report)
 
 

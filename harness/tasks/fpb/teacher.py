@@ -1,4 +1,5 @@
-"""Teacher labels for distillation: a published LLM's replies on the train side of the harness's split.
+"""Teacher labels for distillation: a published LLM's replies on the train side of FPB's split
+(``python -m finetune --teacher``, through :meth:`harness.tasks.fpb.sentiment.FpbSentiment.teacher_labels`).
 
 The published GPT-4 / gpt-3.5-turbo replies (Shah & Chava 2023) cover the test sides of three published
 splits. On the default split (seed 5768) the other two splits' test sides fall mostly on its *train* side:
@@ -8,15 +9,15 @@ cannot read, or a sentence labelled differently in two runs, is left out and cou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
-from harness.tasks.fpb.data import LABELS, Example
 from harness.models.published import PUBLISHED, PublishedReplies, find_file
 from harness.parsing import parse_label
 from harness.splits import make_split
+from harness.tasks.fpb.data import LABELS, Example
+from harness.tasks.training import TeacherLabels
 
 PUBLISHED_SEEDS = (5768, 78516, 944601)
 
@@ -31,14 +32,6 @@ def predictions_folder(data_directory: Path) -> Path | None:
         return Path(os.environ[PREDICTIONS_ENV])
     sibling = Path(data_directory).parent / DEFAULT_FOLDER
     return sibling if sibling.is_dir() else None
-
-
-@dataclass(frozen=True)
-class TeacherLabels:
-    teacher: str
-    labels: dict[str, str]
-    """example id -> the teacher's label, for sentences on the train side of the split."""
-    stats: dict[str, Any]
 
 
 def teacher_labels(teacher: str, *, examples: tuple[Example, ...], seed: int, predictions_dir: Path | None) -> TeacherLabels:
@@ -77,4 +70,4 @@ def teacher_labels(teacher: str, *, examples: tuple[Example, ...], seed: int, pr
         "sentences_labelled": len(labels),
         "agreement_with_gold": round(agree / len(labels), 4) if labels else None,
     }
-    return TeacherLabels(teacher=teacher, labels=labels, stats=stats)
+    return TeacherLabels(teacher=teacher, labels=labels, gold={i: gold[i] for i in labels}, stats=stats)

@@ -182,18 +182,19 @@ class Task(abc.ABC):
 
     def _labels_to_report(self, member: str) -> Sequence[str]:
         if self.labels is None:
-            raise HarnessError(f"task {self.name!r} has no label set, so it must report itself: define {member} "
-                               "(and build_report, write_report, terminal_lines; see harness.tasks.tatqa.task)")
+            raise HarnessError(f"task {self.name!r} has no label set, so it must report itself ({member} was "
+                               "called): define build_report, write_report and terminal_lines (see "
+                               "harness.tasks.tatqa.task)")
         return self.labels
 
 
 def check(task: object, where: str) -> Task:
     """``task`` if it is a usable :class:`Task`, else a HarnessError that says what is wrong and the fix."""
     if not isinstance(task, Task):
-        raise HarnessError(f"{where}: {task!r} (a {type(task).__name__}) is not a harness task: expected an instance "
-                           "of a harness.tasks.Task subclass, e.g. ClassificationTask(name=..., data=..., labels=..., "
-                           "instruction=...), or class MyTask(Task) defining name, marker, template_version, load, "
-                           "request and parse")
+        raise HarnessError(f"{where}: {repr(task)[:80]} (a {type(task).__name__}) is not a harness task: expected "
+                           "an instance of a harness.tasks.Task subclass, e.g. ClassificationTask(name=..., data=..., "
+                           "labels=..., instruction=...), or class MyTask(Task) defining name, marker, "
+                           "template_version, load, request and parse")
     try:
         name, marker, template = task.name, task.marker, task.template_version
     except AttributeError as exc:

@@ -533,8 +533,13 @@ def test_a_task_that_is_not_built_in_is_never_called_stale(tmp_path, recorded):
     assert "task tickets-triage: not a built-in task, pass --suite FILE" in listed.stdout and "STALE" not in listed.stdout
     assert _cli("--dir", str(tmp_path), "--unused").stdout == ""
     suite = tmp_path / "test_tickets.py"
-    suite.write_text("from types import SimpleNamespace\n"
-                     "TASK = SimpleNamespace(name='tickets-triage', template_version='tickets-v3')\n")
+    suite.write_text("from harness.tasks import Task\n"
+                     "class Tickets(Task):\n"
+                     "    name, marker, template_version = 'tickets-triage', 'tickets', 'tickets-v3'\n"
+                     "    def load(self, config): ...\n"
+                     "    def request(self, data, strategy, index): ...\n"
+                     "    def parse(self, data, index, reply): ...\n"
+                     "TASK = Tickets()\n")
     assert _cli("--dir", str(tmp_path), "--suite", str(suite)).stdout.rstrip().endswith("\tcurrent")
     suite.write_text(suite.read_text().replace("tickets-v3", "tickets-v4"))
     stale = _cli("--dir", str(tmp_path), "--suite", str(suite), "--unused")

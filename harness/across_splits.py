@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
-from harness.report import alternative_kind
+from harness.report.verdict import alternative_kind
 
 
 @dataclass(frozen=True)
@@ -217,10 +217,9 @@ def _p(p: float | None) -> str:
 
 
 def write(combined: Mapping[str, Any], out: Path) -> dict[str, Path]:
-    from harness.report import _atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"json": out.with_suffix(".json"), "markdown": out.with_suffix(".md")}
-    _atomic_write(paths["json"], json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(paths["markdown"], markdown(combined))
+    files.atomic_write_text(paths["json"], json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    files.atomic_write_text(paths["markdown"], markdown(combined))
     return paths

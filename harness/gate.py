@@ -42,10 +42,9 @@ import numpy as np
 
 from harness import HarnessError, files
 from harness.compare import compare
-from harness.files import describe, field_error, need
+from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
-from harness.report import _atomic_write
 
 BASELINE_VERSION = 1
 DEFAULT_MARGIN = 0.02
@@ -165,7 +164,7 @@ def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None
         raise HarnessError(f"baseline {out}: expected a file path to write, got a folder; fix: pass --out "
                            f"{out / 'fpb-sentiment.json'}")
     try:
-        _atomic_write(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise HarnessError(f"baseline {out}: expected a writable path, got {type(exc).__name__}: "
                            f"{exc.strerror or exc}; fix: pass another --out (is one of its folders a file?)") from None

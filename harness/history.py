@@ -25,7 +25,8 @@ from typing import Any, Mapping
 from harness import HarnessError, humanize, files
 from harness.compare import compare
 from harness.files import describe, field_error, need
-from harness.report import _atomic_write, decode_items  # decode_items: one decoder of the items table
+from harness.files import atomic_write_text
+from harness.report.build import decode_items  # one decoder of the items table
 
 RUNS = "runs"
 _RUN = re.compile(r"^(\d{4,})_(.+)\.json$")
@@ -87,7 +88,7 @@ def save(report: Mapping[str, Any], directory: Path, name: str) -> Path:
             os.close(fd)
             break
         path = directory / f"{number:04d}_{safe}.json"
-        _atomic_write(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise HarnessError(f"saved runs folder {directory}: expected a writable folder, got {type(exc).__name__}: "
                            f"{exc.strerror or exc}; fix: make it writable, or pass --harness-report-dir=ANOTHER_DIR "

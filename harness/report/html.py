@@ -18,8 +18,11 @@ import json
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from harness import humanize, plots
-from harness import report as report_mod
+from harness import economics, humanize
+from harness.report import plots
+from harness.report.tables import comparison_table, cost_table, leaderboard, payoff, row_name
+from harness.report.text import cost_lines, header_lines, not_run_items
+from harness.report.verdict import alternative_kind, verdicts
 from harness.secrets_scan import redact
 
 MAX_REPLY = 1500
@@ -68,14 +71,14 @@ def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
               "A local row's latency is per item at its batch size; an API row's is per call."),
     ]
     econ = report.get("economics") or {}
-    by_name = {plots.row_name(r): r for r in rows}
+    by_name = {row_name(r): r for r in rows}
     for i, name in enumerate(sorted(tuned)):
         if name not in by_name:
             continue
-        others = [r for r in rows if plots.row_name(r) != name and report_mod.alternative_kind(r["model"])]
+        others = [r for r in rows if row_name(r) != name and alternative_kind(r["model"])]
         training = (econ.get("training") or {}).get(by_name[name]["model"]) or {}
         plot = plots.break_even(by_name[name], training.get("usd"), others,
-                                econ.get("monthly_volume", report_mod.economics.DEFAULT_MONTHLY_VOLUME),
+                                econ.get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME),
                                 colors=plots.colors_for(rows, tuned))
         out.append(_plot(plot, f"plot-break-even-{i}", f"Break-even: {name}",
                          "First month's total cost: training plus serving for the fine-tuned row, serving alone for "
@@ -86,13 +89,13 @@ def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _confusion(row: Mapping[str, Any]) -> dict[str, Any]:
     conf = row["confusion"]
     top = max((v for r in conf["matrix"] for v in r), default=1) or 1
-    return {"name": plots.row_name(row), "columns": conf["columns"],
+    return {"name": row_name(row), "columns": conf["columns"],
             "rows": [{"label": label, "cells": [{"value": v, "alpha": f"{v / top * 0.8:.2f}"} for v in counts]}
                      for label, counts in zip(conf["labels"], conf["matrix"])]}
 
 
 def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {plots.row_name(r): [] for r in report["rows"]}
+    out: dict[str, list[float]] = {row_name(r): [] for r in report["rows"]}
     for c in cases:
         if c.get("latency_s"):
             out.setdefault(f"{c['model']} · {c['strategy']}", []).append(float(c["latency_s"]))
@@ -100,7 +103,7 @@ def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) ->
 
 
 def _browser_data(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str]) -> dict[str, Any]:
-    names = [plots.row_name(r) for r in report["rows"]]
+    names = [row_name(r) for r in report["rows"]]
     by_item: dict[str, dict[str, Any]] = {}
     for c in sorted(cases, key=lambda c: c["index"]):
         name = f"{c['model']} · {c['strategy']}"
@@ -150,16 +153,16 @@ def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts
         "task": report["task"],
         "notice": report.get("notice"),
         "partial": report.get("partial") or [],
-        "verdict": report_mod.verdicts(report),
+        "verdict": verdicts(report),
         "run_line": _run_line(report),
         "plots": summary_plots(report),
-        "leaderboard": _table(report_mod.leaderboard(report), NUMERIC_LEADERBOARD),
-        "comparisons": _table(report_mod.comparison_table(report)) if comparisons else None,
+        "leaderboard": _table(leaderboard(report), NUMERIC_LEADERBOARD),
+        "comparisons": _table(comparison_table(report)) if comparisons else None,
         "mde": mde,
-        "costs": _table(report_mod.cost_table(report), NUMERIC_COSTS),
-        "payoff": {**report_mod.payoff(report), "pairs": [
+        "costs": _table(cost_table(report), NUMERIC_COSTS),
+        "payoff": {**payoff(report), "pairs": [
             {**p, "sensitivity": _table(p["sensitivity"]) if p["sensitivity"] else None}
-            for p in report_mod.payoff(report)["pairs"]]},
+            for p in payoff(report)["pairs"]]},
         "latency": _plot(plots.latency_boxes(_latencies(report, cases)), "plot-latency-dist", ""),
         "confusions": [_confusion(r) for r in rows],
         "learning_curve": _plot(plots.learning_curve(learning_curve), "plot-learning-curve", "")
@@ -168,10 +171,10 @@ def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts
         "companions": [{"task": c["task"], "title": c["title"], "notes": c["notes"], "table": _table(c["table"])}
                        for c in report.get("companions") or [] if not c.get("not_run")],
         "browser": _script_json(_browser_data(report, cases, texts)),
-        "meta_lines": report_mod.header_lines(report, not_run=False) + report_mod.cost_lines(report),
+        "meta_lines": header_lines(report, not_run=False) + cost_lines(report),
         "run_meta": _table(_run_meta(report)),
-        "provenance": [{"name": plots.row_name(r), "text": r["provenance"]} for r in rows],
-        "not_run": [{"name": name, "reason": reason} for name, reason in report_mod._not_run_items(report)],
+        "provenance": [{"name": row_name(r), "text": r["provenance"]} for r in rows],
+        "not_run": [{"name": name, "reason": reason} for name, reason in not_run_items(report)],
         "machine": (report.get("economics") or {}).get("machine"),
         "usd": humanize.usd,
     }
@@ -179,7 +182,7 @@ def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts
 
 def render(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
            learning_curve: Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
-    """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.read_learning_curve`
+    """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.curve.read_learning_curve`
     decides whether a curve belongs to the run (``curve_note`` says why one is or is not shown)."""
     return _environment().get_template("report.html.j2").render(
         **context(report, cases, texts, learning_curve, curve_note))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import humanize
+from harness.report.tables import row_name
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22")
@@ -43,10 +44,6 @@ NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 class Plot:
     svg: str
     note: str = ""
-
-
-def row_name(row: Mapping[str, Any]) -> str:
-    return f"{row['model']} · {row['strategy']}"
 
 
 def _pyplot():

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
+from harness.report.markdown import markdown_table
 from harness.report.verdict import alternative_kind
 
 
@@ -186,17 +187,18 @@ def markdown(combined: Mapping[str, Any]) -> str:
     if ran_as:
         out += ["One row per recipe: a fine-tuned row is the adapter trained for each split (" + "; ".join(ran_as) + ").",
                 ""]
-    out += ["## Weighted F1 per split", "",
-            "| row | " + " | ".join(labels) + " | mean ± sd | splits |", "|---|" + "---|" * (len(labels) + 2)]
+    out += ["## Weighted F1 per split", ""]
+    table = [["row", *labels, "mean ± sd", "splits"]]
     for row in combined["rows"]:
         cells = []
         for label in labels:
             v = row["splits"].get(label)
             cells.append("not run" if v is None else f"{v['weighted_f1']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]")
         spread = f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["sd"] is not None else f"{row['mean']:.3f} (one split)"
-        out.append(f"| {row['row']} | " + " | ".join(cells) + f" | {spread} | {row['ran_on']} of {len(labels)} |")
-    out += ["", "## Fine-tuned vs each other row, split by split", "",
-            "| fine-tuned | vs | " + " | ".join(labels) + " | combined |", "|---|---|" + "---|" * (len(labels) + 1)]
+        table.append([row["row"], *cells, spread, f"{row['ran_on']} of {len(labels)}"])
+    out += markdown_table(table)
+    out += ["", "## Fine-tuned vs each other row, split by split", ""]
+    table = [["fine-tuned", "vs", *labels, "combined"]]
     for c in combined["comparisons"]:
         cells = []
         for label in labels:
@@ -204,7 +206,8 @@ def markdown(combined: Mapping[str, Any]) -> str:
             cells.append("not run" if s is None else
                          f"{s['verdict'].upper()} ΔF1 {s['f1_difference']:+.3f} [{s['f1_difference_ci95'][0]:+.3f}, "
                          f"{s['f1_difference_ci95'][1]:+.3f}], p(Holm) {_p(s['p_holm'])}")
-        out.append(f"| {c['a']} | {c['b']} | " + " | ".join(cells) + f" | {c['combined']} |")
+        table.append([c["a"], c["b"], *cells, c["combined"]])
+    out += markdown_table(table)
     if not combined["comparisons"]:
         out += ["", "No fine-tuned row ran on any split: nothing to compare."]
     return "\n".join(out) + "\n"

@@ -24,9 +24,10 @@ from typing import Any, Mapping
 
 from harness import HarnessError, humanize, files
 from harness.compare import compare
-from harness.files import describe, field_error, need
-from harness.files import atomic_write_text
+from harness.files import atomic_write_text, describe, field_error, need
 from harness.report.build import decode_items  # one decoder of the items table
+from harness.report.markdown import markdown_table, not_run_markdown, verdict_markdown
+from harness.report.tables import comparison_table, leaderboard
 
 RUNS = "runs"
 _RUN = re.compile(r"^(\d{4,})_(.+)\.json$")
@@ -261,28 +262,23 @@ def summary_markdown(report: Mapping[str, Any], *, saved: Path | None = None, pr
                      entries: list[dict[str, Any]] | None = None, gate_lines: list[str] | None = None) -> str:
     """A short Markdown summary for a pull-request comment: leaderboard, fine-tuned vs the rest, the change
     since an earlier run, and the gate's verdicts."""
-    from harness import report as report_mod
 
-    def table(rows: list[list[str]]) -> list[str]:
-        return ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + \
-            ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
-
-    board = [r[:4] + r[6:9] for r in report_mod.leaderboard(report)]
+    board = [r[:4] + r[6:9] for r in leaderboard(report)]
     out = [f"### {report['task']}: fine-tune or prompt?", ""]
     if report.get("notice"):
         out += [f"**{report['notice']}**", ""]
-    out += list(report_mod.verdict_markdown(report, heading="####"))
+    out += list(verdict_markdown(report, heading="####"))
     if gate_lines:
         failed = [line for line in gate_lines if line.startswith("FAIL")]
         out += [f"**Quality gate: {'FAILED' if failed else 'passed'}**", "", "```"] + gate_lines + ["```", ""]
-    out += table(board)
+    out += markdown_table(board)
     if report.get("comparisons"):
-        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""] + table(report_mod.comparison_table(report))
+        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""] + markdown_table(comparison_table(report))
     if entries is not None and previous is not None:
-        out += ["", f"**Since run `{previous.name}`**", ""] + table(diff_table(entries))
+        out += ["", f"**Since run `{previous.name}`**", ""] + markdown_table(diff_table(entries))
     split = report["split"]
     out += ["", f"<sub>{split['n_evaluated']} test items, split {split['method']} seed {split['seed']} "
                 f"({split['test_fingerprint']}), git {str(report.get('git_sha'))[:8]}"
                 + (f", saved as `{saved.name}`" if saved else "") + "</sub>", ""]
-    out += list(report_mod.not_run_markdown(report))
+    out += list(not_run_markdown(report))
     return "\n".join(out)

@@ -27,9 +27,18 @@ def not_run_markdown(report: Mapping[str, Any]) -> list[str]:
         [f"- {name}: {reason}" for name, reason in items] + ["", "</details>", ""]
 
 
-def markdown_table(table: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])] + \
-        ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in table[1:]]
+def markdown_cell(value: object) -> str:
+    """One table cell: ``|`` escaped (it would end the cell), line breaks flattened to spaces (they would end
+    the row)."""
+    return " ".join(str(value).replace("|", "\\|").splitlines())
+
+
+def markdown_table(table: Sequence[Sequence[object]]) -> list[str]:
+    """A GitHub Markdown table, one line per row: the first row is the header, then the ``---`` rule."""
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
+
+    return [line(table[0]), "|" + "---|" * len(table[0])] + [line(r) for r in table[1:]]
 
 
 def economics_markdown(report: Mapping[str, Any]) -> list[str]:

@@ -176,19 +176,16 @@ def terminal_lines(report: Mapping[str, Any]) -> list[str]:
         ["  " + f for f in report.get("findings", [])]
 
 
-def _md_table(table: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])] + \
-        ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table[1:]]
-
-
 def markdown(report: Mapping[str, Any]) -> str:
+    from harness.report.markdown import markdown_table
+
     out = [f"# {report['task']} leaderboard", ""]
     out += [f"> {line}" for line in header_lines(report)]
     out += ["", "EM and F1 in % (the TAT-QA paper's metrics: exact match after normalisation and numeracy-aware "
                 "bag-of-words F1, numbers compared after applying the scale, so a right number at the wrong scale "
                 "scores 0); 95 % bootstrap CIs over questions.", ""]
-    out += _md_table(leaderboard(report))
-    out += ["", "## Per answer type", ""] + _md_table(per_type_table(report))
+    out += markdown_table(leaderboard(report))
+    out += ["", "## Per answer type", ""] + markdown_table(per_type_table(report))
     out += ["", "## Where it fails (computed from the numbers above)", ""] + [f"- {f}" for f in report["findings"]]
     out += ["", "## Where each row comes from", ""]
     out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]

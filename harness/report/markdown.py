@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from harness.report.tables import comparison_table, cost_table, leaderboard, payoff
+from harness.report.rows import rows
+from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import verdicts
+
 
 def verdict_markdown(report: Mapping[str, Any], heading: str = "##") -> list[str]:
     """The verdict block as Markdown (for the report and for ``summary.md`` / a CI step summary)."""
@@ -83,12 +85,11 @@ def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
                     "local row's latency is per item at its batch size (leaderboard), an API row's is per call. "
                     "Break-even and payback: see *Does fine-tuning pay off?* below."]
         out += ["", "Minimum detectable accuracy difference at each pair's observed discordance (McNemar, α=0.05, "
-                    "power 0.8): " + "; ".join(f"{c['b']}: {c['mde_accuracy']:.3f}" if c.get("mde_accuracy")
-                                                 else f"{c['b']}: none at this n" for c in report["comparisons"])]
+                    "power 0.8): " + mde_cell(report)]
     out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
     out += markdown_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
-                     [[r["model"], r["strategy"], str(r["pareto"]["cost"] or "n/a"), str(r["pareto"]["latency"] or "n/a")]
-                      for r in report["rows"]])
+                          [[r.model, r.strategy, str(r.pareto.cost or "n/a"), str(r.pareto.latency or "n/a")]
+                           for r in rows(report)])
     out += economics_markdown(report)
     if learning_curve_note:
         plotted = " Plotted in the HTML report." if learning_curve else ""
@@ -100,7 +101,7 @@ def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
         out += ["", f"## {companion['title']} ({companion['task']})", ""]
         out += [f"> {line}" for line in companion["notes"]] + [""] + markdown_table(companion["table"])
     out += ["", "## Where each row comes from", ""]
-    out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
+    out += [f"- **{r.name}**: {r.provenance}" for r in rows(report)]
     out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "
                 f"template {report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
     out += not_run_markdown(report)

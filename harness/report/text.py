@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Iterable, Mapping, Sequence
 
+from harness.report.rows import DataInfo, SplitInfo, rows
 from harness.report.tables import comparison_table, leaderboard
 from harness.report.verdict import verdicts
 
@@ -37,18 +38,18 @@ def leaderboard_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) ->
 def header_lines(report: Mapping[str, Any], *, not_run: bool = True) -> list[str]:
     """Data, split and price lines; with ``not_run`` also one line per model or pair that did not run
     (the reports show those in a collapsed section at the end instead: :func:`not_run_lines`)."""
-    data, split = report["data"], report["split"]
+    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
     lines = []
     if report.get("notice"):
         lines.append(f"!!! {report['notice']} !!!")
     lines.append(
-        f"data: {data['file']} ({data['source']}: {data['directory']}), {data['examples']} examples, "
-        f"{data['duplicate_lines']} duplicate lines kept, {data['conflicting_sentences_removed']} conflicting sentences removed"
+        f"data: {data.file} ({data.source}: {data.directory}), {data.examples} examples, "
+        f"{data.duplicate_lines} duplicate lines kept, {data.conflicting_sentences_removed} conflicting sentences removed"
     )
     lines.append(
-        f"split: {split['method']} seed {split['seed']}: {split['n_train']} train / {split['n_test']} test "
-        f"(evaluated {split['n_evaluated']}), test fingerprint {split['test_fingerprint']}, "
-        f"{split['leaked_removed_from_train']} leaked + {split['repeats_removed_from_train']} repeated items removed from train"
+        f"split: {split.method} seed {split.seed}: {split.n_train} train / {split.n_test} test "
+        f"(evaluated {split.n_evaluated}), test fingerprint {split.test_fingerprint}, "
+        f"{split.leaked_removed_from_train} leaked + {split.repeats_removed_from_train} repeated items removed from train"
     )
     if report.get("prices"):
         lines.append(f"prices: USD per 1M tokens as of {report['prices']['as_of']} (harness/prices.toml); "
@@ -131,7 +132,7 @@ def cost_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"costs: local rows = measured time × ${machine['dollars_per_hour']:g}/h ({machine['name']}, "
                      f"as of {machine['as_of']}; --harness-dollars-per-hour to change)"
                      + ("; est. = tokens estimated from another row (see the Markdown report)"
-                        if any(r["cost"].get("basis") == "estimated" for r in report["rows"]) else ""))
+                        if any(r.cost.basis == "estimated" for r in rows(report)) else ""))
     sentence = _mde_sentence(report.get("mde") or {})
     if sentence:
         lines.append(sentence)

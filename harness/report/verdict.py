@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics, humanize
-from harness.report.tables import delta_cell, row_name
+from harness.report.rows import Comparison, Row, comparisons, rows
+from harness.report.tables import delta_cell
 
 ALTERNATIVES = ("published LLM", "prompted API", "TF-IDF floor")
 PUBLISHED_REPLAY = "pytest suites -m {marker} --harness-models=published-gpt-4 --harness-strategies=published_zero_shot"
 RECORD = "OPENAI_API_KEY=... pytest suites -m {marker} --harness-models=openai:gpt-4o-mini --record-mode=once"
-
 
 
 def alternative_kind(model: str) -> str | None:
@@ -27,16 +27,16 @@ def alternative_kind(model: str) -> str | None:
     return None
 
 
-def _label(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str:
+def _label(row: Row, others: Sequence[Row]) -> str:
     """The model name, with its strategy only when the run has the model under several strategies."""
-    strategies = {r["strategy"] for r in rows if r["model"] == row["model"]}
-    return row["model"] if len(strategies) == 1 else f"{row['model']} ({row['strategy']})"
+    strategies = {r.strategy for r in others if r.model == row.model}
+    return row.model if len(strategies) == 1 else f"{row.model} ({row.strategy})"
 
 
-def _verdict_words(c: Mapping[str, Any]) -> str:
+def _verdict_words(c: Comparison) -> str:
     words = {"better": "significantly better", "worse": "significantly worse",
-             "tied": "no significant difference"}[c["verdict"]]
-    p, holm = humanize.p_value(c["mcnemar_p"]), humanize.p_value(c["p_holm"])
+             "tied": "no significant difference"}[c.verdict]
+    p, holm = humanize.p_value(c.mcnemar_p), humanize.p_value(c.p_holm)
     return (f"{words} (ΔF1 {delta_cell(c)}, McNemar p {_equals(p)}"
             + (f", Holm-adjusted {holm}" if holm != p else "") + ")")
 
@@ -45,15 +45,15 @@ def _equals(p: str) -> str:
     return p if p.startswith("<") else f"= {p}"
 
 
-def _money_words(tuned: Mapping[str, Any], other: Mapping[str, Any], other_label: str) -> str:
-    a, b = tuned["cost"]["per_1k_usd"], other["cost"]["per_1k_usd"]
+def _money_words(tuned: Row, other: Row, other_label: str) -> str:
+    a, b = tuned.cost.per_1k_usd, other.cost.per_1k_usd
     if a is None and b is None:
         return "neither row has a price"
     if a is None:
         return f"no cost for the fine-tuned row; {other_label} {humanize.usd(b)} per 1k requests"
     if b is None:
         return f"{humanize.usd(a)} per 1k requests, {other_label} has no price"
-    est = " estimated" if other["cost"].get("basis") == "estimated" else ""
+    est = " estimated" if other.cost.basis == "estimated" else ""
     return f"{humanize.usd(a)} vs{est} {humanize.usd(b)} per 1k requests ({humanize.cost_factor(a / b if b else None)})"
 
 
@@ -101,28 +101,28 @@ def _missing_llm(report: Mapping[str, Any]) -> str:
 def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     """The answer first: a headline, one sentence per fine-tuned row and serious alternative, and what is
     missing. ``{"headline": str, "sentences": [{"tuned", "other", "kind", "verdict", "text"}], "missing": [str]}``."""
-    rows = report["rows"]
-    by_name = {row_name(r): r for r in rows}
+    ran = rows(report)
+    by_name = {r.name: r for r in ran}
     versus = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
-    tuned = list(dict.fromkeys(c["a"] for c in report.get("comparisons", []) if c["a"] in by_name))
+    pairs = [c for c in comparisons(report) if c.a in by_name]
+    tuned = list(dict.fromkeys(c.a for c in pairs))
     order = {kind: i for i, kind in enumerate(ALTERNATIVES)}
     sentences = []
     for t in tuned:
-        mine = [c for c in report["comparisons"] if c["a"] == t and c["b"] in by_name
-                and alternative_kind(by_name[c["b"]]["model"])]
-        mine.sort(key=lambda c: (order[alternative_kind(by_name[c["b"]]["model"])], -by_name[c["b"]]["weighted_f1"]))
-        for c in mine:
-            a, b = by_name[t], by_name[c["b"]]
-            kind = alternative_kind(b["model"])
-            other = _label(b, rows)
-            text = (f"{_label(a, rows)}: weighted F1 {a['weighted_f1']:.3f} vs {other} {b['weighted_f1']:.3f}, "
-                    f"{_verdict_words(c)}; {_money_words(a, b, other)}; {_payback_words(versus.get((t, c['b'])))}.")
-            sentences.append({"tuned": t, "other": c["b"], "kind": kind, "verdict": c["verdict"], "text": text})
+        mine = [(c, by_name[c.b]) for c in pairs if c.a == t and c.b in by_name and alternative_kind(by_name[c.b].model)]
+        mine.sort(key=lambda cb: (order[alternative_kind(cb[1].model)], -cb[1].weighted_f1))  # type: ignore[index]
+        for c, b in mine:
+            a = by_name[t]
+            other = _label(b, ran)
+            text = (f"{_label(a, ran)}: weighted F1 {a.weighted_f1:.3f} vs {other} {b.weighted_f1:.3f}, "
+                    f"{_verdict_words(c)}; {_money_words(a, b, other)}; {_payback_words(versus.get((t, c.b)))}.")
+            sentences.append({"tuned": t, "other": c.b, "kind": alternative_kind(b.model), "verdict": c.verdict,
+                              "text": text})
     missing = []
-    alone = [row_name(r) for r in rows if r["model"].startswith("adapter:")] if not tuned else []
+    alone = [r.name for r in ran if r.model.startswith("adapter:")] if not tuned else []
     if alone:  # a fine-tuned row ran, but no other row beside it: nothing to compare
         missing.append(f"{', '.join(alone)} ran with no other row to compare it with. Add an alternative to "
-                       f"--harness-models={','.join(by_name[a]['model'] for a in alone)},...: a prompted LLM "
+                       f"--harness-models={','.join(by_name[a].model for a in alone)},...: a prompted LLM "
                        "(openai:<model>, replayed from cassettes) or, for a classification task, tfidf-logreg")
     elif not tuned:
         missing.append("No fine-tuned row ran, so this run cannot answer fine-tune or prompt. Add one with: "
@@ -130,43 +130,42 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
                        if report.get("task") == "fpb-sentiment" else
                        "No fine-tuned row ran, so this run cannot answer fine-tune or prompt: add an adapter:<folder> "
                        "model to --harness-models.")
-    if not any(alternative_kind(r["model"]) in ("published LLM", "prompted API") for r in rows):
+    if not any(alternative_kind(r.model) in ("published LLM", "prompted API") for r in ran):
         missing.append(_missing_llm(report))
     splits = report.get("across_splits") or {}
     across = [f"Across {len(splits.get('splits', []))} splits ({Path(splits['file']).name}): {line}"
               for line in splits.get("lines", [])] + ([splits["note"]] if splits.get("note") else [])
     headline = (f"No answer yet: {', '.join(alone)} ran, but no other row to compare it with." if alone
-                else _headline(report, tuned, sentences, by_name))
+                else _headline(tuned, sentences, by_name))
     return {"headline": headline, "sentences": sentences, "missing": missing,
             "across_splits": across}
 
 
-def _headline(report: Mapping[str, Any], tuned: Sequence[str], sentences: Sequence[Mapping[str, Any]],
-              by_name: Mapping[str, Mapping[str, Any]]) -> str:
+def _headline(tuned: Sequence[str], sentences: Sequence[Mapping[str, Any]], by_name: Mapping[str, Row]) -> str:
     """One sentence answering the title's question for the best fine-tuned row against the LLM rows."""
     if not tuned:
         return "No answer yet: no fine-tuned row ran."
-    best = max(tuned, key=lambda t: by_name[t]["weighted_f1"])
-    llm = [s for s in sentences if s["tuned"] == best and s["kind"] in ("published LLM", "prompted API")]
+    best = max(tuned, key=lambda t: by_name[t].weighted_f1)
+    llm = [by_name[s["other"]] for s in sentences if s["tuned"] == best and s["kind"] in ("published LLM", "prompted API")]
+    verdict = {s["other"]: s["verdict"] for s in sentences if s["tuned"] == best}
     if not llm:
         return f"No answer yet: {best} ran, but no prompted LLM row to compare it with."
-    own = by_name[best]["cost"]["per_call_usd"]
-    prices = [by_name[s["other"]]["cost"]["per_call_usd"] for s in llm]
+    own = by_name[best].cost.per_call_usd
+    prices = [r.cost.per_call_usd for r in llm]
     cheaper = own is not None and all(p is not None and own < p for p in prices)
     cheapest = min((p for p in prices if p is not None), default=None)
     saving = (f" and is {humanize.cost_factor(own / cheapest)} per request than the cheapest of them"
               if cheaper and cheapest else "")
-    worse = [s for s in llm if s["verdict"] == "worse"]
-    model = by_name[best]["model"]
+    worse = [r for r in llm if verdict[r.name] == "worse"]
+    model = by_name[best].model
     if worse:
-        top = max(worse, key=lambda s: by_name[s["other"]]["weighted_f1"])
-        return (f"Prompt, if quality comes first: {by_name[top['other']]['model']} is significantly better than "
-                f"{model}" + (f", which is {humanize.cost_factor(own / by_name[top['other']]['cost']['per_call_usd'])}"
-                              if own and by_name[top["other"]]["cost"]["per_call_usd"] else "") + ".")
-    if all(s["verdict"] == "better" for s in llm):
+        top = max(worse, key=lambda r: r.weighted_f1)
+        return (f"Prompt, if quality comes first: {top.model} is significantly better than {model}"
+                + (f", which is {humanize.cost_factor(own / top.cost.per_call_usd)}"
+                   if own and top.cost.per_call_usd else "") + ".")
+    if all(verdict[r.name] == "better" for r in llm):
         return f"Fine-tune: {model} is significantly better than every prompted LLM that ran{saving}."
     if cheaper:
         return (f"Fine-tune: {model} is as good as every prompted LLM that ran (no significant difference against "
                 f"some){saving}.")
     return f"No clear winner: {model} is not significantly different from some prompted LLMs and is not cheaper."
-

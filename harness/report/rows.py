@@ -19,11 +19,12 @@ T = TypeVar("T", bound="Record")
 BOOKKEEPING = ("extra", "keys")
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    return None if value is None else (float(value[0]), float(value[1]))
+def pair(value: Any) -> tuple[float, float] | None:
+    """A JSON ``[low, high]`` as a tuple, values untouched (an integer stays one: the JSON written back is the same)."""
+    return None if value is None else (value[0], value[1])
 
 
-def _list(value: Sequence[Any] | None) -> list[Any] | None:
+def as_list(value: Sequence[Any] | None) -> list[Any] | None:
     return None if value is None else list(value)
 
 
@@ -126,7 +127,7 @@ class Row(Record):
     expected: int | None = None
     weighted_f1: float = 0.0
     weighted_f1_ci95: tuple[float, float] | None = None
-    accuracy: float = 0.0
+    accuracy: float | None = None
     accuracy_ci95: tuple[float, float] | None = None
     macro_f1: float = 0.0
     weighted_precision: float | None = None
@@ -148,11 +149,11 @@ class Row(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Row:
-        return cls._read(data, weighted_f1_ci95=_pair, accuracy_ci95=_pair, latency=Latency.from_json,
+        return cls._read(data, weighted_f1_ci95=pair, accuracy_ci95=pair, latency=Latency.from_json,
                          cost=Cost.from_json, pareto=Pareto.from_json)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(weighted_f1_ci95=_list(self.weighted_f1_ci95), accuracy_ci95=_list(self.accuracy_ci95),
+        return self._write(weighted_f1_ci95=as_list(self.weighted_f1_ci95), accuracy_ci95=as_list(self.accuracy_ci95),
                            latency=self.latency.to_json(), cost=self.cost.to_json(), pareto=self.pareto.to_json())
 
 
@@ -176,10 +177,10 @@ class Comparison(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comparison:
-        return cls._read(data, f1_difference_ci95=_pair)
+        return cls._read(data, f1_difference_ci95=pair)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(f1_difference_ci95=_list(self.f1_difference_ci95))
+        return self._write(f1_difference_ci95=as_list(self.f1_difference_ci95))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,8 +45,7 @@ from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
-from harness.report.rows import Record, Row, as_list, pair
-from harness.report.rows import rows as rows_of
+from harness.report.rows import Record, Row, as_list, pair, rows_of
 
 BASELINE_VERSION = 1
 DEFAULT_MARGIN = 0.02

@@ -27,6 +27,7 @@ from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.report.build import decode_items  # one decoder of the items table
 from harness.report.markdown import markdown_table, not_run_markdown, verdict_markdown
+from harness.report.rows import rows_of
 from harness.report.tables import comparison_table, leaderboard
 
 RUNS = "runs"
@@ -214,19 +215,18 @@ def diff(current: Mapping[str, Any], previous: Mapping[str, Any], *, resamples: 
     if previous["task"] != current["task"]:
         raise HarnessError(f"--harness-compare: expected a saved run of task {current['task']}, got one of task "
                            f"{previous['task']}; fix: pick a run of this task (a run number or part of its name)")
-    old_rows = {(r["model"], r["strategy"]): r for r in previous["rows"]}
+    old_rows = {r.name: r for r in rows_of(previous)}
     labels = current["items"]["labels"] if current.get("items") else []
     pairable = bool(current.get("items") and previous.get("items")) and previous["items"]["labels"] == labels
     out = []
-    for row in current["rows"]:
-        key = (row["model"], row["strategy"])
-        name = " · ".join(key)
-        old = old_rows.get(key)
-        entry: dict[str, Any] = {"row": name, "now": row["weighted_f1"], "then": old["weighted_f1"] if old else None,
-                                 "parse_failures_now": row["parse_failures"],
-                                 "parse_failures_then": old["parse_failures"] if old else None,
-                                 "cost_per_1k_now": row["cost"]["per_1k_usd"],
-                                 "cost_per_1k_then": old["cost"]["per_1k_usd"] if old else None}
+    for row in rows_of(current):
+        name = row.name
+        old = old_rows.get(name)
+        entry: dict[str, Any] = {"row": name, "now": row.weighted_f1, "then": old.weighted_f1 if old else None,
+                                 "parse_failures_now": row.parse_failures,
+                                 "parse_failures_then": old.parse_failures if old else None,
+                                 "cost_per_1k_now": row.cost.per_1k_usd,
+                                 "cost_per_1k_then": old.cost.per_1k_usd if old else None}
         if old and pairable:
             mine, theirs = decode_items(current["items"], name), decode_items(previous["items"], name)
             shared = [i for i in mine if i in theirs and mine[i][0] == theirs[i][0]]

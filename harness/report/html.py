@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from harness import economics, humanize
 from harness.report import plots
-from harness.report.rows import DataInfo, Row, SplitInfo, comparisons, rows
+from harness.report.rows import DataInfo, Row, SplitInfo, comparisons_of, rows_of
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import alternative_kind, verdicts
@@ -56,12 +56,12 @@ def _plot(plot: plots.Plot, plot_id: str, title: str, caption: str = "") -> dict
 
 
 def _tuned_names(report: Mapping[str, Any]) -> set[str]:
-    return {c.a for c in comparisons(report)}
+    return {c.a for c in comparisons_of(report)}
 
 
 def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The plots under the verdict: F1 per row, quality vs $ and vs latency, and one break-even per tuned row."""
-    ran, tuned = rows(report), _tuned_names(report)
+    ran, tuned = rows_of(report), _tuned_names(report)
     out = [
         _plot(plots.f1_bars(ran, tuned), "plot-f1", "Weighted F1 per row",
               "Points: weighted F1; bars: 95% bootstrap CI. Overlapping bars are not a test: see the paired "
@@ -96,7 +96,7 @@ def _confusion(row: Row) -> dict[str, Any]:
 
 
 def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {r.name: [] for r in rows(report)}
+    out: dict[str, list[float]] = {r.name: [] for r in rows_of(report)}
     for c in cases:
         if c.get("latency_s"):
             out.setdefault(f"{c['model']} · {c['strategy']}", []).append(float(c["latency_s"]))
@@ -104,7 +104,7 @@ def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) ->
 
 
 def _browser_data(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str]) -> dict[str, Any]:
-    names = [r.name for r in rows(report)]
+    names = [r.name for r in rows_of(report)]
     by_item: dict[str, dict[str, Any]] = {}
     for c in sorted(cases, key=lambda c: c["index"]):
         name = f"{c['model']} · {c['strategy']}"
@@ -146,7 +146,7 @@ def _run_meta(report: Mapping[str, Any]) -> list[list[str]]:
 def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
             learning_curve: Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
-    ran = rows(report)
+    ran = rows_of(report)
     return {
         "task": report["task"],
         "notice": report.get("notice"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from harness.report.rows import rows
+from harness.report.rows import rows_of
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import verdicts
@@ -89,7 +89,7 @@ def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
     out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
     out += markdown_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
                           [[r.model, r.strategy, str(r.pareto.cost or "n/a"), str(r.pareto.latency or "n/a")]
-                           for r in rows(report)])
+                           for r in rows_of(report)])
     out += economics_markdown(report)
     if learning_curve_note:
         plotted = " Plotted in the HTML report." if learning_curve else ""
@@ -101,7 +101,7 @@ def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
         out += ["", f"## {companion['title']} ({companion['task']})", ""]
         out += [f"> {line}" for line in companion["notes"]] + [""] + markdown_table(companion["table"])
     out += ["", "## Where each row comes from", ""]
-    out += [f"- **{r.name}**: {r.provenance}" for r in rows(report)]
+    out += [f"- **{r.name}**: {r.provenance}" for r in rows_of(report)]
     out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "
                 f"template {report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
     out += not_run_markdown(report)

@@ -231,11 +231,11 @@ class SplitInfo(Record):
         return self._write()
 
 
-def rows(report: Mapping[str, Any]) -> list[Row]:
+def rows_of(report: Mapping[str, Any]) -> list[Row]:
     """The report's leaderboard rows, typed."""
     return [Row.from_json(r) for r in report.get("rows") or []]
 
 
-def comparisons(report: Mapping[str, Any]) -> list[Comparison]:
+def comparisons_of(report: Mapping[str, Any]) -> list[Comparison]:
     """The report's paired comparisons, typed."""
     return [Comparison.from_json(c) for c in report.get("comparisons") or []]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from harness import economics, humanize
-from harness.report.rows import Comparison, Row, comparisons, rows
+from harness.report.rows import Comparison, Row, comparisons_of, rows_of
 
 
 def row_name(row: Mapping[str, Any]) -> str:
@@ -58,7 +58,7 @@ def _n(row: Row) -> str:
 def leaderboard(report: Mapping[str, Any], *, compact: bool = False) -> list[list[str]]:
     """Rows best first. The full table's column order is read by other modules (history, tfns): keep it.
     ``compact``: the terminal's narrower table (one row-name column, no accuracy / macro F1, p50 only)."""
-    ranked = sorted(rows(report), key=lambda r: -r.weighted_f1)
+    ranked = sorted(rows_of(report), key=lambda r: -r.weighted_f1)
     if compact:
         return [["row", "n", "weighted F1 [95% CI]", "parse fail", "p50", "$ per 1k", "Pareto $/p50"]] + [
             [r.name, _n(r), ci_cell(r), _failures(r), humanize.duration(r.latency.p50_s), _dollars(r), _front(r)]
@@ -74,7 +74,7 @@ def cost_table(report: Mapping[str, Any]) -> list[list[str]]:
     usd = humanize.usd
     return [["model", "strategy", "$ per call", "$ per 1k", "$ total", "calls", "how"]] + [
         [r.model, r.strategy, usd(r.cost.per_call_usd), usd(r.cost.per_1k_usd), usd(r.cost.total_usd),
-         str(r.cost.calls or r.n), str(r.cost.note or "")] for r in rows(report)]
+         str(r.cost.calls or r.n), str(r.cost.note or "")] for r in rows_of(report)]
 
 
 def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
@@ -84,7 +84,7 @@ def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
     table = [["fine-tuned", "vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency", "cost",
               "break-even", f"payback at {humanize.requests(volume)}/month"]]
     previous = None
-    for c in comparisons(report):
+    for c in comparisons_of(report):
         e = econ.get((c.a, c.b), {})
         computable = bool(e) and not e.get("break_even_note", "").startswith("not computable")
         table.append([
@@ -110,7 +110,7 @@ def _p(c: Comparison) -> str:
 def mde_cell(report: Mapping[str, Any]) -> str:
     """The smallest accuracy difference McNemar detects at each pair's observed discordance, one per pair."""
     return "; ".join(f"{c.b}: {c.mde_accuracy:.3f}" if c.mde_accuracy else f"{c.b}: none at this n"
-                     for c in comparisons(report))
+                     for c in comparisons_of(report))
 
 
 def sensitivity_table(v: Mapping[str, Any]) -> list[list[str]] | None:

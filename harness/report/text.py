@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any, Iterable, Mapping, Sequence
 
-from harness.report.rows import DataInfo, SplitInfo, rows
+from harness.report.rows import DataInfo, SplitInfo, rows_of
 from harness.report.tables import comparison_table, leaderboard
 from harness.report.verdict import verdicts
 
@@ -132,7 +132,7 @@ def cost_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"costs: local rows = measured time × ${machine['dollars_per_hour']:g}/h ({machine['name']}, "
                      f"as of {machine['as_of']}; --harness-dollars-per-hour to change)"
                      + ("; est. = tokens estimated from another row (see the Markdown report)"
-                        if any(r.cost.basis == "estimated" for r in rows(report)) else ""))
+                        if any(r.cost.basis == "estimated" for r in rows_of(report)) else ""))
     sentence = _mde_sentence(report.get("mde") or {})
     if sentence:
         lines.append(sentence)

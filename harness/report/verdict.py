@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics, humanize
-from harness.report.rows import Comparison, Row, comparisons, rows
+from harness.report.rows import Comparison, Row, comparisons_of, rows_of
 from harness.report.tables import delta_cell
 
 ALTERNATIVES = ("published LLM", "prompted API", "TF-IDF floor")
@@ -101,10 +101,10 @@ def _missing_llm(report: Mapping[str, Any]) -> str:
 def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     """The answer first: a headline, one sentence per fine-tuned row and serious alternative, and what is
     missing. ``{"headline": str, "sentences": [{"tuned", "other", "kind", "verdict", "text"}], "missing": [str]}``."""
-    ran = rows(report)
+    ran = rows_of(report)
     by_name = {r.name: r for r in ran}
     versus = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
-    pairs = [c for c in comparisons(report) if c.a in by_name]
+    pairs = [c for c in comparisons_of(report) if c.a in by_name]
     tuned = list(dict.fromkeys(c.a for c in pairs))
     order = {kind: i for i, kind in enumerate(ALTERNATIVES)}
     sentences = []

@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
 from harness.report.markdown import markdown_table
+from harness.report.rows import SplitInfo, as_list, comparisons_of, rows_of
 from harness.report.verdict import alternative_kind
 
 
@@ -38,9 +39,12 @@ class SplitRun:
     report: Mapping[str, Any]
 
     @property
+    def split(self) -> SplitInfo:
+        return SplitInfo.from_json(self.report["split"])
+
+    @property
     def label(self) -> str:
-        split = self.report["split"]
-        return f"{split.get('method')} seed {split.get('seed')}"
+        return f"{self.split.method} seed {self.split.seed}"
 
 
 def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
@@ -63,7 +67,7 @@ def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
         raise HarnessError(f"the reports are of different tasks ({sorted(tasks)}): expected one task on several splits")
     prints: dict[str, Path] = {}
     for run in runs:
-        key = run.report["split"].get("test_fingerprint")
+        key = run.split.test_fingerprint
         if key in prints:
             raise HarnessError(f"{run.path} and {prints[key]} are the same test split ({key}): expected one report "
                                "per split; drop one of them")
@@ -86,15 +90,14 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
     order: list[str] = []
     per_row: dict[str, dict[str, Any]] = {}
     for run in runs:
-        seed = run.report["split"].get("seed")
-        for row in run.report["rows"]:
-            ran = f"{row['model']} · {row['strategy']}"
-            name = recipe_name(ran, seed)
+        seed = run.split.seed
+        for row in rows_of(run.report):
+            name = recipe_name(row.name, seed)
             if name not in per_row:
                 order.append(name)
                 per_row[name] = {}
-            per_row[name][run.label] = {"weighted_f1": row["weighted_f1"], "ci95": row["weighted_f1_ci95"],
-                                        "n": row["n"], **({"ran_as": ran} if ran != name else {})}
+            per_row[name][run.label] = {"weighted_f1": row.weighted_f1, "ci95": as_list(row.weighted_f1_ci95),
+                                        "n": row.n, **({"ran_as": row.name} if row.name != name else {})}
     rows = []
     for name in order:
         values = [v["weighted_f1"] for v in per_row[name].values()]
@@ -102,12 +105,13 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
                      "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None})
     comparisons: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
-        seed = run.report["split"].get("seed")
-        for c in run.report["comparisons"]:
-            a, b = recipe_name(c["a"], seed), recipe_name(c["b"], seed)
+        seed = run.split.seed
+        for c in comparisons_of(run.report):
+            a, b = recipe_name(c.a, seed), recipe_name(c.b, seed)
             entry = comparisons.setdefault((a, b), {"a": a, "b": b, "splits": {}})
-            entry["splits"][run.label] = {k: c[k] for k in ("f1_difference", "f1_difference_ci95", "p_holm",
-                                                            "verdict", "n")}
+            entry["splits"][run.label] = {"f1_difference": c.f1_difference,
+                                          "f1_difference_ci95": as_list(c.f1_difference_ci95), "p_holm": c.p_holm,
+                                          "verdict": c.verdict, "n": c.n}
     labels = [r.label for r in runs]
     verdicts = []
     for entry in comparisons.values():
@@ -135,11 +139,11 @@ def summary_for(report: Mapping[str, Any], directory: Path) -> dict[str, Any] | 
         return None
     try:
         combined = json.loads(path.read_text())
-        seed = (report.get("split") or {}).get("seed")
-        label = f"{(report.get('split') or {}).get('method')} seed {seed}"
+        split = SplitInfo.from_json(report.get("split") or {})
+        label = f"{split.method} seed {split.seed}"
         if label not in combined["splits"]:
             return None
-        tuned = {recipe_name(c["a"], seed) for c in report.get("comparisons") or []}
+        tuned = {recipe_name(c.a, split.seed) for c in comparisons_of(report)}
         mine = [c for c in combined["comparisons"] if c["a"] in tuned and "text" in c
                 and alternative_kind(c["b"].split(" · ")[0])]  # the alternatives the headline weighs
         lines = [c["text"] for c in mine if not c["combined"].startswith("incomplete")]

@@ -273,7 +273,8 @@ def summary_markdown(report: Mapping[str, Any], *, saved: Path | None = None, pr
         out += [f"**Quality gate: {'FAILED' if failed else 'passed'}**", "", "```"] + gate_lines + ["```", ""]
     out += markdown_table(board)
     if report.get("comparisons"):
-        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""] + markdown_table(comparison_table(report))
+        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""]
+        out += markdown_table(comparison_table(report))
     if entries is not None and previous is not None:
         out += ["", f"**Since run `{previous.name}`**", ""] + markdown_table(diff_table(entries))
     split = report["split"]

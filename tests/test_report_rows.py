@@ -24,7 +24,9 @@ def round_trip(report: dict) -> dict:
     """``report`` with its rows, comparisons, data and split read as records and written back."""
     out = {**report, "rows": [Row.from_json(r).to_json() for r in report["rows"]],
            "comparisons": [Comparison.from_json(c).to_json() for c in report.get("comparisons") or []]}
-    out.update({k: t.from_json(report[k]).to_json() for k, t in (("data", DataInfo), ("split", SplitInfo)) if k in report})
+    for key, record in (("data", DataInfo), ("split", SplitInfo)):
+        if key in report:
+            out[key] = record.from_json(report[key]).to_json()
     return out
 
 

@@ -44,12 +44,14 @@ def header_lines(report: Mapping[str, Any], *, not_run: bool = True) -> list[str
         lines.append(f"!!! {report['notice']} !!!")
     lines.append(
         f"data: {data.file} ({data.source}: {data.directory}), {data.examples} examples, "
-        f"{data.duplicate_lines} duplicate lines kept, {data.conflicting_sentences_removed} conflicting sentences removed"
+        f"{data.duplicate_lines} duplicate lines kept, "
+        f"{data.conflicting_sentences_removed} conflicting sentences removed"
     )
     lines.append(
         f"split: {split.method} seed {split.seed}: {split.n_train} train / {split.n_test} test "
         f"(evaluated {split.n_evaluated}), test fingerprint {split.test_fingerprint}, "
-        f"{split.leaked_removed_from_train} leaked + {split.repeats_removed_from_train} repeated items removed from train"
+        f"{split.leaked_removed_from_train} leaked + {split.repeats_removed_from_train} repeated items removed from "
+        "train"
     )
     if report.get("prices"):
         lines.append(f"prices: USD per 1M tokens as of {report['prices']['as_of']} (harness/prices.toml); "

@@ -109,7 +109,8 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     order = {kind: i for i, kind in enumerate(ALTERNATIVES)}
     sentences = []
     for t in tuned:
-        mine = [(c, by_name[c.b]) for c in pairs if c.a == t and c.b in by_name and alternative_kind(by_name[c.b].model)]
+        mine = [(c, by_name[c.b]) for c in pairs
+                if c.a == t and c.b in by_name and alternative_kind(by_name[c.b].model)]
         mine.sort(key=lambda cb: (order[alternative_kind(cb[1].model)], -cb[1].weighted_f1))  # type: ignore[index]
         for c, b in mine:
             a = by_name[t]
@@ -146,7 +147,8 @@ def _headline(tuned: Sequence[str], sentences: Sequence[Mapping[str, Any]], by_n
     if not tuned:
         return "No answer yet: no fine-tuned row ran."
     best = max(tuned, key=lambda t: by_name[t].weighted_f1)
-    llm = [by_name[s["other"]] for s in sentences if s["tuned"] == best and s["kind"] in ("published LLM", "prompted API")]
+    llm = [by_name[s["other"]] for s in sentences
+           if s["tuned"] == best and s["kind"] in ("published LLM", "prompted API")]
     verdict = {s["other"]: s["verdict"] for s in sentences if s["tuned"] == best}
     if not llm:
         return f"No answer yet: {best} ran, but no prompted LLM row to compare it with."

@@ -12,7 +12,7 @@ from harness import files
 from harness.gate import BaselineRow
 from harness.pricing import load_prices
 from harness.report import build_report, markdown_table
-from harness.report.rows import Comparison, DataInfo, Row, SplitInfo, comparisons_of, rows_of
+from harness.report.rows import Comparison, DataInfo, Row, SplitInfo, Versus, comparisons_of, rows_of, versus_of
 from test_html_report import LABELS, ROWS, _cases, _meta
 
 
@@ -24,6 +24,9 @@ def round_trip(report: dict) -> dict:
     """``report`` with its rows, comparisons, data and split read as records and written back."""
     out = {**report, "rows": [Row.from_json(r).to_json() for r in report["rows"]],
            "comparisons": [Comparison.from_json(c).to_json() for c in report.get("comparisons") or []]}
+    if report.get("economics"):
+        out["economics"] = {**report["economics"],
+                            "versus": [Versus.from_json(v).to_json() for v in report["economics"]["versus"]]}
     for key, record in (("data", DataInfo), ("split", SplitInfo)):
         if key in report:
             out[key] = record.from_json(report[key]).to_json()
@@ -75,6 +78,8 @@ def test_records_read_what_the_formatting_needs(built):
     assert "dollars_per_hour" in tuned.cost.extra  # machine details ride along
     assert rows["openai:smollm2-135m-instruct-q4_1 · zero_shot"].cost.price_unknown
     assert {c.a for c in comparisons_of(built)} == {tuned.name}
+    money = versus_of(built)[(tuned.name, "tfidf-logreg · supervised")]
+    assert money.latency_ratio > 1 and money.computable and money.break_even_note.startswith("never")
     assert Row.from_json(tuned.to_json()) == tuned
 
 

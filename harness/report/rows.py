@@ -184,6 +184,36 @@ class Comparison(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Versus(Record):
+    """The money of a fine-tuned row (``a``) against another row (``b``): latency and cost ratios, the requests
+    after which training pays for itself, the payback time at the monthly volume, and (local against an API row)
+    the break-even grid over machine $/h and API price (``sensitivity``)."""
+
+    a: str
+    b: str
+    latency_ratio: float | None = None
+    cost_ratio: float | None = None
+    other_cost_basis: str | None = None
+    training_usd: float | None = None
+    monthly_volume: int | None = None
+    break_even_requests: float | None = None
+    payback_months: float | None = None
+    sensitivity: Mapping[str, Any] | None = None
+    break_even_note: str | None = None
+
+    @property
+    def computable(self) -> bool:
+        return not (self.break_even_note or "").startswith("not computable")
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Versus:
+        return cls._read(data)
+
+    def to_json(self) -> dict[str, Any]:
+        return self._write()
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataInfo(Record):
     """Where the test items came from. The FPB-specific counts default to what a task without them reports
     (``agreement`` "n/a", no duplicate lines, no conflicting sentences), so other tasks need not pad them."""
@@ -239,3 +269,9 @@ def rows_of(report: Mapping[str, Any]) -> list[Row]:
 def comparisons_of(report: Mapping[str, Any]) -> list[Comparison]:
     """The report's paired comparisons, typed."""
     return [Comparison.from_json(c) for c in report.get("comparisons") or []]
+
+
+def versus_of(report: Mapping[str, Any]) -> dict[tuple[str, str], Versus]:
+    """The economics of each fine-tuned row against each other row, by ``(a, b)`` row names."""
+    found = (Versus.from_json(v) for v in (report.get("economics") or {}).get("versus", []))
+    return {(v.a, v.b): v for v in found}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from harness import economics, humanize
-from harness.report.rows import Comparison, Row, comparisons_of, rows_of
+from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
 
 
 def row_name(row: Mapping[str, Any]) -> str:
@@ -79,20 +79,20 @@ def cost_table(report: Mapping[str, Any]) -> list[list[str]]:
 
 def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
     """Fine-tuned rows vs every other row: paired F1 difference, McNemar p (Holm), verdict, and the money."""
-    econ = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
+    money = versus_of(report)
     volume = (report.get("economics") or {}).get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME)
     table = [["fine-tuned", "vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency", "cost",
               "break-even", f"payback at {humanize.requests(volume)}/month"]]
     previous = None
     for c in comparisons_of(report):
-        e = econ.get((c.a, c.b), {})
-        computable = bool(e) and not e.get("break_even_note", "").startswith("not computable")
+        e = money.get((c.a, c.b)) or Versus(a=c.a, b=c.b)
+        computable = (c.a, c.b) in money and e.computable
         table.append([
             c.a if c.a != previous else "", c.b, delta_cell(c), _p(c), c.verdict.upper(),
-            humanize.speed_factor(e.get("latency_ratio")), humanize.cost_factor(e.get("cost_ratio")),
-            humanize.requests(e.get("break_even_requests")) + (" requests" if e.get("break_even_requests") else "")
+            humanize.speed_factor(e.latency_ratio), humanize.cost_factor(e.cost_ratio),
+            humanize.requests(e.break_even_requests) + (" requests" if e.break_even_requests else "")
             if computable else "n/a",
-            humanize.months(e.get("payback_months")) if computable else "n/a",
+            humanize.months(e.payback_months) if computable else "n/a",
         ])
         previous = c.a
     return table
@@ -113,9 +113,9 @@ def mde_cell(report: Mapping[str, Any]) -> str:
                      for c in comparisons_of(report))
 
 
-def sensitivity_table(v: Mapping[str, Any]) -> list[list[str]] | None:
+def sensitivity_table(v: Versus) -> list[list[str]] | None:
     """Break-even requests over machine $/h × API price factor, or None when the pair has no grid."""
-    sens = v.get("sensitivity")
+    sens = v.sensitivity
     if not sens:
         return None
     head = ["machine $/h \\ API price"] + [f"×{a:g}" for a in sens["api_price_factor"]]
@@ -129,11 +129,11 @@ def payoff(report: Mapping[str, Any]) -> dict[str, Any]:
     training = [{"model": m, "usd": humanize.usd(t.get("usd")), "note": t.get("note")}
                 for m, t in (econ.get("training") or {}).items()]
     pairs = []
-    for v in econ.get("versus", []):
-        n = v.get("break_even_requests")
-        pairs.append({"a": v["a"], "b": v["b"], "break_even": (f"{humanize.requests(n)} requests" if n is not None
-                                                               else str(v.get("break_even_note"))),
-                      "payback": humanize.months(v["payback_months"]) if v.get("payback_months") is not None else None,
+    for v in versus_of(report).values():
+        n = v.break_even_requests
+        pairs.append({"a": v.a, "b": v.b, "break_even": (f"{humanize.requests(n)} requests" if n is not None
+                                                         else str(v.break_even_note)),
+                      "payback": humanize.months(v.payback_months) if v.payback_months is not None else None,
                       "sensitivity": sensitivity_table(v)})
     return {"training": training, "pairs": pairs, "monthly_volume": humanize.requests(econ.get("monthly_volume"))}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics, humanize
-from harness.report.rows import Comparison, Row, comparisons_of, rows_of
+from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
 from harness.report.tables import delta_cell
 
 ALTERNATIVES = ("published LLM", "prompted API", "TF-IDF floor")
@@ -57,21 +57,21 @@ def _money_words(tuned: Row, other: Row, other_label: str) -> str:
     return f"{humanize.usd(a)} vs{est} {humanize.usd(b)} per 1k requests ({humanize.cost_factor(a / b if b else None)})"
 
 
-def _payback_words(v: Mapping[str, Any] | None) -> str:
+def _payback_words(v: Versus | None) -> str:
     if not v:
         return "break-even not computed"
-    note = str(v.get("break_even_note") or "")
+    note = str(v.break_even_note or "")
     if note.startswith("not computable: no cost for"):
         return "no break-even without a cost for both rows"
     if note.startswith("not computable"):
         return "break-even " + note
-    n = v.get("break_even_requests")
+    n = v.break_even_requests
     if n is None:
         return "never pays back its training: it costs as much or more per request"
-    text = f"pays back its {humanize.usd(v.get('training_usd'))} training after {humanize.requests(n)} requests"
-    months = v.get("payback_months")
+    text = f"pays back its {humanize.usd(v.training_usd)} training after {humanize.requests(n)} requests"
+    months = v.payback_months
     if months is not None and months * 30 >= 1:
-        text += f" ({humanize.months(months)} at {humanize.requests(v.get('monthly_volume'))} requests a month)"
+        text += f" ({humanize.months(months)} at {humanize.requests(v.monthly_volume)} requests a month)"
     return text
 
 
@@ -103,7 +103,7 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     missing. ``{"headline": str, "sentences": [{"tuned", "other", "kind", "verdict", "text"}], "missing": [str]}``."""
     ran = rows_of(report)
     by_name = {r.name: r for r in ran}
-    versus = {(v["a"], v["b"]): v for v in (report.get("economics") or {}).get("versus", [])}
+    versus = versus_of(report)
     pairs = [c for c in comparisons_of(report) if c.a in by_name]
     tuned = list(dict.fromkeys(c.a for c in pairs))
     order = {kind: i for i, kind in enumerate(ALTERNATIVES)}

@@ -79,10 +79,10 @@ class BaselineRow(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BaselineRow:
-        return cls._read(data, weighted_f1_ci95=pair)
+        return cls.from_mapping(data, weighted_f1_ci95=pair)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(weighted_f1_ci95=as_list(self.weighted_f1_ci95))
+        return self.to_mapping(weighted_f1_ci95=as_list(self.weighted_f1_ci95))
 
 
 @dataclass(frozen=True)

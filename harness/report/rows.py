@@ -1,11 +1,13 @@
 """The report's records as typed values: a leaderboard :class:`Row` (with its :class:`Latency`, :class:`Cost` and
-:class:`Pareto` marks), a paired :class:`Comparison`, and the run's :class:`DataInfo` and :class:`SplitInfo`.
+:class:`Pareto` marks), a paired :class:`Comparison` and its money (:class:`Versus`), and the run's
+:class:`DataInfo` and :class:`SplitInfo`.
 
 Each is a frozen dataclass with ``from_json`` (the dictionary the report JSON holds) and ``to_json`` (the same
-dictionary back). Keys a type does not name ride along in ``extra``; ``keys`` remembers which keys the JSON had
-and in which order, so a report read and written back is byte-identical, old reports included. A value built in
-code (``keys`` empty) writes every field, in the order declared here, which is the order the report has always
-used. Missing keys read as the field's default: a partial row (a test's, an older report's) still formats.
+dictionary back), built on :meth:`Record.from_mapping` and :meth:`Record.to_mapping`. Keys a type does not name
+ride along in ``extra``; ``keys`` remembers which keys the JSON had and in which order, so a report read and
+written back is byte-identical, old reports included. A value built in code (``keys`` empty) writes every field,
+in the order declared here, which is the order the report has always used. Missing keys read as the field's
+default: a partial row (a test's, an older report's) still formats.
 
 The formatting code (tables, verdict, text, Markdown, HTML, plots) reads these, never ``row["key"]``.
 """
@@ -20,7 +22,8 @@ BOOKKEEPING = ("extra", "keys")
 
 
 def pair(value: Any) -> tuple[float, float] | None:
-    """A JSON ``[low, high]`` as a tuple, values untouched (an integer stays one: the JSON written back is the same)."""
+    """A JSON ``[low, high]`` as a tuple, values untouched (an integer stays one, so the JSON written back is
+    the same)."""
     return None if value is None else (value[0], value[1])
 
 
@@ -40,14 +43,14 @@ class Record:
         return [f.name for f in fields(cls) if f.name not in BOOKKEEPING]
 
     @classmethod
-    def _read(cls: type[T], data: Mapping[str, Any], **typed: Callable[[Any], Any]) -> T:
+    def from_mapping(cls: type[T], data: Mapping[str, Any], **typed: Callable[[Any], Any]) -> T:
         """``cls`` from ``data``; ``typed`` converts a key's JSON value (a nested record, a pair)."""
         names = cls._names()
         values = {k: (typed[k](data[k]) if k in typed else data[k]) for k in names if k in data}
         extra = {k: v for k, v in data.items() if k not in names}
         return cls(**values, extra=extra, keys=tuple(data))
 
-    def _write(self, **typed: Any) -> dict[str, Any]:
+    def to_mapping(self, **typed: Any) -> dict[str, Any]:
         """The JSON dictionary; ``typed`` holds the JSON form of fields that are not plain JSON values."""
         values = {name: typed[name] if name in typed else getattr(self, name) for name in self._names()}
         values.update(self.extra)
@@ -72,10 +75,10 @@ class Latency(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Latency:
-        return cls._read(data)
+        return cls.from_mapping(data)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write()
+        return self.to_mapping()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,10 +99,10 @@ class Cost(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Cost:
-        return cls._read(data)
+        return cls.from_mapping(data)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write()
+        return self.to_mapping()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,10 +114,10 @@ class Pareto(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> Pareto:
-        return cls._read(data or {})
+        return cls.from_mapping(data or {})
 
     def to_json(self) -> dict[str, Any]:
-        return self._write()
+        return self.to_mapping()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,12 +152,13 @@ class Row(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Row:
-        return cls._read(data, weighted_f1_ci95=pair, accuracy_ci95=pair, latency=Latency.from_json,
+        return cls.from_mapping(data, weighted_f1_ci95=pair, accuracy_ci95=pair, latency=Latency.from_json,
                          cost=Cost.from_json, pareto=Pareto.from_json)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(weighted_f1_ci95=as_list(self.weighted_f1_ci95), accuracy_ci95=as_list(self.accuracy_ci95),
-                           latency=self.latency.to_json(), cost=self.cost.to_json(), pareto=self.pareto.to_json())
+        return self.to_mapping(weighted_f1_ci95=as_list(self.weighted_f1_ci95),
+                               accuracy_ci95=as_list(self.accuracy_ci95), latency=self.latency.to_json(),
+                               cost=self.cost.to_json(), pareto=self.pareto.to_json())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -177,10 +181,10 @@ class Comparison(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comparison:
-        return cls._read(data, f1_difference_ci95=pair)
+        return cls.from_mapping(data, f1_difference_ci95=pair)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(f1_difference_ci95=as_list(self.f1_difference_ci95))
+        return self.to_mapping(f1_difference_ci95=as_list(self.f1_difference_ci95))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -207,10 +211,10 @@ class Versus(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Versus:
-        return cls._read(data)
+        return cls.from_mapping(data)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write()
+        return self.to_mapping()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,10 +235,10 @@ class DataInfo(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DataInfo:
-        return cls._read(data, notes=tuple)
+        return cls.from_mapping(data, notes=tuple)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write(notes=list(self.notes))
+        return self.to_mapping(notes=list(self.notes))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,10 +259,10 @@ class SplitInfo(Record):
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SplitInfo:
-        return cls._read(data)
+        return cls.from_mapping(data)
 
     def to_json(self) -> dict[str, Any]:
-        return self._write()
+        return self.to_mapping()
 
 
 def rows_of(report: Mapping[str, Any]) -> list[Row]:

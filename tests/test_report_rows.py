@@ -5,6 +5,7 @@ import json
 import os
 import stat
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -13,7 +14,6 @@ from harness.gate import BaselineRow
 from harness.pricing import load_prices
 from harness.report import build_report, markdown_table
 from harness.report.rows import Comparison, DataInfo, Row, SplitInfo, Versus, comparisons_of, rows_of, versus_of
-from test_html_report import LABELS, ROWS, _cases, _meta
 
 
 def _dumps(value) -> str:
@@ -56,12 +56,45 @@ def test_committed_baseline_round_trips_byte_identical():
     assert BaselineRow.from_json(baseline["rows"]["tfidf-logreg · supervised"]).n == 453
 
 
+LABELS = ("positive", "negative", "neutral")
+# (model, strategy, kind, share right, latency s, fine-tuned): the kinds of row a run holds
+ROWS = (("adapter:fpb-sentiment-smollm2-135m", "zero_shot", "local", 0.9, 0.03, True),
+        ("published-gpt-4", "published_zero_shot", "replayed", 0.85, None, False),
+        ("tfidf-logreg", "supervised", "local", 0.8, 0.0004, False),
+        ("openai:smollm2-135m-instruct-q4_1", "zero_shot", "api", 0.4, 0.4, False))
+
+
+def _cases(n: int = 80) -> list[dict]:
+    rng = np.random.default_rng(3)
+    golds = rng.choice(LABELS, size=n)
+    cases = []
+    for model, strategy, kind, right, latency, tuned in ROWS:
+        draws = rng.random(n)
+        for i, gold in enumerate(golds):
+            pred = str(gold) if draws[i] < right else None if draws[i] > 0.97 else LABELS[(LABELS.index(gold) + 1) % 3]
+            cases.append({"model": model, "strategy": strategy, "index": i, "example_id": f"ex{i:03d}",
+                          "gold": str(gold), "pred": pred, "reply": str(pred), "error": None,
+                          "latency_s": None if latency is None else latency * (0.5 + draws[i]),
+                          "latency_source": "none" if latency is None else "recorded" if kind == "api" else "local",
+                          "kind": kind, "fine_tuned": tuned, "batch_size": 16 if kind == "local" else 1,
+                          "input_tokens": 118 if kind == "api" else None, "output_tokens": 3 if kind == "api" else None,
+                          "cost_usd": None, "provenance": f"made for the test: {model}"})
+    return cases
+
+
 @pytest.fixture(scope="module")
 def built() -> dict:
-    """A report as a run builds it (five rows, a fine-tuned one among them), kept small to build in seconds."""
-    meta = _meta(limit=None, test_repeats_kept=0)
-    meta["data"] = {**meta["data"], "notes": ["made for the test"], "agreement": "AllAgree"}
-    report = build_report(meta, _cases(n=80), labels=LABELS, pair_order=[r[:2] for r in ROWS], expected={},
+    """A report as a run builds it (a fine-tuned row and the alternatives), with FPB's data and split fields."""
+    meta = {"task": "fpb-sentiment", "task_version": 1, "template_version": "t", "bootstrap_resamples": 50,
+            "record_mode": "none", "prices": {"as_of": load_prices().as_of}, "unavailable": {},
+            "data": {"source": "env", "directory": "d", "is_sample": False, "notes": ["made for the test"],
+                     "file": "Sentences_AllAgree.txt", "file_sha256": "0" * 64, "agreement": "AllAgree",
+                     "examples": 2264, "duplicate_lines": 6, "conflicting_sentences_removed": 0},
+            "split": {"method": "published", "seed": 5768, "n_train": 1806, "n_test": 453, "n_evaluated": 80,
+                      "limit": 80, "test_fingerprint": "sha256:916ae3d31dfd61c6", "leaked_removed_from_train": 4,
+                      "repeats_removed_from_train": 1, "test_repeats_kept": 0},
+            "few_shot_examples": []}
+    report = build_report(meta, _cases(), labels=LABELS, pair_order=[r[:2] for r in ROWS], expected={},
                           root=ROOT, seed=1, resamples=50, prices=load_prices())
     return json.loads(json.dumps(report))  # as read back from the file
 

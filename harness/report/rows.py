@@ -50,6 +50,15 @@ class Record:
         extra = {k: v for k, v in data.items() if k not in names}
         return cls(**values, extra=extra, keys=tuple(data))
 
+    @classmethod
+    def from_json(cls: type[T], data: Mapping[str, Any]) -> T:
+        """The record a report JSON holds (a record with nested records or pairs converts them)."""
+        return cls.from_mapping(data)
+
+    def to_json(self) -> dict[str, Any]:
+        """The dictionary the report JSON holds, as :meth:`from_json` read it."""
+        return self.to_mapping()
+
     def to_mapping(self, **typed: Any) -> dict[str, Any]:
         """The JSON dictionary; ``typed`` holds the JSON form of fields that are not plain JSON values."""
         values = {name: typed[name] if name in typed else getattr(self, name) for name in self._names()}
@@ -73,13 +82,6 @@ class Latency(Record):
     batch1_s: float | None = None
     throughput_per_s: float | None = None
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Latency:
-        return cls.from_mapping(data)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_mapping()
-
 
 @dataclass(frozen=True, kw_only=True)
 class Cost(Record):
@@ -96,13 +98,6 @@ class Cost(Record):
     @property
     def price_unknown(self) -> bool:
         return str(self.note).startswith("price unknown")
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Cost:
-        return cls.from_mapping(data)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_mapping()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -209,13 +204,6 @@ class Versus(Record):
     def computable(self) -> bool:
         return not (self.break_even_note or "").startswith("not computable")
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Versus:
-        return cls.from_mapping(data)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_mapping()
-
 
 @dataclass(frozen=True, kw_only=True)
 class DataInfo(Record):
@@ -256,13 +244,6 @@ class SplitInfo(Record):
     leaked_removed_from_train: int = 0
     repeats_removed_from_train: int = 0
     test_repeats_kept: int = 0
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SplitInfo:
-        return cls.from_mapping(data)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_mapping()
 
 
 def rows_of(report: Mapping[str, Any]) -> list[Row]:

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
-from harness.report import alternative_kind
+from harness.report.markdown import markdown_table
+from harness.report.rows import SplitInfo, as_list, comparisons_of, rows_of
+from harness.report.verdict import alternative_kind
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,12 @@ class SplitRun:
     report: Mapping[str, Any]
 
     @property
+    def split(self) -> SplitInfo:
+        return SplitInfo.from_json(self.report["split"])
+
+    @property
     def label(self) -> str:
-        split = self.report["split"]
-        return f"{split.get('method')} seed {split.get('seed')}"
+        return f"{self.split.method} seed {self.split.seed}"
 
 
 def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
@@ -62,7 +67,7 @@ def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
         raise HarnessError(f"the reports are of different tasks ({sorted(tasks)}): expected one task on several splits")
     prints: dict[str, Path] = {}
     for run in runs:
-        key = run.report["split"].get("test_fingerprint")
+        key = run.split.test_fingerprint
         if key in prints:
             raise HarnessError(f"{run.path} and {prints[key]} are the same test split ({key}): expected one report "
                                "per split; drop one of them")
@@ -85,15 +90,14 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
     order: list[str] = []
     per_row: dict[str, dict[str, Any]] = {}
     for run in runs:
-        seed = run.report["split"].get("seed")
-        for row in run.report["rows"]:
-            ran = f"{row['model']} · {row['strategy']}"
-            name = recipe_name(ran, seed)
+        seed = run.split.seed
+        for row in rows_of(run.report):
+            name = recipe_name(row.name, seed)
             if name not in per_row:
                 order.append(name)
                 per_row[name] = {}
-            per_row[name][run.label] = {"weighted_f1": row["weighted_f1"], "ci95": row["weighted_f1_ci95"],
-                                        "n": row["n"], **({"ran_as": ran} if ran != name else {})}
+            per_row[name][run.label] = {"weighted_f1": row.weighted_f1, "ci95": as_list(row.weighted_f1_ci95),
+                                        "n": row.n, **({"ran_as": row.name} if row.name != name else {})}
     rows = []
     for name in order:
         values = [v["weighted_f1"] for v in per_row[name].values()]
@@ -101,12 +105,13 @@ def combine(runs: Sequence[SplitRun]) -> dict[str, Any]:
                      "mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None})
     comparisons: dict[tuple[str, str], dict[str, Any]] = {}
     for run in runs:
-        seed = run.report["split"].get("seed")
-        for c in run.report["comparisons"]:
-            a, b = recipe_name(c["a"], seed), recipe_name(c["b"], seed)
+        seed = run.split.seed
+        for c in comparisons_of(run.report):
+            a, b = recipe_name(c.a, seed), recipe_name(c.b, seed)
             entry = comparisons.setdefault((a, b), {"a": a, "b": b, "splits": {}})
-            entry["splits"][run.label] = {k: c[k] for k in ("f1_difference", "f1_difference_ci95", "p_holm",
-                                                            "verdict", "n")}
+            entry["splits"][run.label] = {"f1_difference": c.f1_difference,
+                                          "f1_difference_ci95": as_list(c.f1_difference_ci95), "p_holm": c.p_holm,
+                                          "verdict": c.verdict, "n": c.n}
     labels = [r.label for r in runs]
     verdicts = []
     for entry in comparisons.values():
@@ -134,11 +139,11 @@ def summary_for(report: Mapping[str, Any], directory: Path) -> dict[str, Any] | 
         return None
     try:
         combined = json.loads(path.read_text())
-        seed = (report.get("split") or {}).get("seed")
-        label = f"{(report.get('split') or {}).get('method')} seed {seed}"
+        split = SplitInfo.from_json(report.get("split") or {})
+        label = f"{split.method} seed {split.seed}"
         if label not in combined["splits"]:
             return None
-        tuned = {recipe_name(c["a"], seed) for c in report.get("comparisons") or []}
+        tuned = {recipe_name(c.a, split.seed) for c in comparisons_of(report)}
         mine = [c for c in combined["comparisons"] if c["a"] in tuned and "text" in c
                 and alternative_kind(c["b"].split(" · ")[0])]  # the alternatives the headline weighs
         lines = [c["text"] for c in mine if not c["combined"].startswith("incomplete")]
@@ -186,17 +191,18 @@ def markdown(combined: Mapping[str, Any]) -> str:
     if ran_as:
         out += ["One row per recipe: a fine-tuned row is the adapter trained for each split (" + "; ".join(ran_as) + ").",
                 ""]
-    out += ["## Weighted F1 per split", "",
-            "| row | " + " | ".join(labels) + " | mean ± sd | splits |", "|---|" + "---|" * (len(labels) + 2)]
+    out += ["## Weighted F1 per split", ""]
+    table = [["row", *labels, "mean ± sd", "splits"]]
     for row in combined["rows"]:
         cells = []
         for label in labels:
             v = row["splits"].get(label)
             cells.append("not run" if v is None else f"{v['weighted_f1']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]")
         spread = f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["sd"] is not None else f"{row['mean']:.3f} (one split)"
-        out.append(f"| {row['row']} | " + " | ".join(cells) + f" | {spread} | {row['ran_on']} of {len(labels)} |")
-    out += ["", "## Fine-tuned vs each other row, split by split", "",
-            "| fine-tuned | vs | " + " | ".join(labels) + " | combined |", "|---|---|" + "---|" * (len(labels) + 1)]
+        table.append([row["row"], *cells, spread, f"{row['ran_on']} of {len(labels)}"])
+    out += markdown_table(table)
+    out += ["", "## Fine-tuned vs each other row, split by split", ""]
+    table = [["fine-tuned", "vs", *labels, "combined"]]
     for c in combined["comparisons"]:
         cells = []
         for label in labels:
@@ -204,7 +210,8 @@ def markdown(combined: Mapping[str, Any]) -> str:
             cells.append("not run" if s is None else
                          f"{s['verdict'].upper()} ΔF1 {s['f1_difference']:+.3f} [{s['f1_difference_ci95'][0]:+.3f}, "
                          f"{s['f1_difference_ci95'][1]:+.3f}], p(Holm) {_p(s['p_holm'])}")
-        out.append(f"| {c['a']} | {c['b']} | " + " | ".join(cells) + f" | {c['combined']} |")
+        table.append([c["a"], c["b"], *cells, c["combined"]])
+    out += markdown_table(table)
     if not combined["comparisons"]:
         out += ["", "No fine-tuned row ran on any split: nothing to compare."]
     return "\n".join(out) + "\n"
@@ -217,10 +224,9 @@ def _p(p: float | None) -> str:
 
 
 def write(combined: Mapping[str, Any], out: Path) -> dict[str, Path]:
-    from harness.report import _atomic_write
 
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = {"json": out.with_suffix(".json"), "markdown": out.with_suffix(".md")}
-    _atomic_write(paths["json"], json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(paths["markdown"], markdown(combined))
+    files.atomic_write_text(paths["json"], json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
+    files.atomic_write_text(paths["markdown"], markdown(combined))
     return paths

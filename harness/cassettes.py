@@ -39,9 +39,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -50,6 +48,7 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 
 from harness import HarnessError
+from harness.files import atomic_write_text
 from harness.secrets_scan import env_api_keys, redact, scan_text
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
@@ -313,20 +312,6 @@ def _check_seal(path: Path, metadata: dict[str, Any], scanned: _Scanned) -> None
         raise _refuse(path, metadata, problem)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _collapse_recorded(interactions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One interaction per request key, the newest kept at the first one's place: ``--record-mode=all``
     re-records requests that are already stored, and two identical requests in flight are both recorded."""
@@ -346,7 +331,7 @@ def sealed_cassette(interactions: list[dict[str, Any]], metadata: dict[str, Any]
 def write_cassette(path: Path, interactions: list[dict[str, Any]], metadata: dict[str, Any]) -> Path:
     """Write a sealed cassette (whole: temp file + rename) from interactions in vcrpy's JSON form, e.g. a
     synthetic one for a benchmark. It is sealed as given: only for content you vouch for."""
-    _atomic_write_text(Path(path), _cassette_text(sealed_cassette(interactions, metadata)))
+    atomic_write_text(Path(path), _cassette_text(sealed_cassette(interactions, metadata)))
     return Path(path)
 
 
@@ -476,7 +461,7 @@ def reseal(path: Path) -> ResealResult:
     kept = [i for n, i in enumerate(interactions) if n not in skip]
     sealed = sealed_cassette(kept, metadata)
     extra = {k: v for k, v in data.items() if k not in sealed}  # keep any other top-level field as it was
-    _atomic_write_text(path, _cassette_text({**sealed, **extra}))
+    atomic_write_text(path, _cassette_text({**sealed, **extra}))
     return ResealResult(path, problem, len(kept), len(exact))
 
 
@@ -511,7 +496,7 @@ def _sealed_persister(*, record_mode: str = "none") -> type:
         def save_cassette(cassette_path: Any, cassette_dict: Any, serializer: Any) -> None:
             data = json.loads(serialize(cassette_dict, serializer))
             sealed = sealed_cassette(_collapse_recorded(data["interactions"]), data.get("metadata") or {})
-            _atomic_write_text(Path(cassette_path), serializer.serialize(sealed))
+            atomic_write_text(Path(cassette_path), serializer.serialize(sealed))
 
     return SealedPersister
 

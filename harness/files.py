@@ -1,10 +1,14 @@
-"""One guarded reader for every file the harness reads.
+"""One guarded reader for every file the harness reads, and one atomic writer for every file it writes.
 
 * Regular files only: a missing path, a folder, a named pipe, a device or a socket is refused at once with a
   :class:`~harness.HarnessError` (checked with ``os.stat`` before opening, and opened with ``O_NONBLOCK`` so
   that a pipe swapped in between the check and the open cannot block either).
 * The file is named in every error, with what was expected, what came, and the fix.
 * Text is decoded with a stated encoding; undecodable bytes are reported once, with their offset.
+
+Writing (:func:`atomic_write_text`, :func:`atomic_write_bytes`): a temp file in the target's folder, flushed and
+fsynced, made 0644 (``mkstemp`` makes 0600, unreadable when reports are served from a shared machine), then
+renamed over the target with ``os.replace``: a reader sees the old file or the new one, never half of one.
 
 Also small helpers to check the shape of parsed JSON (:func:`need`, :func:`describe`), so a file that is
 valid JSON but malformed gives an error naming the file and the field, never a KeyError or an IndexError.
@@ -16,11 +20,14 @@ import codecs
 import json
 import os
 import stat
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from harness import HarnessError
 
 PathLike = str | os.PathLike[str]
+FILE_MODE = 0o644
 
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
@@ -129,6 +136,30 @@ def read_json(path: PathLike, *, what: str = "file") -> Any:
                      "write it again with the command that made it; do not edit it by hand") from None
     except RecursionError:
         raise _error(path, what, "JSON", "nesting too deep to parse", "write it again") from None
+
+
+# -- writing ------------------------------------------------------------------------------------------------------
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file beside it, fsync, mode 0644, ``os.replace``); the
+    folder is created when missing. A failure leaves ``path`` as it was and no temp file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
+    """:func:`atomic_write_bytes` of ``text`` encoded as ``encoding``, newlines written as given."""
+    atomic_write_bytes(path, text.encode(encoding))
 
 
 # -- the shape of parsed JSON -------------------------------------------------------------------------------------

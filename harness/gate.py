@@ -42,10 +42,10 @@ import numpy as np
 
 from harness import HarnessError, files
 from harness.compare import compare
-from harness.files import describe, field_error, need
+from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
-from harness.report import _atomic_write
+from harness.report.rows import Record, Row, as_list, pair, rows_of
 
 BASELINE_VERSION = 1
 DEFAULT_MARGIN = 0.02
@@ -55,6 +55,34 @@ GATED_COST = ("billed", "estimated")
 DEFAULT_REPORT = "reports/fpb-sentiment.json"
 MIN_ITEMS = 2
 """A baseline row must hold at least this many items: a paired comparison needs two."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineRow(Record):
+    """One row of a baseline: its aggregates and its per-item prediction codes (no sentence text)."""
+
+    n: int = 0
+    weighted_f1: float | None = None
+    weighted_f1_ci95: tuple[float, float] | None = None
+    accuracy: float | None = None
+    parse_failures: int = 0
+    errors: int = 0
+    cost_per_1k_usd: float | None = None
+    cost_basis: str | None = None
+    preds: str = ""
+
+    @classmethod
+    def from_row(cls, row: Row, preds: str) -> BaselineRow:
+        return cls(n=row.n, weighted_f1=row.weighted_f1, weighted_f1_ci95=row.weighted_f1_ci95, accuracy=row.accuracy,
+                   parse_failures=row.parse_failures, errors=row.errors, cost_per_1k_usd=row.cost.per_1k_usd,
+                   cost_basis=row.cost.basis, preds=preds)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BaselineRow:
+        return cls.from_mapping(data, weighted_f1_ci95=pair)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_mapping(weighted_f1_ci95=as_list(self.weighted_f1_ci95))
 
 
 @dataclass(frozen=True)
@@ -78,10 +106,6 @@ class GateResult:
     def lines(self) -> list[str]:
         width = max((len(c.row) for c in self.checks), default=0)
         return [f"{c.status} {c.row.ljust(width)}  {c.message}" for c in self.checks]
-
-
-def _row_name(row: Mapping[str, Any]) -> str:
-    return f"{row['model']} · {row['strategy']}"
 
 
 def _held(gold: str, preds: str) -> int:
@@ -123,7 +147,7 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
     ``model · strategy``) keeps only those rows, for a CI job that gates a subset."""
     report = _report_for_baseline(report, source)
     items = report["items"]
-    by_name = {_row_name(r): r for r in report["rows"]}
+    by_name = {r.name: r for r in rows_of(report)}
     chosen = list(by_name) if rows is None else list(dict.fromkeys(rows))
     unknown = [name for name in chosen if name not in by_name]
     if unknown or not chosen:
@@ -138,9 +162,7 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
             raise HarnessError(f"report {source}: row {name}: expected per-item predictions for at least {MIN_ITEMS} "
                                f"items in items.preds, got {0 if preds is None else _held(items['gold'], preds)}; "
                                "fix: write the baseline from a report of a complete run")
-        out[name] = {"n": r["n"], "weighted_f1": r["weighted_f1"], "weighted_f1_ci95": r.get("weighted_f1_ci95"),
-                     "accuracy": r.get("accuracy"), "parse_failures": r["parse_failures"], "errors": r["errors"],
-                     "cost_per_1k_usd": r["cost"]["per_1k_usd"], "cost_basis": r["cost"].get("basis"), "preds": preds}
+        out[name] = BaselineRow.from_row(r, preds).to_json()
     data = report.get("data")
     return {
         "baseline_version": BASELINE_VERSION,
@@ -165,7 +187,7 @@ def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None
         raise HarnessError(f"baseline {out}: expected a file path to write, got a folder; fix: pass --out "
                            f"{out / 'fpb-sentiment.json'}")
     try:
-        _atomic_write(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise HarnessError(f"baseline {out}: expected a writable path, got {type(exc).__name__}: "
                            f"{exc.strerror or exc}; fix: pass another --out (is one of its folders a file?)") from None
@@ -297,7 +319,7 @@ def _coverage(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[C
     return [summary] + [Check(name, "FAIL", "in the baseline but not in this run") for name in missing]
 
 
-def _row_check(row_name: str, row: Mapping[str, Any], base: Mapping[str, Any], mine: dict, theirs: dict,
+def _row_check(row_name: str, row: Row, base: BaselineRow, mine: dict, theirs: dict,
                labels: Sequence[str], *, margin: float, parse_slack: float, cost_slack: float, resamples: int,
                seed: int) -> Check:
     shared = [i for i in theirs if i in mine]
@@ -320,13 +342,13 @@ def _row_check(row_name: str, row: Mapping[str, Any], base: Mapping[str, Any], m
     problems = []
     if upper < -margin:
         problems.append("worse than baseline beyond the margin: " + quality)
-    now_rate = row["parse_failures"] / max(1, row["n"])
-    then_rate = base["parse_failures"] / max(1, base["n"])
+    now_rate = row.parse_failures / max(1, row.n)
+    then_rate = base.parse_failures / max(1, base.n)
     if now_rate > then_rate + parse_slack:
-        problems.append(f"parse failures {row['parse_failures']}/{row['n']} ({now_rate:.1%}) > baseline "
+        problems.append(f"parse failures {row.parse_failures}/{row.n} ({now_rate:.1%}) > baseline "
                         f"{then_rate:.1%} + {parse_slack:.0%}")
-    now_cost, then_cost = row["cost"]["per_1k_usd"], base["cost_per_1k_usd"]
-    if row["cost"].get("basis") in GATED_COST and now_cost is not None and then_cost is not None \
+    now_cost, then_cost = row.cost.per_1k_usd, base.cost_per_1k_usd
+    if row.cost.basis in GATED_COST and now_cost is not None and then_cost is not None \
             and now_cost > then_cost * (1 + cost_slack):
         problems.append(f"cost ${now_cost:.4g}/1k > baseline ${then_cost:.4g}/1k + {cost_slack:.0%}")
     return Check(row_name, "FAIL", "; ".join(problems)) if problems else Check(row_name, "PASS", quality)
@@ -360,14 +382,14 @@ def check(report: Mapping[str, Any], baseline: Mapping[str, Any], *, name: str =
                               "re-write the baseline for this version of the task"),))
     base_items = {"labels": labels, "ids": baseline["ids"], "gold": baseline["gold"],
                   "preds": {k: v["preds"] for k, v in baseline["rows"].items()}}
-    current = {_row_name(r): r for r in report["rows"]}
+    current = {r.name: r for r in rows_of(report)}
     checks = _partial_checks(report, baseline) + _coverage(current, baseline)
     for row_name, row in current.items():
         base = baseline["rows"].get(row_name)
         if base is None:
             checks.append(Check(row_name, "SKIP", "new row: not in the baseline"))
             continue
-        checks.append(_row_check(row_name, row, base, decode_items(report["items"], row_name),
+        checks.append(_row_check(row_name, row, BaselineRow.from_json(base), decode_items(report["items"], row_name),
                                  decode_items(base_items, row_name), labels, margin=margin, parse_slack=parse_slack,
                                  cost_slack=cost_slack, resamples=resamples, seed=seed))
     return GateResult(baseline=name, margin=margin, checks=tuple(checks))

@@ -24,8 +24,11 @@ from typing import Any, Mapping
 
 from harness import HarnessError, humanize, files
 from harness.compare import compare
-from harness.files import describe, field_error, need
-from harness.report import _atomic_write, decode_items  # decode_items: one decoder of the items table
+from harness.files import atomic_write_text, describe, field_error, need
+from harness.report.build import decode_items  # one decoder of the items table
+from harness.report.markdown import markdown_table, not_run_markdown, verdict_markdown
+from harness.report.rows import rows_of
+from harness.report.tables import comparison_table, leaderboard
 
 RUNS = "runs"
 _RUN = re.compile(r"^(\d{4,})_(.+)\.json$")
@@ -87,7 +90,7 @@ def save(report: Mapping[str, Any], directory: Path, name: str) -> Path:
             os.close(fd)
             break
         path = directory / f"{number:04d}_{safe}.json"
-        _atomic_write(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise HarnessError(f"saved runs folder {directory}: expected a writable folder, got {type(exc).__name__}: "
                            f"{exc.strerror or exc}; fix: make it writable, or pass --harness-report-dir=ANOTHER_DIR "
@@ -212,19 +215,18 @@ def diff(current: Mapping[str, Any], previous: Mapping[str, Any], *, resamples: 
     if previous["task"] != current["task"]:
         raise HarnessError(f"--harness-compare: expected a saved run of task {current['task']}, got one of task "
                            f"{previous['task']}; fix: pick a run of this task (a run number or part of its name)")
-    old_rows = {(r["model"], r["strategy"]): r for r in previous["rows"]}
+    old_rows = {r.name: r for r in rows_of(previous)}
     labels = current["items"]["labels"] if current.get("items") else []
     pairable = bool(current.get("items") and previous.get("items")) and previous["items"]["labels"] == labels
     out = []
-    for row in current["rows"]:
-        key = (row["model"], row["strategy"])
-        name = " · ".join(key)
-        old = old_rows.get(key)
-        entry: dict[str, Any] = {"row": name, "now": row["weighted_f1"], "then": old["weighted_f1"] if old else None,
-                                 "parse_failures_now": row["parse_failures"],
-                                 "parse_failures_then": old["parse_failures"] if old else None,
-                                 "cost_per_1k_now": row["cost"]["per_1k_usd"],
-                                 "cost_per_1k_then": old["cost"]["per_1k_usd"] if old else None}
+    for row in rows_of(current):
+        name = row.name
+        old = old_rows.get(name)
+        entry: dict[str, Any] = {"row": name, "now": row.weighted_f1, "then": old.weighted_f1 if old else None,
+                                 "parse_failures_now": row.parse_failures,
+                                 "parse_failures_then": old.parse_failures if old else None,
+                                 "cost_per_1k_now": row.cost.per_1k_usd,
+                                 "cost_per_1k_then": old.cost.per_1k_usd if old else None}
         if old and pairable:
             mine, theirs = decode_items(current["items"], name), decode_items(previous["items"], name)
             shared = [i for i in mine if i in theirs and mine[i][0] == theirs[i][0]]
@@ -260,28 +262,24 @@ def summary_markdown(report: Mapping[str, Any], *, saved: Path | None = None, pr
                      entries: list[dict[str, Any]] | None = None, gate_lines: list[str] | None = None) -> str:
     """A short Markdown summary for a pull-request comment: leaderboard, fine-tuned vs the rest, the change
     since an earlier run, and the gate's verdicts."""
-    from harness import report as report_mod
 
-    def table(rows: list[list[str]]) -> list[str]:
-        return ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] + \
-            ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
-
-    board = [r[:4] + r[6:9] for r in report_mod.leaderboard(report)]
+    board = [r[:4] + r[6:9] for r in leaderboard(report)]
     out = [f"### {report['task']}: fine-tune or prompt?", ""]
     if report.get("notice"):
         out += [f"**{report['notice']}**", ""]
-    out += list(report_mod.verdict_markdown(report, heading="####"))
+    out += list(verdict_markdown(report, heading="####"))
     if gate_lines:
         failed = [line for line in gate_lines if line.startswith("FAIL")]
         out += [f"**Quality gate: {'FAILED' if failed else 'passed'}**", "", "```"] + gate_lines + ["```", ""]
-    out += table(board)
+    out += markdown_table(board)
     if report.get("comparisons"):
-        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""] + table(report_mod.comparison_table(report))
+        out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""]
+        out += markdown_table(comparison_table(report))
     if entries is not None and previous is not None:
-        out += ["", f"**Since run `{previous.name}`**", ""] + table(diff_table(entries))
+        out += ["", f"**Since run `{previous.name}`**", ""] + markdown_table(diff_table(entries))
     split = report["split"]
     out += ["", f"<sub>{split['n_evaluated']} test items, split {split['method']} seed {split['seed']} "
                 f"({split['test_fingerprint']}), git {str(report.get('git_sha'))[:8]}"
                 + (f", saved as `{saved.name}`" if saved else "") + "</sub>", ""]
-    out += list(report_mod.not_run_markdown(report))
+    out += list(not_run_markdown(report))
     return "\n".join(out)

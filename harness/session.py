@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from harness import HarnessError, across_splits, economics, gate, history, tracking
 from harness import report as report_mod
+from harness.files import atomic_write_text
 from harness.tasks import registry
 
 if TYPE_CHECKING:
@@ -185,6 +186,6 @@ def _history_and_gate(outcome: SessionOutcome, report: dict[str, Any], bench: Be
         except HarnessError as exc:
             outcome.history_lines = [f"compare: {exc}"]
     paths["summary"] = options.report_dir / "summary.md"
-    report_mod._atomic_write(paths["summary"], history.summary_markdown(
+    atomic_write_text(paths["summary"], history.summary_markdown(
         report, saved=saved, previous=previous, entries=entries,
         gate_lines=outcome.gate_result.lines() if outcome.gate_result else None))

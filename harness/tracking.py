@@ -273,7 +273,7 @@ def _leaderboard_note(report: Mapping[str, Any]) -> str | None:
 
     try:
         lines = [f"> {line}" for line in report_mod.header_lines(report)]
-        return "\n".join(lines + [""] + report_mod._md_table(report_mod.leaderboard(report)))
+        return "\n".join(lines + [""] + report_mod.markdown_table(report_mod.leaderboard(report)))
     except (KeyError, TypeError, ValueError):  # a report from another schema: the artifacts still say it all
         return None
 

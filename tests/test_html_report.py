@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_suite
-from harness import html_report
+from harness.report import html as html_report
 from harness import report as report_mod
 from harness.pricing import load_prices
 from harness.report import build_report

@@ -64,17 +64,17 @@ def test_a_signal_mid_run_leaves_a_valid_partial_report(tmp_path, signum):
 
 
 def test_concurrent_report_writes_are_never_seen_half_written(tmp_path):
-    from harness.report import _atomic_write
+    from harness.files import atomic_write_text
 
     path = tmp_path / "fpb-sentiment.json"
     reports = [json.dumps({"run": run, "rows": [{"i": i, "text": "x" * 200} for i in range(2000)]}) for run in (1, 2)]
-    _atomic_write(path, reports[0])
+    atomic_write_text(path, reports[0])
     failures: list[str] = []
     stop = threading.Event()
 
     def write(text: str) -> None:
         for _ in range(15):
-            _atomic_write(path, text)
+            atomic_write_text(path, text)
 
     def read() -> None:
         while not stop.is_set():

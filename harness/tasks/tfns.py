@@ -185,7 +185,7 @@ class Tfns(FpbPromptTask):
         text = paths["markdown"].read_text()
         head, _, rest = text.partition("\n\n")
         extra = "".join(f"> {line}\n" for line in header_notes(report))
-        report_mod._atomic_write(paths["markdown"], f"{head}\n\n{extra}{rest}")
+        files.atomic_write_text(paths["markdown"], f"{head}\n\n{extra}{rest}")
         return paths
 
 

@@ -144,19 +144,20 @@ class FpbSlices(FpbPromptTask):
         import json
         from pathlib import Path
 
-        from harness.report import _atomic_write, predictions_csv
+        from harness.files import atomic_write_text
+        from harness.report import predictions_csv
 
         paths = {"json": Path(directory) / f"{self.name}.json", "markdown": Path(directory) / f"{self.name}.md",
                  "csv": Path(directory) / f"{self.name}_predictions.csv"}
-        _atomic_write(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         lines = [f"# {self.name}: weighted F1 by annotator agreement", ""]
         lines += [f"> {line}" for line in notes(report)]
         lines += [""] + ["| " + " | ".join(row) + " |" if i != 1 else "|" + "---|" * len(row)
                          for i, row in enumerate(_with_rule(band_table(report)))]
         lines += ["", "weighted F1 [95 % bootstrap CI] per band; Δ = band minus the 100 % band (same models, same run).",
                   f"Generated {report['created_at']} at git {report.get('git_sha') or 'unknown'}.", ""]
-        _atomic_write(paths["markdown"], "\n".join(lines))
-        _atomic_write(paths["csv"], predictions_csv(cases))
+        atomic_write_text(paths["markdown"], "\n".join(lines))
+        atomic_write_text(paths["csv"], predictions_csv(cases))
         return paths
 
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:

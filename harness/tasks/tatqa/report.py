@@ -36,7 +36,7 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 def build_report(meta: Mapping[str, Any], questions: Sequence[Question], cases: Sequence[Mapping[str, Any]], *,
                  pair_order: Sequence[tuple[str, str]], expected: Mapping[tuple[str, str], int], root: Path,
                  seed: int, resamples: int, machine: Any, prices: Any = None, **_: Any) -> dict[str, Any]:
-    from harness.report import _git_sha, _versions
+    from harness.provenance import git_sha, package_versions
 
     by_index = {q.uid: q for q in questions}
     grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
@@ -73,7 +73,7 @@ def build_report(meta: Mapping[str, Any], questions: Sequence[Question], cases: 
     report = {
         "schema_version": SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": _git_sha(root), "packages": _versions(), "partial": partial, **meta, "rows": rows,
+        "git_sha": git_sha(root), "packages": package_versions(), "partial": partial, **meta, "rows": rows,
     }
     report["findings"] = findings(report)
     return report
@@ -175,19 +175,16 @@ def terminal_lines(report: Mapping[str, Any]) -> list[str]:
         ["  " + f for f in report.get("findings", [])]
 
 
-def _md_table(table: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])] + \
-        ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in table[1:]]
-
-
 def markdown(report: Mapping[str, Any]) -> str:
+    from harness.report.markdown import markdown_table
+
     out = [f"# {report['task']} leaderboard", ""]
     out += [f"> {line}" for line in header_lines(report)]
     out += ["", "EM and F1 in % (the TAT-QA paper's metrics: exact match after normalisation and numeracy-aware "
                 "bag-of-words F1, numbers compared after applying the scale, so a right number at the wrong scale "
                 "scores 0); 95 % bootstrap CIs over questions.", ""]
-    out += _md_table(leaderboard(report))
-    out += ["", "## Per answer type", ""] + _md_table(per_type_table(report))
+    out += markdown_table(leaderboard(report))
+    out += ["", "## Per answer type", ""] + markdown_table(per_type_table(report))
     out += ["", "## Where it fails (computed from the numbers above)", ""] + [f"- {f}" for f in report["findings"]]
     out += ["", "## Where each row comes from", ""]
     out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
@@ -208,12 +205,12 @@ def predictions_csv(cases: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], directory: Path) -> dict[str, Path]:
-    from harness.report import _atomic_write
+    from harness.files import atomic_write_text
 
     stem = report["task"]
     paths = {"json": Path(directory) / f"{stem}.json", "markdown": Path(directory) / f"{stem}.md",
              "csv": Path(directory) / f"{stem}_predictions.csv"}
-    _atomic_write(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(paths["markdown"], markdown(report))
-    _atomic_write(paths["csv"], predictions_csv(cases))
+    atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["markdown"], markdown(report))
+    atomic_write_text(paths["csv"], predictions_csv(cases))
     return paths

@@ -18,8 +18,12 @@ import json
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from harness import humanize, plots
-from harness import report as report_mod
+from harness import economics, humanize
+from harness.report import plots
+from harness.report.rows import DataInfo, Row, SplitInfo, comparisons_of, rows_of
+from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
+from harness.report.text import cost_lines, header_lines, not_run_items
+from harness.report.verdict import alternative_kind, verdicts
 from harness.secrets_scan import redact
 
 MAX_REPLY = 1500
@@ -52,47 +56,47 @@ def _plot(plot: plots.Plot, plot_id: str, title: str, caption: str = "") -> dict
 
 
 def _tuned_names(report: Mapping[str, Any]) -> set[str]:
-    return {c["a"] for c in report.get("comparisons", [])}
+    return {c.a for c in comparisons_of(report)}
 
 
 def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The plots under the verdict: F1 per row, quality vs $ and vs latency, and one break-even per tuned row."""
-    rows, tuned = report["rows"], _tuned_names(report)
+    ran, tuned = rows_of(report), _tuned_names(report)
     out = [
-        _plot(plots.f1_bars(rows, tuned), "plot-f1", "Weighted F1 per row",
+        _plot(plots.f1_bars(ran, tuned), "plot-f1", "Weighted F1 per row",
               "Points: weighted F1; bars: 95% bootstrap CI. Overlapping bars are not a test: see the paired "
               "comparisons below."),
-        _plot(plots.quality_vs_cost(rows, tuned), "plot-cost", "Quality against cost",
+        _plot(plots.quality_vs_cost(ran, tuned), "plot-cost", "Quality against cost",
               "Dashed: the Pareto front (no row is at least as good and as cheap)."),
-        _plot(plots.quality_vs_latency(rows, tuned), "plot-latency", "Quality against latency",
+        _plot(plots.quality_vs_latency(ran, tuned), "plot-latency", "Quality against latency",
               "A local row's latency is per item at its batch size; an API row's is per call."),
     ]
     econ = report.get("economics") or {}
-    by_name = {plots.row_name(r): r for r in rows}
+    by_name = {r.name: r for r in ran}
     for i, name in enumerate(sorted(tuned)):
         if name not in by_name:
             continue
-        others = [r for r in rows if plots.row_name(r) != name and report_mod.alternative_kind(r["model"])]
-        training = (econ.get("training") or {}).get(by_name[name]["model"]) or {}
+        others = [r for r in ran if r.name != name and alternative_kind(r.model)]
+        training = (econ.get("training") or {}).get(by_name[name].model) or {}
         plot = plots.break_even(by_name[name], training.get("usd"), others,
-                                econ.get("monthly_volume", report_mod.economics.DEFAULT_MONTHLY_VOLUME),
-                                colors=plots.colors_for(rows, tuned))
+                                econ.get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME),
+                                colors=plots.colors_for(ran, tuned))
         out.append(_plot(plot, f"plot-break-even-{i}", f"Break-even: {name}",
                          "First month's total cost: training plus serving for the fine-tuned row, serving alone for "
                          "each other row. Dots: break-even volume. Dotted: the monthly volume assumed in the tables."))
     return out
 
 
-def _confusion(row: Mapping[str, Any]) -> dict[str, Any]:
-    conf = row["confusion"]
+def _confusion(row: Row) -> dict[str, Any]:
+    conf = row.confusion
     top = max((v for r in conf["matrix"] for v in r), default=1) or 1
-    return {"name": plots.row_name(row), "columns": conf["columns"],
+    return {"name": row.name, "columns": conf["columns"],
             "rows": [{"label": label, "cells": [{"value": v, "alpha": f"{v / top * 0.8:.2f}"} for v in counts]}
                      for label, counts in zip(conf["labels"], conf["matrix"])]}
 
 
 def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {plots.row_name(r): [] for r in report["rows"]}
+    out: dict[str, list[float]] = {r.name: [] for r in rows_of(report)}
     for c in cases:
         if c.get("latency_s"):
             out.setdefault(f"{c['model']} · {c['strategy']}", []).append(float(c["latency_s"]))
@@ -100,7 +104,7 @@ def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) ->
 
 
 def _browser_data(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str]) -> dict[str, Any]:
-    names = [plots.row_name(r) for r in report["rows"]]
+    names = [r.name for r in rows_of(report)]
     by_item: dict[str, dict[str, Any]] = {}
     for c in sorted(cases, key=lambda c: c["index"]):
         name = f"{c['model']} · {c['strategy']}"
@@ -117,8 +121,8 @@ def _script_json(value: Any) -> Any:
 
 
 def _run_line(report: Mapping[str, Any]) -> str:
-    data, split = report["data"], report["split"]
-    parts = [f"{split['n_evaluated']} test items from {data['file']}", f"split {split['method']} seed {split['seed']}",
+    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
+    parts = [f"{split.n_evaluated} test items from {data.file}", f"split {split.method} seed {split.seed}",
              f"bootstrap {report.get('bootstrap_resamples')} resamples"]
     if report.get("prices"):
         parts.append(f"API prices as of {report['prices']['as_of']}")
@@ -129,11 +133,11 @@ def _run_line(report: Mapping[str, Any]) -> str:
 
 
 def _run_meta(report: Mapping[str, Any]) -> list[list[str]]:
-    data, split = report["data"], report["split"]
+    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
     return [["key", "value"], ["created", report["created_at"]], ["git sha", report.get("git_sha") or "unknown"],
             ["task", f"{report['task']} v{report.get('task_version')}"], ["template", report.get("template_version")],
-            ["data", f"{data['file']} sha256 {str(data.get('file_sha256'))[:16]} ({data['source']})"],
-            ["split", f"{split['method']} seed {split['seed']}, test fingerprint {split['test_fingerprint']}"],
+            ["data", f"{data.file} sha256 {str(data.file_sha256)[:16]} ({data.source})"],
+            ["split", f"{split.method} seed {split.seed}, test fingerprint {split.test_fingerprint}"],
             ["bootstrap resamples", report.get("bootstrap_resamples")], ["record mode", report.get("record_mode")],
             ["python", report.get("python")]] + \
         [[f"package {k}", v or "not installed"] for k, v in (report.get("packages") or {}).items()]
@@ -142,36 +146,33 @@ def _run_meta(report: Mapping[str, Any]) -> list[list[str]]:
 def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
             learning_curve: Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
-    rows = report["rows"]
-    comparisons = report.get("comparisons") or []
-    mde = "; ".join(f"{c['b']}: {c['mde_accuracy']:.3f}" if c.get("mde_accuracy") else f"{c['b']}: none at this n"
-                    for c in comparisons)
+    ran = rows_of(report)
     return {
         "task": report["task"],
         "notice": report.get("notice"),
         "partial": report.get("partial") or [],
-        "verdict": report_mod.verdicts(report),
+        "verdict": verdicts(report),
         "run_line": _run_line(report),
         "plots": summary_plots(report),
-        "leaderboard": _table(report_mod.leaderboard(report), NUMERIC_LEADERBOARD),
-        "comparisons": _table(report_mod.comparison_table(report)) if comparisons else None,
-        "mde": mde,
-        "costs": _table(report_mod.cost_table(report), NUMERIC_COSTS),
-        "payoff": {**report_mod.payoff(report), "pairs": [
+        "leaderboard": _table(leaderboard(report), NUMERIC_LEADERBOARD),
+        "comparisons": _table(comparison_table(report)) if report.get("comparisons") else None,
+        "mde": mde_cell(report),
+        "costs": _table(cost_table(report), NUMERIC_COSTS),
+        "payoff": {**payoff(report), "pairs": [
             {**p, "sensitivity": _table(p["sensitivity"]) if p["sensitivity"] else None}
-            for p in report_mod.payoff(report)["pairs"]]},
+            for p in payoff(report)["pairs"]]},
         "latency": _plot(plots.latency_boxes(_latencies(report, cases)), "plot-latency-dist", ""),
-        "confusions": [_confusion(r) for r in rows],
+        "confusions": [_confusion(r) for r in ran],
         "learning_curve": _plot(plots.learning_curve(learning_curve), "plot-learning-curve", "")
         if learning_curve else None,
         "curve_note": curve_note,
         "companions": [{"task": c["task"], "title": c["title"], "notes": c["notes"], "table": _table(c["table"])}
                        for c in report.get("companions") or [] if not c.get("not_run")],
         "browser": _script_json(_browser_data(report, cases, texts)),
-        "meta_lines": report_mod.header_lines(report, not_run=False) + report_mod.cost_lines(report),
+        "meta_lines": header_lines(report, not_run=False) + cost_lines(report),
         "run_meta": _table(_run_meta(report)),
-        "provenance": [{"name": plots.row_name(r), "text": r["provenance"]} for r in rows],
-        "not_run": [{"name": name, "reason": reason} for name, reason in report_mod._not_run_items(report)],
+        "provenance": [{"name": r.name, "text": r.provenance} for r in ran],
+        "not_run": [{"name": name, "reason": reason} for name, reason in not_run_items(report)],
         "machine": (report.get("economics") or {}).get("machine"),
         "usd": humanize.usd,
     }
@@ -179,7 +180,7 @@ def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts
 
 def render(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
            learning_curve: Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
-    """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.read_learning_curve`
+    """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.curve.read_learning_curve`
     decides whether a curve belongs to the run (``curve_note`` says why one is or is not shown)."""
     return _environment().get_template("report.html.j2").render(
         **context(report, cases, texts, learning_curve, curve_note))

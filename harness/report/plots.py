@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import humanize
+from harness.report.rows import Row
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22")
@@ -43,10 +44,6 @@ NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 class Plot:
     svg: str
     note: str = ""
-
-
-def row_name(row: Mapping[str, Any]) -> str:
-    return f"{row['model']} · {row['strategy']}"
 
 
 def _pyplot():
@@ -83,14 +80,14 @@ def _svg(fig, title: str) -> str:
     return re.sub(r"<svg\b", f'<svg role="img" aria-label="{escape(title)}" class="plot"', text, count=1)
 
 
-def colors_for(rows: Sequence[Mapping[str, Any]], tuned: set[str]) -> dict[str, str]:
+def colors_for(rows: Sequence[Row], tuned: set[str]) -> dict[str, str]:
     """One colour per row for every plot of a report: fine-tuned rows red, the others in turn."""
-    others = [row_name(r) for r in rows if row_name(r) not in tuned]
+    others = [r.name for r in rows if r.name not in tuned]
     return {**{name: OTHERS[i % len(OTHERS)] for i, name in enumerate(others)}, **{name: TUNED_COLOR for name in tuned}}
 
 
-def _not_placed(rows: Iterable[Mapping[str, Any]], why: str) -> str:
-    names = [row_name(r) for r in rows]
+def _not_placed(rows: Iterable[Row], why: str) -> str:
+    names = [r.name for r in rows]
     return f"Not shown, {why}: {', '.join(names)}." if names else ""
 
 
@@ -124,22 +121,22 @@ def _f1_limits(ax, values: Sequence[float]) -> None:
 
 
 @_styled
-def f1_bars(rows: Sequence[Mapping[str, Any]], tuned: set[str]) -> Plot:
+def f1_bars(rows: Sequence[Row], tuned: set[str]) -> Plot:
     """Weighted F1 with its 95 % CI, one line per row, best at the top; fine-tuned rows in red."""
     if not rows:
         return Plot("", "No row ran.")
-    ordered = sorted(rows, key=lambda r: r["weighted_f1"])
+    ordered = sorted(rows, key=lambda r: r.weighted_f1)
     fig, ax = _figure(height=0.9 + 0.32 * len(ordered))
     for i, r in enumerate(ordered):
-        lo, hi = r["weighted_f1_ci95"]
-        color = TUNED_COLOR if row_name(r) in tuned else OTHER_COLOR
-        ax.errorbar(r["weighted_f1"], i, xerr=[[r["weighted_f1"] - lo], [hi - r["weighted_f1"]]], fmt="o",
+        lo, hi = r.weighted_f1_ci95
+        color = TUNED_COLOR if r.name in tuned else OTHER_COLOR
+        ax.errorbar(r.weighted_f1, i, xerr=[[r.weighted_f1 - lo], [hi - r.weighted_f1]], fmt="o",
                     color=color, capsize=3, markersize=5)
-        ax.annotate(f"{r['weighted_f1']:.3f}", (hi, i), xytext=(4, 0), textcoords="offset points", va="center",
+        ax.annotate(f"{r.weighted_f1:.3f}", (hi, i), xytext=(4, 0), textcoords="offset points", va="center",
                     fontsize=8, color="#444")
-    ax.set_yticks(range(len(ordered)), [row_name(r) for r in ordered])
+    ax.set_yticks(range(len(ordered)), [r.name for r in ordered])
     ax.set_ylim(-0.6, len(ordered) - 0.4)
-    lows = [r["weighted_f1_ci95"][0] for r in ordered]
+    lows = [r.weighted_f1_ci95[0] for r in ordered]
     ax.set_xlim(max(0.0, min(lows) - 0.05), 1.0)
     ax.set_xlabel("weighted F1 with 95% bootstrap CI (fine-tuned rows in red)")
     ax.grid(axis="y", visible=False)
@@ -157,7 +154,7 @@ def _front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 @_styled
-def quality_vs(rows: Sequence[Mapping[str, Any]], x_of: Callable[[Mapping[str, Any]], float | None], *,
+def quality_vs(rows: Sequence[Row], x_of: Callable[[Row], float | None], *,
                xlabel: str, fmt: Callable[[float], str], tuned: set[str], why_missing: str, title: str,
                colors: Mapping[str, str] | None = None) -> Plot:
     """Weighted F1 (with CI) against a cost on a log axis, the Pareto front as a dashed step line."""
@@ -167,13 +164,13 @@ def quality_vs(rows: Sequence[Mapping[str, Any]], x_of: Callable[[Mapping[str, A
         return Plot("", note or "No row has this measure.")
     fig, ax = _figure()
     for i, (r, x) in enumerate(placed):
-        lo, hi = r["weighted_f1_ci95"]
-        color = (colors or colors_for(rows, tuned)).get(row_name(r), OTHER_COLOR)
-        ax.errorbar(x, r["weighted_f1"], yerr=[[r["weighted_f1"] - lo], [hi - r["weighted_f1"]]], fmt="o",
+        lo, hi = r.weighted_f1_ci95
+        color = (colors or colors_for(rows, tuned)).get(r.name, OTHER_COLOR)
+        ax.errorbar(x, r.weighted_f1, yerr=[[r.weighted_f1 - lo], [hi - r.weighted_f1]], fmt="o",
                     color=color, capsize=3, markersize=6)
-        ax.annotate(row_name(r), (x, r["weighted_f1"]), xytext=(6, 4), textcoords="offset points", fontsize=7.5,
+        ax.annotate(r.name, (x, r.weighted_f1), xytext=(6, 4), textcoords="offset points", fontsize=7.5,
                     color=color)
-    front = _front([(x, r["weighted_f1"]) for r, x in placed])
+    front = _front([(x, r.weighted_f1) for r, x in placed])
     if len(front) > 1:
         xs = [p[0] for p in front]
         ys = [p[1] for p in front]
@@ -182,47 +179,47 @@ def quality_vs(rows: Sequence[Mapping[str, Any]], x_of: Callable[[Mapping[str, A
     ax.set_xscale("log")
     lo, hi = _log_axis(ax.xaxis, [x for _, x in placed], fmt)
     ax.set_xlim(lo, hi)
-    _f1_limits(ax, [v for r, _ in placed for v in r["weighted_f1_ci95"]])
+    _f1_limits(ax, [v for r, _ in placed for v in r.weighted_f1_ci95])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("weighted F1 (95% CI)")
     return Plot(_svg(fig, title), note)
 
 
-def quality_vs_cost(rows: Sequence[Mapping[str, Any]], tuned: set[str]) -> Plot:
-    return quality_vs(rows, lambda r: r["cost"]["per_1k_usd"], colors=colors_for(rows, tuned),
+def quality_vs_cost(rows: Sequence[Row], tuned: set[str]) -> Plot:
+    return quality_vs(rows, lambda r: r.cost.per_1k_usd, colors=colors_for(rows, tuned),
                       xlabel="$ per 1 000 requests (log scale)",
                       fmt=lambda v: humanize.usd(v, whole=True), tuned=tuned, why_missing="no price",
                       title="weighted F1 against $ per 1 000 requests")
 
 
-def quality_vs_latency(rows: Sequence[Mapping[str, Any]], tuned: set[str]) -> Plot:
-    return quality_vs(rows, lambda r: r["latency"]["p50_s"], colors=colors_for(rows, tuned),
+def quality_vs_latency(rows: Sequence[Row], tuned: set[str]) -> Plot:
+    return quality_vs(rows, lambda r: r.latency.p50_s, colors=colors_for(rows, tuned),
                       xlabel="median latency per item (log scale)",
                       fmt=humanize.duration, tuned=tuned, why_missing="no measured latency",
                       title="weighted F1 against median latency")
 
 
 @_styled
-def break_even(tuned: Mapping[str, Any], training_usd: float | None, others: Sequence[Mapping[str, Any]],
+def break_even(tuned: Row, training_usd: float | None, others: Sequence[Row],
                monthly_volume: int, colors: Mapping[str, str] | None = None) -> Plot:
     """First-month total cost against monthly volume: training + serving the fine-tuned row vs each other
     priced row; where the lines cross is the break-even volume."""
-    own = tuned["cost"]["per_call_usd"]
+    own = tuned.cost.per_call_usd
     if own is None or training_usd is None:
         why = "it has no cost per call" if own is None else "its training cost is unknown (no adapter card)"
-        return Plot("", f"No break-even plot for {row_name(tuned)}: {why}.")
-    priced = [r for r in others if r["cost"]["per_call_usd"] is not None]
-    note = _not_placed([r for r in others if r["cost"]["per_call_usd"] is None], "no price")
+        return Plot("", f"No break-even plot for {tuned.name}: {why}.")
+    priced = [r for r in others if r.cost.per_call_usd is not None]
+    note = _not_placed([r for r in others if r.cost.per_call_usd is None], "no price")
     import numpy as np
 
     volumes = np.logspace(1, 8, 200)
     fig, ax = _figure()
     ax.plot(volumes, training_usd + own * volumes, color=TUNED_COLOR, linewidth=2.2,
-            label=f"{row_name(tuned)} (training {humanize.usd(training_usd)} + serving)")
+            label=f"{tuned.name} (training {humanize.usd(training_usd)} + serving)")
     for i, r in enumerate(priced):
-        color = (colors or {}).get(row_name(r), OTHERS[i % len(OTHERS)])
-        per_call = r["cost"]["per_call_usd"]
-        ax.plot(volumes, per_call * volumes, color=color, linewidth=1.4, label=row_name(r))
+        color = (colors or {}).get(r.name, OTHERS[i % len(OTHERS)])
+        per_call = r.cost.per_call_usd
+        ax.plot(volumes, per_call * volumes, color=color, linewidth=1.4, label=r.name)
         if per_call > own:
             n = training_usd / (per_call - own)
             if volumes[0] <= n <= volumes[-1]:
@@ -235,14 +232,14 @@ def break_even(tuned: Mapping[str, Any], training_usd: float | None, others: Seq
     ax.set_xlim(volumes[0], volumes[-1])
     _log_axis(ax.xaxis, [volumes[0], volumes[-1]], humanize.requests)
     ys = [training_usd + own * volumes[0], training_usd + own * volumes[-1]] + \
-        [v for r in priced for v in (r["cost"]["per_call_usd"] * volumes[0], r["cost"]["per_call_usd"] * volumes[-1])]
+        [v for r in priced for v in (r.cost.per_call_usd * volumes[0], r.cost.per_call_usd * volumes[-1])]
     ys = [y for y in ys if y > 0]
     lo, hi = _log_axis(ax.yaxis, ys, lambda v: humanize.usd(v, whole=True))
     ax.set_ylim(max(lo, min(ys) / 2), hi)
     ax.set_xlabel("requests per month (log scale)")
     ax.set_ylabel("first month's total cost (log scale)")
     ax.legend(loc="upper left", fontsize=7.5, frameon=False)
-    return Plot(_svg(fig, f"break-even: {row_name(tuned)} against each priced row"), note)
+    return Plot(_svg(fig, f"break-even: {tuned.name} against each priced row"), note)
 
 
 def _horizontal() -> dict[str, Any]:

@@ -1,0 +1,36 @@
+"""Turning case results into the report, one module per concern:
+
+* :mod:`~harness.report.build`: the report as data (rows, comparisons, economics, the items table);
+* :mod:`~harness.report.rows`: its records typed (Row, Comparison, Versus, DataInfo, SplitInfo; from_json/to_json);
+* :mod:`~harness.report.verdict`: the answer to "fine-tune or prompt?" as data;
+* :mod:`~harness.report.tables`: the leaderboard, cost and comparison tables as text cells;
+* :mod:`~harness.report.text`: the terminal's lines; :mod:`~harness.report.markdown`: the Markdown report;
+* :mod:`~harness.report.html` and :mod:`~harness.report.plots`: the self-contained HTML page and its SVG plots;
+* :mod:`~harness.report.curve`: the learning curve beside a report; :mod:`~harness.report.write`: the files.
+
+Knows nothing of pytest or of models. The names below are the ones other modules use.
+"""
+
+from harness.report.build import SAMPLE_NOTICE, SCHEMA_VERSION, build_report, decode_items, items_table
+from harness.report.curve import LEARNING_CURVE, curve_mismatch, read_learning_curve
+from harness.report.markdown import (economics_markdown, markdown, markdown_table, not_run_markdown,
+                                     verdict_markdown)
+from harness.report.rows import (Comparison, Cost, DataInfo, Latency, Pareto, Record, Row, SplitInfo, Versus,
+                                 comparisons_of, rows_of, versus_of)
+from harness.report.tables import (comparison_table, cost_table, delta_cell, leaderboard, payoff, row_name,
+                                   sensitivity_table)
+from harness.report.text import (TERMINAL_WIDTH, comparison_lines, cost_lines, header_lines, leaderboard_lines,
+                                 not_run_items, not_run_lines, terminal_lines, text_table, verdict_lines, wrap)
+from harness.report.verdict import ALTERNATIVES, alternative_kind, verdicts
+from harness.report.write import CSV_FIELDS, predictions_csv, write
+
+__all__ = [
+    "Comparison", "Cost", "DataInfo", "Latency", "Pareto", "Record", "Row", "SplitInfo", "Versus",
+    "comparisons_of", "rows_of", "versus_of",
+    "ALTERNATIVES", "CSV_FIELDS", "LEARNING_CURVE", "SAMPLE_NOTICE", "SCHEMA_VERSION", "TERMINAL_WIDTH",
+    "alternative_kind", "build_report", "comparison_lines", "comparison_table", "cost_lines", "cost_table",
+    "curve_mismatch", "decode_items", "delta_cell", "economics_markdown", "header_lines", "items_table",
+    "leaderboard", "leaderboard_lines", "markdown", "markdown_table", "not_run_items", "not_run_lines",
+    "not_run_markdown", "payoff", "predictions_csv", "read_learning_curve", "row_name", "sensitivity_table",
+    "terminal_lines", "text_table", "verdict_lines", "verdict_markdown", "verdicts", "wrap", "write",
+]

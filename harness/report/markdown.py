@@ -1,0 +1,109 @@
+"""The report as Markdown: the verdict, the data lines, the leaderboard, the comparisons, the costs and
+their payoff, the learning curve note, companion tables, provenance, and what did not run."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from harness.report.rows import rows_of
+from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
+from harness.report.text import cost_lines, header_lines, not_run_items
+from harness.report.verdict import verdicts
+
+
+def verdict_markdown(report: Mapping[str, Any], heading: str = "##") -> list[str]:
+    """The verdict block as Markdown (for the report and for ``summary.md`` / a CI step summary)."""
+    v = verdicts(report)
+    out = [f"{heading} Verdict", "", f"**{v['headline']}**", ""]
+    out += [f"- {s['text']}" for s in v["sentences"]] + [f"- {t}" for t in v["across_splits"]] + \
+        [f"- {m}" for m in v["missing"]]
+    return out + [""]
+
+
+def not_run_markdown(report: Mapping[str, Any]) -> list[str]:
+    """The rows and tables that did not run, collapsed (GitHub renders ``<details>``)."""
+    items = not_run_items(report)
+    if not items:
+        return []
+    return ["", f"<details><summary>Not run ({len(items)})</summary>", ""] + \
+        [f"- {name}: {reason}" for name, reason in items] + ["", "</details>", ""]
+
+
+def markdown_cell(value: object) -> str:
+    """One table cell: ``|`` escaped (it would end the cell), line breaks flattened to spaces (they would end
+    the row)."""
+    return " ".join(str(value).replace("|", "\\|").splitlines())
+
+
+def markdown_table(table: Sequence[Sequence[object]]) -> list[str]:
+    """A GitHub Markdown table, one line per row: the first row is the header, then the ``---`` rule."""
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(markdown_cell(c) for c in cells) + " |"
+
+    return [line(table[0]), "|" + "---|" * len(table[0])] + [line(r) for r in table[1:]]
+
+
+def economics_markdown(report: Mapping[str, Any]) -> list[str]:
+    econ = report.get("economics") or {}
+    out = ["", "## Cost per row", ""]
+    machine = econ.get("machine")
+    if machine:
+        out += [f"Local rows are priced as measured time × **${machine['dollars_per_hour']:g}/h**: "
+                f"{machine['description']} ({machine['source']}, as of {machine['as_of']}). Latency of a local "
+                "row is its batch's time divided by the batch size (the batch size is in the leaderboard).", ""]
+    out += markdown_table(cost_table(report))
+    if not econ.get("training"):
+        return out
+    paid = payoff(report)
+    out += ["", "## Does fine-tuning pay off?", ""]
+    out += [f"- **{t['model']}** training cost: {t['usd']} ({t['note']})" for t in paid["training"]]
+    out += ["", f"Break-even: requests after which training + serving the fine-tuned row costs less than the "
+                f"other row's cost per request; payback at {paid['monthly_volume']} requests per month "
+                "(`--harness-monthly-volume`).", ""]
+    for pair in paid["pairs"]:
+        out.append(f"- {pair['a']} vs {pair['b']}: {pair['break_even']}"
+                   + (f", payback {pair['payback']}" if pair["payback"] else ""))
+        if pair["sensitivity"]:
+            out += ["", "  break-even requests (sensitivity):", ""] + \
+                ["  " + line for line in markdown_table(pair["sensitivity"])] + [""]
+    return out
+
+
+def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
+             learning_curve: Mapping[str, Any] | None = None) -> str:
+    out = [f"# {report['task']}: fine-tune or prompt?", ""]
+    if report.get("notice"):
+        out += [f"> **{report['notice']}**", ""]
+    out += verdict_markdown(report)
+    out += [f"> {line}" for line in header_lines(report, not_run=False) if not line.startswith("!!!")]
+    out += [f"> {line}" for line in cost_lines(report)]
+    out += ["", "## Leaderboard", ""] + markdown_table(leaderboard(report))
+    if report.get("comparisons"):
+        out += ["", "## Fine-tuned vs the rest (paired, same items)", ""]
+        out += markdown_table(comparison_table(report))
+        out += ["", "latency and cost compare the fine-tuned row's p50 latency and $ per call with the other row's; a "
+                    "local row's latency is per item at its batch size (leaderboard), an API row's is per call. "
+                    "Break-even and payback: see *Does fine-tuning pay off?* below."]
+        out += ["", "Minimum detectable accuracy difference at each pair's observed discordance (McNemar, α=0.05, "
+                    "power 0.8): " + mde_cell(report)]
+    out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
+    out += markdown_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
+                          [[r.model, r.strategy, str(r.pareto.cost or "n/a"), str(r.pareto.latency or "n/a")]
+                           for r in rows_of(report)])
+    out += economics_markdown(report)
+    if learning_curve_note:
+        plotted = " Plotted in the HTML report." if learning_curve else ""
+        out += ["", "## Learning curve", "", learning_curve_note + plotted]
+        out += [""] + [f"- {line}" for line in (learning_curve or {}).get("answers") or []]
+    for companion in report.get("companions") or []:
+        if companion.get("not_run"):
+            continue
+        out += ["", f"## {companion['title']} ({companion['task']})", ""]
+        out += [f"> {line}" for line in companion["notes"]] + [""] + markdown_table(companion["table"])
+    out += ["", "## Where each row comes from", ""]
+    out += [f"- **{r.name}**: {r.provenance}" for r in rows_of(report)]
+    out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "
+                f"template {report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
+    out += not_run_markdown(report)
+    return "\n".join(out)
+

@@ -1,0 +1,139 @@
+"""The report's tables as lists of text cells (the first list is the header): the leaderboard, the costs, the
+paired comparisons and the break-even grids. Text, Markdown and HTML lay out the same cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from harness import economics, humanize
+from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
+
+
+def row_name(row: Mapping[str, Any]) -> str:
+    return f"{row['model']} · {row['strategy']}"
+
+
+def ci_cell(row: Row) -> str:
+    low, high = row.weighted_f1_ci95 or (float("nan"), float("nan"))
+    return f"{row.weighted_f1:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _latency(row: Row) -> str:
+    lat = row.latency
+    if lat.p50_s is None:
+        return "n/a"
+    text = f"{humanize.duration(lat.p50_s)} / {humanize.duration(lat.p95_s)} ({lat.source}, batch {lat.batch_size})"
+    if lat.batch1_s is not None and lat.throughput_per_s:
+        text += (f"; alone {humanize.duration(lat.batch1_s)}, {humanize.number(lat.throughput_per_s)}/s "
+                 f"at batch {lat.batch_size}")
+    return text
+
+
+def _failures(row: Row) -> str:
+    """Parse failures, with calls that produced no reply at all (errors) shown apart."""
+    return f"{row.parse_failures}" + (f" (+{row.errors} errors)" if row.errors else "")
+
+
+BASIS_MARK = {"billed": "billed", "machine time": "time", "estimated": "est."}
+
+
+def _dollars(row: Row) -> str:
+    cost = row.cost
+    if cost.per_1k_usd is None:
+        return "price unknown" if cost.price_unknown else "n/a"
+    return f"{humanize.usd(cost.per_1k_usd)} ({BASIS_MARK.get(cost.basis, cost.basis)})"  # type: ignore[arg-type]
+
+
+def _front(row: Row) -> str:
+    marks = ["-" if value is None else "yes" if value == "frontier" else "no"
+             for value in (row.pareto.cost, row.pareto.latency)]
+    return " / ".join(marks)
+
+
+def _n(row: Row) -> str:
+    return f"{row.n}" if row.n == row.expected else f"{row.n}/{row.expected}"
+
+
+def leaderboard(report: Mapping[str, Any], *, compact: bool = False) -> list[list[str]]:
+    """Rows best first. The full table's column order is read by other modules (history, tfns): keep it.
+    ``compact``: the terminal's narrower table (one row-name column, no accuracy / macro F1, p50 only)."""
+    ranked = sorted(rows_of(report), key=lambda r: -r.weighted_f1)
+    if compact:
+        return [["row", "n", "weighted F1 [95% CI]", "parse fail", "p50", "$ per 1k", "Pareto $/p50"]] + [
+            [r.name, _n(r), ci_cell(r), _failures(r), humanize.duration(r.latency.p50_s), _dollars(r), _front(r)]
+            for r in ranked]
+    header = ["model", "strategy", "n", "weighted F1 [95% CI]", "accuracy", "macro F1", "parse failures",
+              "latency p50 / p95", "$ per 1k", "Pareto $ / p50"]
+    return [header] + [[r.model, r.strategy, _n(r), ci_cell(r), f"{r.accuracy:.3f}", f"{r.macro_f1:.3f}",
+                        _failures(r), _latency(r), _dollars(r), _front(r)] for r in ranked]
+
+
+def cost_table(report: Mapping[str, Any]) -> list[list[str]]:
+    """$ per call, per 1k requests and in total, with how each was obtained."""
+    usd = humanize.usd
+    return [["model", "strategy", "$ per call", "$ per 1k", "$ total", "calls", "how"]] + [
+        [r.model, r.strategy, usd(r.cost.per_call_usd), usd(r.cost.per_1k_usd), usd(r.cost.total_usd),
+         str(r.cost.calls or r.n), str(r.cost.note or "")] for r in rows_of(report)]
+
+
+def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
+    """Fine-tuned rows vs every other row: paired F1 difference, McNemar p (Holm), verdict, and the money."""
+    money = versus_of(report)
+    volume = (report.get("economics") or {}).get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME)
+    table = [["fine-tuned", "vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency", "cost",
+              "break-even", f"payback at {humanize.requests(volume)}/month"]]
+    previous = None
+    for c in comparisons_of(report):
+        e = money.get((c.a, c.b)) or Versus(a=c.a, b=c.b)
+        computable = (c.a, c.b) in money and e.computable
+        table.append([
+            c.a if c.a != previous else "", c.b, delta_cell(c), _p(c), c.verdict.upper(),
+            humanize.speed_factor(e.latency_ratio), humanize.cost_factor(e.cost_ratio),
+            humanize.requests(e.break_even_requests) + (" requests" if e.break_even_requests else "")
+            if computable else "n/a",
+            humanize.months(e.payback_months) if computable else "n/a",
+        ])
+        previous = c.a
+    return table
+
+
+def delta_cell(c: Comparison) -> str:
+    low, high = c.f1_difference_ci95
+    return f"{c.f1_difference:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def _p(c: Comparison) -> str:
+    return f"{humanize.p_value(c.mcnemar_p)} ({humanize.p_value(c.p_holm)})"
+
+
+def mde_cell(report: Mapping[str, Any]) -> str:
+    """The smallest accuracy difference McNemar detects at each pair's observed discordance, one per pair."""
+    return "; ".join(f"{c.b}: {c.mde_accuracy:.3f}" if c.mde_accuracy else f"{c.b}: none at this n"
+                     for c in comparisons_of(report))
+
+
+def sensitivity_table(v: Versus) -> list[list[str]] | None:
+    """Break-even requests over machine $/h × API price factor, or None when the pair has no grid."""
+    sens = v.sensitivity
+    if not sens:
+        return None
+    head = ["machine $/h \\ API price"] + [f"×{a:g}" for a in sens["api_price_factor"]]
+    return [head] + [[humanize.usd(h)] + [humanize.requests(n) for n in cells]
+                     for h, cells in zip(sens["dollars_per_hour"], sens["break_even_requests"])]
+
+
+def payoff(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What "Does fine-tuning pay off?" says, as data: training costs, each pair's break-even, the grids."""
+    econ = report.get("economics") or {}
+    training = [{"model": m, "usd": humanize.usd(t.get("usd")), "note": t.get("note")}
+                for m, t in (econ.get("training") or {}).items()]
+    pairs = []
+    for v in versus_of(report).values():
+        n = v.break_even_requests
+        pairs.append({"a": v.a, "b": v.b, "break_even": (f"{humanize.requests(n)} requests" if n is not None
+                                                         else str(v.break_even_note)),
+                      "payback": humanize.months(v.payback_months) if v.payback_months is not None else None,
+                      "sensitivity": sensitivity_table(v)})
+    return {"training": training, "pairs": pairs, "monthly_volume": humanize.requests(econ.get("monthly_volume"))}
+

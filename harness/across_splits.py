@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
+from harness.models.registry import find
 from harness.report import alternative_kind
 
 
@@ -74,8 +75,8 @@ def recipe_name(name: str, seed: Any) -> str:
     """``adapter:<name>-<seed>`` on split ``seed`` -> ``adapter:<name>`` (the same recipe trained for that split);
     any other row name unchanged. Works on row names (``model · strategy``) too."""
     model, dot, strategy = name.partition(" · ")
-    suffix = f"-{seed}"
-    if model.startswith("adapter:") and seed is not None and model.endswith(suffix) and len(model) > len(suffix) + 8:
+    suffix, found = f"-{seed}", find(model)
+    if found and found[0].fine_tuned and seed is not None and found[1].endswith(suffix) and len(found[1]) > len(suffix):
         model = model[: -len(suffix)]
     return model + dot + strategy
 

@@ -143,7 +143,6 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
     # merging into 4-bit weights would round the adapter into the quantisation: keep it beside them instead
     model.model = (peft.get_base_model() if precision == "nf4" else peft.merge_and_unload()).eval()
     model.strategies = ("zero_shot",)
-    model.fine_tuned = True
     trained = card.get("trained_against_precision", "float32")
     how = "unmerged, over the nf4 4-bit base" if precision == "nf4" else f"merged into a {precision} base"
     model.provenance = (

@@ -42,6 +42,7 @@ from typing import Any, Mapping, Sequence
 from harness import HarnessError
 from harness.example import Example
 from harness.models.base import Request
+from harness.models.registry import Role, role_of
 from harness.parsing import parse_label
 from harness.prompts import STRATEGIES, Prompts, select_shots
 from harness.splits import fingerprint, make_split, normalise
@@ -88,7 +89,7 @@ class LabelledTextTask:
         return parse_label(reply, self.labels)
 
     def model_problem(self, model: str, strategy: str | None) -> str | None:
-        if model.startswith("published-") and not self.published_replies:
+        if role_of(model) is Role.PUBLISHED_REPLIES and not self.published_replies:
             return "published replies exist only for FPB AllAgree (the fpb-sentiment task)"
         return None
 

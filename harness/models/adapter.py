@@ -133,7 +133,8 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
          merged_bf16: bool = False, batch_tokens: int | None = None) -> Any:
     from peft import PeftModel
 
-    from harness.models.local_lm import CausalLM, resolve_weights
+    from harness.models.local_lm import CausalLM
+    from harness.models.weights import resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
     precision = eval_precision(card, device, merged_bf16)

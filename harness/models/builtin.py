@@ -52,7 +52,8 @@ def build_adapter(name: str, spec: str, ctx: ModelContext) -> Model:
 
 def build_causal_lm(name: str, spec: str, ctx: ModelContext) -> Model:
     """SmolLM2 (its spec is ``smollm2-135m``) or any ``hf:`` folder or hub id."""
-    from harness.models.local_lm import CausalLM, resolve_weights
+    from harness.models.local_lm import CausalLM
+    from harness.models.weights import resolve_weights
 
     weights, provenance = resolve_weights(spec)
     return CausalLM(name, weights, provenance, batch_size=ctx.batch_size, device=ctx.device,
@@ -120,7 +121,7 @@ def cassette_problem(name: str, spec: str, ctx: ModelContext, strategy: str | No
 
 def adapter_problem(name: str, spec: str, ctx: ModelContext, strategy: str | None) -> str | None:
     from harness.models import adapter
-    from harness.models.local_lm import file_sha256, smollm2_gguf
+    from harness.models.weights import file_sha256, smollm2_gguf
 
     try:
         folder_spec, merged_bf16 = adapter.split_variant(spec)

@@ -293,9 +293,10 @@ class Benchmark:
     def _cost(self, model: Model, reply: Reply) -> float | None:
         if model.kind != "api" or reply.input_tokens is None or reply.output_tokens is None:
             return None
-        price = self.prices.lookup(str(reply.extra.get("served_model") or api_model(model.name)))
+        priced_as = api_model(model.name) or model.name  # openai:gpt-4o -> gpt-4o
+        price = self.prices.lookup(str(reply.extra.get("served_model") or priced_as))
         if price is None:
-            price = self.prices.lookup(str(api_model(model.name)))
+            price = self.prices.lookup(priced_as)
         if price is None:
             return None
         cached = int(reply.extra.get("cached_input_tokens") or 0)

@@ -20,9 +20,10 @@ from harness.models.base import Model, Reply, Request
 from harness.models.registry import BUILT_IN, LOCAL_STRATEGIES, ModelKind, Role, resolve, role_of
 
 KINDS = tuple(dict.fromkeys(kind.listed for kind in BUILT_IN))
+"""The built-in names as error messages list them (an installed package's kinds are listed after them)."""
 
-__all__ = ["KINDS", "Model", "ModelContext", "ModelKind", "Reply", "Request", "Role", "build", "role_of",
-           "strategies_for", "unavailable"]
+__all__ = ["KINDS", "LOCAL_STRATEGIES", "Model", "ModelContext", "ModelKind", "Reply", "Request", "Role", "build",
+           "role_of", "strategies_for", "unavailable"]
 
 
 @dataclass(frozen=True)

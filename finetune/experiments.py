@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from harness import HarnessError
 from finetune.config import TrainConfig
 from harness.models.adapter import CARD
+from harness.models.registry import Role, role_of
 
 BASELINES = ("published-gpt-4", "published-gpt-3.5-turbo", "tfidf-logreg", "smollm2-135m")
 BASELINE_STRATEGIES = ("zero_shot", "published_zero_shot", "supervised")
@@ -112,7 +113,7 @@ def learning_curve(config: TrainConfig, sizes: Sequence[int | None], *, full_ada
         curve.append({"n": labelled, "requested": n or "all", "adapter": str(path),
                       "same_recipe": _same_recipe(card, config), **row,
                       "card": _card_summary(card)})
-    baselines = [r for r in rows if not r["model"].startswith("adapter:")]
+    baselines = [r for r in rows if role_of(r["model"]) is not Role.FINE_TUNED]
     report = {"kind": "learning_curve", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "recipe": config.hyperparameters(), "base_model": config.base, **meta, "rows": curve, "baselines": baselines}
     report["answers"] = _crossings(curve, baselines)

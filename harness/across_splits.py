@@ -31,6 +31,7 @@ from harness import HarnessError, files
 from harness.report.markdown import markdown_table
 from harness.report.rows import SplitInfo, as_list, comparisons_of, rows_of
 from harness.report.verdict import alternative_kind
+from harness.models.registry import find
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ def recipe_name(name: str, seed: Any) -> str:
     """``adapter:<name>-<seed>`` on split ``seed`` -> ``adapter:<name>`` (the same recipe trained for that split);
     any other row name unchanged. Works on row names (``model · strategy``) too."""
     model, dot, strategy = name.partition(" · ")
-    suffix = f"-{seed}"
-    if model.startswith("adapter:") and seed is not None and model.endswith(suffix) and len(model) > len(suffix) + 8:
+    suffix, found = f"-{seed}", find(model)
+    if found and found[0].fine_tuned and seed is not None and found[1].endswith(suffix) and len(found[1]) > len(suffix):
         model = model[: -len(suffix)]
     return model + dot + strategy
 

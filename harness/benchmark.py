@@ -24,7 +24,9 @@ from typing import Any
 
 from harness import HarnessError
 from harness.cassettes import RECORD_MODES
+from harness.economics import api_model
 from harness.models import Model, ModelContext, Reply, Request, build, strategies_for, unavailable
+from harness.models.registry import is_fine_tuned
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
 from harness.splits import DEFAULT_SEED
@@ -291,9 +293,10 @@ class Benchmark:
     def _cost(self, model: Model, reply: Reply) -> float | None:
         if model.kind != "api" or reply.input_tokens is None or reply.output_tokens is None:
             return None
-        price = self.prices.lookup(str(reply.extra.get("served_model") or model.name.split(":", 1)[1]))
+        priced_as = api_model(model.name) or model.name  # openai:gpt-4o -> gpt-4o
+        price = self.prices.lookup(str(reply.extra.get("served_model") or priced_as))
         if price is None:
-            price = self.prices.lookup(model.name.split(":", 1)[1])
+            price = self.prices.lookup(priced_as)
         if price is None:
             return None
         cached = int(reply.extra.get("cached_input_tokens") or 0)
@@ -310,7 +313,7 @@ class Benchmark:
             cost_usd=self._cost(model, reply),
             cached_input_tokens=reply.extra.get("cached_input_tokens"), kind=model.kind,
             served_model=reply.extra.get("served_model"), system_fingerprint=reply.extra.get("system_fingerprint"),
-            fine_tuned=bool(getattr(model, "fine_tuned", False)),
+            fine_tuned=is_fine_tuned(model.name),
         )
 
     # -- describing --------------------------------------------------------------------------------------

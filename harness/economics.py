@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from harness import HarnessError, humanize
+from harness.models.registry import Role, find
 from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
                              match_gpu, user_machine)
 
 HOURLY_FACTORS = (0.5, 1.0, 2.0, 4.0)
 API_PRICE_FACTORS = (0.25, 0.5, 1.0, 2.0)
 DEFAULT_MONTHLY_VOLUME = 100_000
-PUBLISHED_PREFIX = "published-"
 
 
 def machines_for(dollars_per_hour: float | None = None, name: str | None = None, *, device: str = "cpu",
@@ -69,12 +69,12 @@ def visible_gpu_name(device: str) -> str | None:
 
 
 def api_model(name: str) -> str | None:
-    """The price-table name behind a row's model name (``openai:gpt-4o`` -> ``gpt-4o``), or None."""
-    if name.startswith("openai:"):
-        return name.split(":", 1)[1]
-    if name.startswith(PUBLISHED_PREFIX):
-        return name[len(PUBLISHED_PREFIX):]
-    return None
+    """The price-table name behind a row's model name (``openai:gpt-4o`` -> ``gpt-4o``, ``published-gpt-4`` ->
+    ``gpt-4``): the spec of an API kind or of published replies; None for the rest."""
+    found = find(name)
+    if found is None or not (found[0].api or found[0].role is Role.PUBLISHED_REPLIES):
+        return None
+    return found[1]
 
 
 def _money(total: float, calls: int, basis: str, note: str | None, **extra: Any) -> dict[str, Any]:
@@ -143,14 +143,16 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
 # -- training ---------------------------------------------------------------------------------------------
 
 def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str, Any]]:
-    """The adapter cards of ``adapter:<folder>`` models (only the fields costing needs); unreadable ones skipped."""
+    """The adapter cards of fine-tuned models (``adapter:<folder>``; only the fields costing needs); unreadable or
+    missing ones skipped."""
     cards = {}
     for name in models:
-        if not name.startswith("adapter:"):
+        found = find(name)
+        if found is None or not found[0].fine_tuned:
             continue
         from harness.models.adapter import adapter_dir, split_variant
 
-        folder = adapter_dir(split_variant(name.split(":", 1)[1])[0], adapters_dir)
+        folder = adapter_dir(split_variant(found[1])[0], adapters_dir)
         try:
             card = json.loads((folder / "adapter_card.json").read_text())
         except (OSError, ValueError):

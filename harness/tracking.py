@@ -99,7 +99,7 @@ def _client(uri: str) -> Any:
         from mlflow import MlflowClient
     except ImportError as exc:
         raise HarnessError(f"MLflow logging needs mlflow: {INSTALL} ({exc})") from None
-    if uri.startswith("sqlite:") and importlib.util.find_spec("sqlalchemy") is None:
+    if urllib.parse.urlsplit(uri).scheme == "sqlite" and importlib.util.find_spec("sqlalchemy") is None:
         raise HarnessError(f"MLflow's local store {uri} needs SQLAlchemy and Alembic: {INSTALL}, or set "
                            "MLFLOW_TRACKING_URI to a tracking server")
     _check_reachable(uri)

@@ -115,6 +115,7 @@ def test_the_verdict_block_keeps_the_alternatives_and_folds_those_run_on_one_spl
         paths.append(_report(tmp_path, seed, rows, comparisons))
     write(combine(load_runs(paths)), tmp_path / "reports" / "fpb-sentiment-splits")
     lines = summary_for(json.loads(paths[0].read_text()), tmp_path / "reports")["lines"]
-    assert len(lines) == 2, lines  # the local base model is not an alternative to fine-tuning: not listed
+    assert len(lines) == 2, lines  # the local base model prompted is a prompted LLM: folded with the API row
     assert lines[0].startswith(f"{ADAPTER} vs {GPT4}: BETTER on all 2 splits")
-    assert lines[1] == f"{ADAPTER} vs openai:m · cot: not compared across splits (ran on published seed 5768 only)"
+    assert lines[1] == (f"{ADAPTER} vs smollm2-135m · zero_shot, openai:m · cot: not compared across splits (ran on "
+                        "published seed 5768 only)")

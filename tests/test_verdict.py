@@ -95,14 +95,16 @@ def _default_like():
 
 def test_one_sentence_per_serious_alternative_with_the_numbers_that_decide():
     v = report_mod.verdicts(_default_like())
-    assert [s["other"] for s in v["sentences"]] == [  # published LLMs, then prompted API rows, then the floor
-        "published-gpt-4 · published_zero_shot", "openai:gpt-4o-mini · zero_shot", "tfidf-logreg · supervised"]
+    assert [s["other"] for s in v["sentences"]] == [  # published LLMs, prompted API rows, prompted local rows, the floor
+        "published-gpt-4 · published_zero_shot", "openai:gpt-4o-mini · zero_shot", "smollm2-135m · zero_shot",
+        "tfidf-logreg · supervised"]
+    assert [s["kind"] for s in v["sentences"]] == ["published LLM", "prompted API", "prompted local LLM", "TF-IDF floor"]
     gpt4 = v["sentences"][0]["text"]
     assert gpt4 == (f"{TUNED}: weighted F1 0.974 vs published-gpt-4 0.926, significantly better (ΔF1 +0.047 "
                     "[+0.027, +0.067], McNemar p = 0.0003, Holm-adjusted 0.0009); $0.002 vs estimated $3.03 per 1k "
                     "requests (1 500× cheaper); pays back its $0.055 training after 19 requests.")
     assert "no significant difference" in v["sentences"][1]["text"] and "after 1 100 requests" in v["sentences"][1]["text"]
-    assert "never pays back" in v["sentences"][2]["text"] and "vs tfidf-logreg 0.856" in v["sentences"][2]["text"]
+    assert "never pays back" in v["sentences"][3]["text"] and "vs tfidf-logreg 0.856" in v["sentences"][3]["text"]
     assert v["headline"].startswith("Fine-tune: adapter") and "as good as every prompted LLM" in v["headline"]
     assert v["missing"] == []
 
@@ -187,4 +189,4 @@ def test_markdown_verdict_block_and_collapsed_not_run_section():
     assert block[0] == "## Verdict" and block[2].startswith("**Fine-tune:") and block[4].startswith(f"- {TUNED}:")
     tail = report_mod.not_run_markdown(report)
     assert tail[1] == "<details><summary>Not run (2)</summary>" and "- openai:gpt-4o: not recorded" in tail
-    assert math.isclose(len(report_mod.verdicts(report)["sentences"]), 3)
+    assert math.isclose(len(report_mod.verdicts(report)["sentences"]), 4)

@@ -133,7 +133,8 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
          merged_bf16: bool = False, batch_tokens: int | None = None) -> Any:
     from peft import PeftModel
 
-    from harness.models.local_lm import CausalLM, resolve_weights
+    from harness.models.local_lm import CausalLM
+    from harness.models.weights import resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
     precision = eval_precision(card, device, merged_bf16)
@@ -143,7 +144,6 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
     # merging into 4-bit weights would round the adapter into the quantisation: keep it beside them instead
     model.model = (peft.get_base_model() if precision == "nf4" else peft.merge_and_unload()).eval()
     model.strategies = ("zero_shot",)
-    model.fine_tuned = True
     trained = card.get("trained_against_precision", "float32")
     how = "unmerged, over the nf4 4-bit base" if precision == "nf4" else f"merged into a {precision} base"
     model.provenance = (

@@ -42,7 +42,7 @@ def write_random_base(shape: str, out: Path, *, seed: int = 0, dtype: str = "bfl
     import torch
     from transformers import AutoTokenizer, GenerationConfig, LlamaConfig
 
-    from harness.models.local_lm import resolve_weights
+    from harness.models.weights import resolve_weights
 
     if shape not in SHAPES:
         raise HarnessError(f"--shape={shape}: expected one of {sorted(SHAPES)}")

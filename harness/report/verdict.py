@@ -6,25 +6,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from harness import economics, humanize
+from harness import humanize
+from harness.models.registry import Role, is_api, is_fine_tuned, kind_of
 from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
 from harness.report.tables import delta_cell
 
-ALTERNATIVES = ("published LLM", "prompted API", "TF-IDF floor")
+ALTERNATIVES = ("published LLM", "prompted API", "prompted local LLM", "TF-IDF floor")
+LLM_ALTERNATIVES = ALTERNATIVES[:3]
 PUBLISHED_REPLAY = "pytest suites -m {marker} --harness-models=published-gpt-4 --harness-strategies=published_zero_shot"
 RECORD = "OPENAI_API_KEY=... pytest suites -m {marker} --harness-models=openai:gpt-4o-mini --record-mode=once"
 
 
 def alternative_kind(model: str) -> str | None:
-    """Which serious alternative to fine-tuning a row is: a published LLM's replies, a prompted API model,
-    the TF-IDF floor; None for the rest (other fine-tuned rows, local base models)."""
-    if model.startswith(economics.PUBLISHED_PREFIX):
-        return "published LLM"
-    if model.startswith("openai:"):
-        return "prompted API"
-    if model.startswith("tfidf"):
-        return "TF-IDF floor"
-    return None
+    """Which serious alternative to fine-tuning a row is, by its model's role: a published LLM's replies, a prompted
+    LLM (behind an API, or run here), the classical floor; None for the rest (fine-tuned rows, unknown names)."""
+    kind = kind_of(model)
+    if kind is None or kind.fine_tuned:
+        return None
+    if kind.role is Role.PROMPTED:
+        return "prompted API" if kind.api else "prompted local LLM"
+    return "published LLM" if kind.role is Role.PUBLISHED_REPLIES else "TF-IDF floor"
 
 
 def _label(row: Row, others: Sequence[Row]) -> str:
@@ -87,7 +88,7 @@ def _marker(report: Mapping[str, Any]) -> str:
 def _missing_llm(report: Mapping[str, Any]) -> str:
     """What is missing when no prompted LLM row ran, and the one command that records (or replays) one."""
     for name, reason in (report.get("unavailable") or {}).items():
-        if name.startswith("openai:") and "record with: " in reason:
+        if is_api(name.partition(" · ")[0]) and "record with: " in reason:
             return (f"No prompted LLM row ran, so fine-tuning is compared with no LLM ({name}: not recorded). "
                     f"Record it with: {reason.split('record with: ', 1)[1]}")
     split = report.get("split") or {}
@@ -120,7 +121,7 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
             sentences.append({"tuned": t, "other": c.b, "kind": alternative_kind(b.model), "verdict": c.verdict,
                               "text": text})
     missing = []
-    alone = [r.name for r in ran if r.model.startswith("adapter:")] if not tuned else []
+    alone = [r.name for r in ran if is_fine_tuned(r.model)] if not tuned else []
     if alone:  # a fine-tuned row ran, but no other row beside it: nothing to compare
         missing.append(f"{', '.join(alone)} ran with no other row to compare it with. Add an alternative to "
                        f"--harness-models={','.join(by_name[a].model for a in alone)},...: a prompted LLM "
@@ -131,7 +132,7 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
                        if report.get("task") == "fpb-sentiment" else
                        "No fine-tuned row ran, so this run cannot answer fine-tune or prompt: add an adapter:<folder> "
                        "model to --harness-models.")
-    if not any(alternative_kind(r.model) in ("published LLM", "prompted API") for r in ran):
+    if not any(alternative_kind(r.model) in LLM_ALTERNATIVES for r in ran):
         missing.append(_missing_llm(report))
     splits = report.get("across_splits") or {}
     across = [f"Across {len(splits.get('splits', []))} splits ({Path(splits['file']).name}): {line}"
@@ -148,7 +149,7 @@ def _headline(tuned: Sequence[str], sentences: Sequence[Mapping[str, Any]], by_n
         return "No answer yet: no fine-tuned row ran."
     best = max(tuned, key=lambda t: by_name[t].weighted_f1)
     llm = [by_name[s["other"]] for s in sentences
-           if s["tuned"] == best and s["kind"] in ("published LLM", "prompted API")]
+           if s["tuned"] == best and s["kind"] in LLM_ALTERNATIVES]
     verdict = {s["other"]: s["verdict"] for s in sentences if s["tuned"] == best}
     if not llm:
         return f"No answer yet: {best} ran, but no prompted LLM row to compare it with."

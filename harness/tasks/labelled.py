@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.models.base import Request
+from harness.models.registry import Role, role_of
 from harness.parsing import parse_label
 from harness.prompts import STRATEGIES, Prompts
 from harness.tasks.base import Task, TaskData
@@ -39,6 +40,6 @@ class LabelledTextTask(Task):
         return parse_label(reply, self.labels)
 
     def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
-        if model.startswith("published-") and not self.published_replies:
+        if role_of(model) is Role.PUBLISHED_REPLIES and not self.published_replies:
             return "published replies exist only for FPB AllAgree (the fpb-sentiment task)"
         return None

@@ -27,6 +27,7 @@ from typing import Any
 
 from harness import HarnessError, files
 from harness.example import Example
+from harness.models.registry import Role, is_api, role_of
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, normalise, without_leaks
 from harness.tasks.base import RunConfig, TaskData
@@ -166,9 +167,9 @@ class Tfns(FpbPromptTask):
                    "not_taken_by_limit": len(split.train) - len(pool)})
 
     def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
-        if model.startswith("published-"):
+        if role_of(model) is Role.PUBLISHED_REPLIES:
             return "published replies exist only for FPB AllAgree"
-        if strategy == "cot" and not data.extra.get("cot", False) and not model.startswith("openai:"):  # local compute
+        if strategy == "cot" and not data.extra.get("cot", False) and not is_api(model):  # local compute
             return "cot over 2,388 tweets is ~30 min on a 2-core CPU; add it with --harness-task-option tfns.cot=1"
         return None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness import HarnessError
+from harness.models.registry import Role, is_api, role_of
 from harness.tasks.fpb.data import LABELS, Example, load_fpb, resolve_source
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, make_split, normalise, without_leaks
@@ -110,9 +111,9 @@ class FpbSlices(FpbPromptTask):
         )
 
     def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
-        if model.startswith("published-"):
+        if role_of(model) is Role.PUBLISHED_REPLIES:
             return "published replies exist only for the AllAgree test split (the main job)"
-        if strategy == "cot" and not data.extra.get("cot", False) and not model.startswith("openai:"):  # local compute
+        if strategy == "cot" and not data.extra.get("cot", False) and not is_api(model):  # local compute
             return "cot over ~3,000 sentences takes ~45 min on a 2-core CPU; add it with --harness-task-option fpb-slices.cot=1"
         return None
 

@@ -10,7 +10,6 @@ cannot read, or a sentence labelled differently in two runs, is left out and cou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from harness import HarnessError
 from harness.models.published import PUBLISHED, PublishedReplies, find_file

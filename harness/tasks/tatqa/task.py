@@ -17,6 +17,7 @@ from typing import Any
 from harness import HarnessError
 from harness.example import Example
 from harness.models.base import Request
+from harness.models.registry import Role, role_of
 from harness.tasks.base import LoadedRun, RunConfig, Task, TaskData
 from harness.tasks.tatqa import report as tatqa_report
 from harness.tasks.tatqa.data import ANSWER_TYPES, Question, answer_dict, answer_from_dict, load_tatqa
@@ -165,7 +166,7 @@ class Tatqa(Task):
         return answer_dict(parse_reply(reply))
 
     def model_problem(self, data: TaskData, model: str, strategy: str | None) -> str | None:
-        if model == "tfidf-logreg" or model.startswith("published-"):
+        if role_of(model) in (Role.CLASSICAL_FLOOR, Role.PUBLISHED_REPLIES):
             return "a sentiment-only model (a label classifier or published FPB replies): TAT-QA answers are free text"
         if strategy is not None and strategy not in STRATEGIES:
             return f"TAT-QA has no {strategy} strategy"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_suite
-from harness import tracking
+from harness import tracking, tracking_fields
 
 ROWS = "--harness-models=tfidf-logreg,published-gpt-4,adapter:fpb-sentiment-smollm2-135m"
 SMALL = ("--harness-limit=24", "--harness-bootstrap=200", "--harness-batch-size=8")
@@ -170,7 +170,7 @@ def test_a_question_answering_row_logs_exact_match_f1_and_per_type_scores():
     row = {"model": "m", "strategy": "zero_shot", "n": 12, "em": 0.25, "em_ci95": [0.0, 0.5], "f1": 0.4,
            "f1_ci95": [0.1, 0.7], "scale_accuracy": 0.75, "parse_failures": 2, "errors": 0,
            "per_type": {"span": {"n": 4, "em": 0.5, "f1": 0.6}, "count": {"n": 2, "em": 0.0, "f1": 0.0}}}
-    metrics = tracking._row_metrics(row)
+    metrics = tracking_fields.row_metrics(row)
     assert (metrics["em"], metrics["em_ci95_low"], metrics["em_ci95_high"]) == (0.25, 0.0, 0.5)
     assert (metrics["f1"], metrics["f1_ci95_low"], metrics["f1_ci95_high"]) == (0.4, 0.1, 0.7)
     assert metrics["scale_accuracy"] == 0.75 and metrics["span.em"] == 0.5 and metrics["count.n"] == 2

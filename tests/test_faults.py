@@ -133,6 +133,7 @@ def _sample_test_sentences(n: int) -> list[str]:
     return [e.text for e in split.test[:n]]
 
 
+@pytest.mark.slow
 def test_faults_in_a_suite_run_are_counted_errors_in_the_report(tmp_path):
     """The real CLI, recording from the fault server: failures are errors in the report, the rest is scored."""
     s = _sample_test_sentences(6)

@@ -39,6 +39,7 @@ def test_on_without_mlflow_is_an_error_before_the_run(monkeypatch):
         tracking.mode("yes")
 
 
+@pytest.mark.slow
 def test_a_suite_run_lands_in_the_local_store_with_params_metrics_and_artifacts(mlflow, fpb_dir, tmp_path):
     from harness.models.local_lm import smollm2_gguf
 
@@ -100,6 +101,7 @@ def test_a_suite_run_lands_in_the_local_store_with_params_metrics_and_artifacts(
     assert json.loads(copy.read_text()) == report
 
 
+@pytest.mark.slow
 def test_off_logs_nothing(mlflow, fpb_dir, tmp_path):
     result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=24", "--harness-mlflow=off", f"--harness-report-dir={tmp_path}",
                        env={"FPB_DIR": str(fpb_dir), **NO_SERVER, "HARNESS_MLFLOW": "on"})
@@ -108,6 +110,7 @@ def test_off_logs_nothing(mlflow, fpb_dir, tmp_path):
     assert "mlflow:" not in result.stdout and not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_is_a_warning_and_the_report_is_kept(mlflow, fpb_dir, tmp_path):
     with socket.socket() as s:  # a port nobody listens on: the server is down
         s.bind(("127.0.0.1", 0))

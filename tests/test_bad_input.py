@@ -466,6 +466,7 @@ CLI = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, how, message", list(CLI.values()), ids=list(CLI))
 def test_cli_shows_a_clean_message(synthetic_fpb, tmp_path, args, how, message):
     if how.get("resave"):

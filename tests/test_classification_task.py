@@ -272,6 +272,7 @@ def _finetune(*args: str, cwd: Path) -> Ran:
     return run_finetune(*args, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_finetune_never_overwrites_an_adapter_without_overwrite(tmp_path):
     folder = tmp_path / "adapters" / "fpb-sentiment-smollm2-135m"
     folder.mkdir(parents=True)

@@ -94,6 +94,7 @@ def test_published_rows_are_not_run_on_another_split(fpb_dir, tmp_path):
     assert [r["model"] for r in report["rows"]] == ["tfidf-logreg"]
 
 
+@pytest.mark.slow
 def test_bad_options_give_clear_errors(fpb_dir, tmp_path):
     env = {"FPB_DIR": str(fpb_dir)}
     unknown = run_suite("--harness-models=gpt-5-turbo-max", env=env)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_finetune, run_pytest
+from conftest import run_finetune, run_pytest
 from harness import HarnessError
 from harness.tasks.fpb.data import LABELS, Example
 from harness.models import ModelContext, build, unavailable

@@ -10,6 +10,8 @@ backend; the ``./mlruns`` file store is in maintenance mode and refused unless `
 is set. The experiment is ``$MLFLOW_EXPERIMENT_NAME`` when set, else the task's name (``fpb-sentiment``
 for runs, ``fpb-sentiment-finetune`` for fine-tuning jobs).
 
+What each run holds (parameters, metrics, tags from a report) is :mod:`harness.tracking_fields`.
+
 A benchmark run is one parent run (parameters, tags, the report files as artifacts) with one child run per
 leaderboard row (the row's metrics, with the bounds of their 95 % CIs), so MLflow's run table compares rows
 and the same row across runs. A fine-tuning job is one run: the adapter card's parameters and metrics, the
@@ -23,7 +25,6 @@ import http.client
 import importlib.util
 import json
 import os
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError
+from harness.tracking_fields import comparison_metrics, leaderboard_note, metric_key, row_metrics, run_params
 
 MODES = ("auto", "off", "on")
 MODE_ENV = "HARNESS_MLFLOW"
@@ -147,14 +149,6 @@ def _experiment_id(client: Any, name: str, store_dir: Path | None) -> str:
         return experiment.experiment_id
 
 
-_KEY = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def _key(text: str) -> str:
-    """A metric or parameter key MLflow accepts on every platform (no ':', '/', '·' or spaces)."""
-    return _KEY.sub("_", text).strip("_.")[:200] or "_"
-
-
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -179,103 +173,12 @@ def _log(client: Any, run_id: str, *, params: Mapping[str, Any] = {}, metrics: M
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
-    p = [Param(_key(k), _str(v)) for k, v in params.items()]  # a None parameter is "null" (e.g. no --limit)
+    p = [Param(metric_key(k), _str(v)) for k, v in params.items()]  # a None parameter is "null" (e.g. no --limit)
     t = [RunTag(k, _str(v, 7000)) for k, v in tags.items() if v is not None]
-    m = [Metric(_key(k), n, now, 0) for k, v in metrics.items() if (n := _number(v)) is not None]
-    m += [Metric(_key(k), n, now, step) for k, v, step in steps if (n := _number(v)) is not None]
+    m = [Metric(metric_key(k), n, now, 0) for k, v in metrics.items() if (n := _number(v)) is not None]
+    m += [Metric(metric_key(k), n, now, step) for k, v, step in steps if (n := _number(v)) is not None]
     for i in range(0, max(len(p), len(t), len(m), 1), 100):  # MLflow takes at most 100 params and tags a batch
         client.log_batch(run_id, metrics=m[i:i + 100], params=p[i:i + 100], tags=t[i:i + 100])
-
-
-def _run_params(report: Mapping[str, Any]) -> dict[str, Any]:
-    data, split = report.get("data", {}), report.get("split", {})
-    econ = report.get("economics") or {}
-    params = {
-        "task": report.get("task"), "task_version": report.get("task_version"),
-        "template_version": report.get("template_version"), "schema_version": report.get("schema_version"),
-        "git_sha": report.get("git_sha"),
-        "data.source": data.get("source"), "data.file": data.get("file"), "data.file_sha256": data.get("file_sha256"),
-        "data.agreement": data.get("agreement"), "data.examples": data.get("examples"),
-        "data.is_sample": data.get("is_sample"),
-        "split.method": split.get("method"), "split.seed": split.get("seed"), "split.n_train": split.get("n_train"),
-        "split.n_test": split.get("n_test"), "split.n_evaluated": split.get("n_evaluated"),
-        "split.limit": split.get("limit"), "split.test_fingerprint": split.get("test_fingerprint"),
-        "models": ",".join(report.get("models") or []),
-        "rows": ",".join(f"{r['model']} · {r['strategy']}" for r in report.get("rows", [])),
-        "few_shot_examples": ",".join(report.get("few_shot_examples") or []),
-        "record_mode": report.get("record_mode"), "bootstrap_resamples": report.get("bootstrap_resamples"),
-        "prices.as_of": (report.get("prices") or {}).get("as_of"),
-        "machine": (econ.get("machine") or {}).get("name"),
-        "machine.dollars_per_hour": (econ.get("machine") or {}).get("dollars_per_hour"),
-        "monthly_volume": econ.get("monthly_volume"), "python": report.get("python"),
-    }
-    params.update({f"package.{k}": v for k, v in (report.get("packages") or {}).items()})
-    return params
-
-
-def _row_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
-    lat, cost, tokens = row.get("latency") or {}, row.get("cost") or {}, row.get("tokens") or {}
-    f1_low, f1_high = row.get("weighted_f1_ci95") or (None, None)
-    acc_low, acc_high = row.get("accuracy_ci95") or (None, None)
-    n = row.get("n") or 0
-    metrics = {
-        "n": n, "expected": row.get("expected"),
-        "weighted_f1": row.get("weighted_f1"), "weighted_f1_ci95_low": f1_low, "weighted_f1_ci95_high": f1_high,
-        "accuracy": row.get("accuracy"), "accuracy_ci95_low": acc_low, "accuracy_ci95_high": acc_high,
-        "macro_f1": row.get("macro_f1"), "weighted_precision": row.get("weighted_precision"),
-        "weighted_recall": row.get("weighted_recall"),
-        "parse_failures": row.get("parse_failures"), "errors": row.get("errors"),
-        "parse_failure_rate": row["parse_failures"] / n if n and row.get("parse_failures") is not None else None,
-        "latency_p50_s": lat.get("p50_s"), "latency_p95_s": lat.get("p95_s"), "latency_batch1_s": lat.get("batch1_s"),
-        "throughput_per_s": lat.get("throughput_per_s"),
-        "cost_per_call_usd": cost.get("per_call_usd"), "cost_per_1k_usd": cost.get("per_1k_usd"),
-        "cost_total_usd": cost.get("total_usd"),
-        # API rows only: a local row has no billed tokens, and 0 would read as a measurement
-        "tokens_input": tokens.get("input") or None, "tokens_output": tokens.get("output") or None,
-    }
-    for key in ("em", "f1"):  # a question-answering row (TAT-QA): exact match and numeracy-aware F1
-        if row.get(key) is not None:
-            low, high = row.get(f"{key}_ci95") or (None, None)
-            metrics |= {key: row[key], f"{key}_ci95_low": low, f"{key}_ci95_high": high}
-    if row.get("scale_accuracy") is not None:
-        metrics["scale_accuracy"] = row["scale_accuracy"]
-    for kind, group in (row.get("per_type") or {}).items():
-        metrics |= {f"{kind}.{name}": group.get(name) for name in ("n", "em", "f1")}
-    for label, scores in (row.get("per_class") or {}).items():
-        for name in ("precision", "recall", "f1", "support"):
-            metrics[f"{label}.{name}"] = scores.get(name)
-    return metrics
-
-
-def _comparison_metrics(report: Mapping[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A fine-tuned row's paired comparisons and economics against every other row, keyed by that row."""
-    metrics, tags = {}, {}
-    for c in report.get("comparisons") or []:
-        if c.get("a") != name:
-            continue
-        other = _key(c["b"])
-        low, high = c.get("f1_difference_ci95") or (None, None)
-        metrics |= {f"vs.{other}.f1_difference": c.get("f1_difference"), f"vs.{other}.f1_difference_ci95_low": low,
-                    f"vs.{other}.f1_difference_ci95_high": high, f"vs.{other}.mcnemar_p": c.get("mcnemar_p"),
-                    f"vs.{other}.p_holm": c.get("p_holm")}
-        tags[f"harness.vs.{other}"] = str(c.get("verdict", "")).upper()
-    for v in (report.get("economics") or {}).get("versus") or []:
-        if v.get("a") == name:
-            other = _key(v["b"])
-            metrics |= {f"vs.{other}.break_even_requests": v.get("break_even_requests"),
-                        f"vs.{other}.payback_months": v.get("payback_months"),
-                        f"vs.{other}.latency_ratio": v.get("latency_ratio"), f"vs.{other}.cost_ratio": v.get("cost_ratio")}
-    return metrics, tags
-
-
-def _leaderboard_note(report: Mapping[str, Any]) -> str | None:
-    from harness import report as report_mod
-
-    try:
-        lines = [f"> {line}" for line in report_mod.header_lines(report)]
-        return "\n".join(lines + [""] + report_mod.markdown_table(report_mod.leaderboard(report)))
-    except (KeyError, TypeError, ValueError):  # a report from another schema: the artifacts still say it all
-        return None
 
 
 def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: Path,
@@ -298,13 +201,13 @@ def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: 
         "harness.created_at": report.get("created_at"),
         "harness.artifacts_hold_fpb_text": str("html" in paths).lower(),
         MLFLOW_GIT_COMMIT: report.get("git_sha"),
-        MLFLOW_RUN_NOTE: _leaderboard_note(report),
+        MLFLOW_RUN_NOTE: leaderboard_note(report),
     }
     parent = client.create_run(experiment_id, run_name=run_name or f"{report['task']} {report.get('created_at', '')}".strip())
     parent_id = parent.info.run_id
     children: list[str] = []
     try:
-        _log(client, parent_id, params=_run_params(report), tags=tags,
+        _log(client, parent_id, params=run_params(report), tags=tags,
              metrics={"rows": len(report.get("rows", [])), "mde.n": (report.get("mde") or {}).get("n")})
         for key in RUN_ARTIFACTS:
             if key in paths and Path(paths[key]).is_file():
@@ -313,7 +216,7 @@ def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: 
             row_name = f"{row['model']} · {row['strategy']}"
             child = client.create_run(experiment_id, run_name=row_name, tags={MLFLOW_PARENT_RUN_ID: parent_id})
             children.append(child.info.run_id)
-            metrics, vs_tags = _comparison_metrics(report, row_name)
+            metrics, vs_tags = comparison_metrics(report, row_name)
             pareto = row.get("pareto") or {}
             _log(client, child.info.run_id,
                  params={"model": row["model"], "strategy": row["strategy"], "task": report.get("task"),
@@ -323,7 +226,7 @@ def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: 
                          "latency.source": (row.get("latency") or {}).get("source"),
                          "batch_size": (row.get("latency") or {}).get("batch_size"),
                          "cost.basis": (row.get("cost") or {}).get("basis"), "provenance": row.get("provenance")},
-                 metrics=_row_metrics(row) | metrics,
+                 metrics=row_metrics(row) | metrics,
                  tags={"harness.kind": "benchmark-row", "harness.partial": str(row_name in partial).lower(),
                        "harness.cost_note": (row.get("cost") or {}).get("note"),
                        "harness.pareto.cost": pareto.get("cost"), "harness.pareto.latency": pareto.get("latency"),

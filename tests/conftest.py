@@ -40,13 +40,41 @@ def predictions_dir(fpb_dir: Path) -> Path:
     return folder
 
 
-def run_suite(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run the benchmark suite in a fresh pytest process, as a user would."""
+class Ran(subprocess.CompletedProcess):
+    """A finished subprocess whose ``str()`` shows the command, its exit status and the tail of its output, so
+    ``assert ran.returncode == 0, ran`` says why it failed."""
+
+    def __str__(self) -> str:
+        command = " ".join(str(a) for a in self.args[1:])
+        return (f"`python {command}` exited {self.returncode}\n--- stdout (tail) ---\n{self.stdout[-3000:]}\n"
+                f"--- stderr (tail) ---\n{self.stderr[-3000:]}")
+
+
+def run_python(*args: str | os.PathLike, cwd: Path | str = ROOT, env: dict | None = None, timeout: float = 1200,
+               check: bool = False) -> Ran:
+    """``python ARGS`` in a fresh process, as a user runs it: this environment with HF_HUB_OFFLINE=1 and ``env``
+    on top (a None value unsets a variable), output captured as text, the process killed after ``timeout`` s.
+    ``check=True`` raises CalledProcessError on a non-zero exit."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-m", "sentiment", "-p", "no:cacheprovider", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=1200,
-    )
+    full_env = {k: str(v) for k, v in full_env.items() if v is not None}
+    done = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True,
+                          timeout=timeout, check=check)
+    return Ran(done.args, done.returncode, done.stdout, done.stderr)
+
+
+def run_pytest(*args: str, cwd: Path | str = ROOT, env: dict | None = None, timeout: float = 1200) -> Ran:
+    """``python -m pytest -p no:cacheprovider ARGS`` (see :func:`run_python`)."""
+    return run_python("-m", "pytest", "-p", "no:cacheprovider", *args, cwd=cwd, env=env, timeout=timeout)
+
+
+def run_suite(*args: str, env: dict | None = None, cwd: Path = ROOT) -> Ran:
+    """Run the benchmark suite in a fresh pytest process, as a user would."""
+    return run_pytest("suites", "-m", "sentiment", *args, cwd=cwd, env=env)
+
+
+def run_finetune(*args: str | os.PathLike, cwd: Path | str = ROOT, env: dict | None = None, timeout: float = 900) -> Ran:
+    """``python -m finetune ARGS`` (see :func:`run_python`)."""
+    return run_python("-m", "finetune", *args, cwd=cwd, env=env, timeout=timeout)
 
 
 def write_synthetic_fpb(folder: Path, n: int = 60) -> Path:

@@ -339,7 +339,7 @@ def test_corrupted_cassettes(tmp_path, make):
 
 def _sealed(tmp_path) -> tuple[Path, dict]:
     """A cassette as the harness writes it now: the shipped one's interactions, sealed by a real save."""
-    from harness.cassettes import _sealed_persister
+    from harness.cassettes import sealed_persister
     from vcr.request import Request as VcrRequest
     from vcr.serializers import jsonserializer
 
@@ -347,7 +347,7 @@ def _sealed(tmp_path) -> tuple[Path, dict]:
     path = cassette_path(tmp_path, "fpb-sentiment", "openai:m", "zero_shot")
     requests = [VcrRequest._from_dict(i["request"]) for i in data["interactions"][:5]]
     responses = [i["response"] for i in data["interactions"][:5]]
-    _sealed_persister().save_cassette(path, {"requests": requests, "responses": responses,
+    sealed_persister().save_cassette(path, {"requests": requests, "responses": responses,
                                              "metadata": data["metadata"]}, serializer=jsonserializer)
     return path, json.loads(path.read_text())
 
@@ -466,6 +466,7 @@ CLI = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, how, message", list(CLI.values()), ids=list(CLI))
 def test_cli_shows_a_clean_message(synthetic_fpb, tmp_path, args, how, message):
     if how.get("resave"):

@@ -5,21 +5,19 @@ launch overhead more than arithmetic) holds as many rows as fit; each row is tra
 the card records the budget, the steps per epoch and the mean rows per step; a refit keeps the budget."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import run_finetune
 from finetune.data import token_batches
 from harness import HarnessError
 from test_classification_task import LABELS, rows, write_csv
 
 SUITE = ("from harness import ClassificationTask\nTASK = ClassificationTask(name='bttask', data='data.csv', text='body', "
          f"label='team', labels={LABELS!r}, instruction='Route it.', seed=1)\n")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off", "CUDA_VISIBLE_DEVICES": ""}
+ENV = {"HARNESS_MLFLOW": "off", "CUDA_VISIBLE_DEVICES": ""}
 
 
 @settings(max_examples=200, deadline=None)
@@ -53,10 +51,10 @@ def test_a_budget_must_be_a_positive_whole_number():
 
 
 def _finetune(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "finetune", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=ENV, check=False)
+    return run_finetune(*args, cwd=cwd, env=ENV, timeout=600)
 
 
+@pytest.mark.slow
 def test_training_by_tokens_records_the_budget_and_a_refit_keeps_it(tmp_path):
     made = _finetune("random-base", "--shape", "tiny", "--out", "tiny", cwd=tmp_path)
     assert made.returncode == 0, made.stderr[-2000:]

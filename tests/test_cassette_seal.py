@@ -13,8 +13,6 @@ import copy
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from conftest import Ran, run_python
 from harness import HarnessError
 from harness.cassettes import (LEGACY_SEAL_KEY, SEAL_KEY, SEALED_METADATA, cassette_path, interactions_digest,
                                read_cassette, reseal)
@@ -434,9 +433,8 @@ def test_every_shipped_cassette_is_sealed():
         assert info.metadata[SEAL_KEY]["format"] == 2 and LEGACY_SEAL_KEY not in info.metadata
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "cassettes", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+def _cli(*args: str) -> Ran:
+    return run_python("-m", "harness", "cassettes", *args, timeout=120)
 
 
 def test_the_reseal_command(tmp_path, recorded):

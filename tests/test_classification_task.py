@@ -9,12 +9,11 @@ import csv
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import Ran, run_finetune
 from harness import ClassificationTask, HarnessError, TrainingRequest
 from harness.benchmark import BenchmarkConfig
 from harness.tasks import get_task, register, task_from_file
@@ -269,11 +268,11 @@ def test_a_report_folder_that_is_a_file_is_refused_up_front(tmp_path, where):
 
 
 # -- fine-tuning: through the task, never over an existing adapter ------------------------------------------
-def _finetune(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "finetune", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+def _finetune(*args: str, cwd: Path) -> Ran:
+    return run_finetune(*args, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_finetune_never_overwrites_an_adapter_without_overwrite(tmp_path):
     folder = tmp_path / "adapters" / "fpb-sentiment-smollm2-135m"
     folder.mkdir(parents=True)

@@ -7,7 +7,11 @@ import csv
 import io
 import json
 
+import pytest
+
 from conftest import run_suite
+
+pytestmark = pytest.mark.slow  # three suite runs (serial, -n 2, -n 4)
 
 FAST_ROWS = "tfidf-logreg,published-gpt-4,openai:smollm2-135m-instruct-q4_1"  # 5 pairs: more than 4 workers
 RUN_METADATA = {"created_at", "git_sha", "python", "packages", "economics"}

@@ -8,27 +8,27 @@ mpirun); ``--multi_gpu`` is the launcher that starts N processes (torchrun), and
 each one train on the CPU, so they meet over gloo. On GPUs ``--num_processes N`` alone picks that launcher."""
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
+
+from conftest import run_finetune, run_python
 from test_classification_task import LABELS, rows, write_csv
+
+pytestmark = pytest.mark.slow  # two training processes
 
 pytest.importorskip("accelerate", reason="accelerate is not installed: `accelerate launch` is what this tests")
 
 SUITE = ("from harness import ClassificationTask\nTASK = ClassificationTask(name='ddptask', data='data.csv', text='body', "
          f"label='team', labels={LABELS!r}, instruction='Route it.', seed=1)\n")
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+ENV = {"HARNESS_MLFLOW": "off", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A folder with a declared task on generated tickets and a tiny random-weight base (a few MB)."""
     root = tmp_path_factory.mktemp("ddp")
-    made = subprocess.run([sys.executable, "-m", "finetune", "random-base", "--shape", "tiny", "--out", "tiny"],
-                          cwd=root, capture_output=True, text=True, timeout=300, env=ENV, check=False)
+    made = run_finetune("random-base", "--shape", "tiny", "--out", "tiny", cwd=root, env=ENV, timeout=300)
     assert made.returncode == 0, made.stderr[-2000:]
     write_csv(root / "data.csv", rows())
     (root / "test_ddptask.py").write_text(SUITE)
@@ -42,12 +42,12 @@ def _free_port() -> int:
 
 
 def _launch(root, *args):
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+    launch = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--gpu_ids", "all", "--mixed_precision", "no", "--dynamo_backend", "no",
               "--main_process_port", str(_free_port())]
-    return subprocess.run([*launch, "-m", "finetune", "test_ddptask.py", "--base", "tiny", "--backend", "cpu-lora",
-                           "--max-steps", "2", "--batch-size", "2", "--output-dir", "adapters/ddp", *args],
-                          cwd=root, capture_output=True, text=True, timeout=300, env=ENV, check=False)
+    return run_python(*launch, "-m", "finetune", "test_ddptask.py", "--base", "tiny", "--backend", "cpu-lora",
+                      "--max-steps", "2", "--batch-size", "2", "--output-dir", "adapters/ddp", *args,
+                      cwd=root, env=ENV, timeout=300)
 
 
 def test_two_processes_on_gloo_train_one_adapter(project):

@@ -116,7 +116,7 @@ def test_a_failed_write_leaves_the_previous_cassette_whole(tmp_path, monkeypatch
         def disk_full(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr("harness.cassettes.os.replace", disk_full)
+        monkeypatch.setattr("harness.recording.files.os.replace", disk_full)
         with pytest.raises(OSError, match="No space left"):
             _model(tmp_path, server.url, mode="new_episodes").predict(_requests(FAULTY))
     assert cassette_path(tmp_path, "t", "openai:fault-model", "zero_shot").read_bytes() == before
@@ -133,6 +133,7 @@ def _sample_test_sentences(n: int) -> list[str]:
     return [e.text for e in split.test[:n]]
 
 
+@pytest.mark.slow
 def test_faults_in_a_suite_run_are_counted_errors_in_the_report(tmp_path):
     """The real CLI, recording from the fault server: failures are errors in the report, the rest is scored."""
     s = _sample_test_sentences(6)

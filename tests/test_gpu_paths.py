@@ -3,11 +3,10 @@ the float16 adapter file, and what a card records about training speed and its e
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run_finetune, run_python
 from harness import HarnessError
 from harness.example import Example
 from harness.models import ModelContext, unavailable
@@ -86,21 +85,20 @@ def test_float16_adapter_file_loads_back_into_a_float32_model(tmp_path):
     assert target.weight.dtype == torch.float32
 
 
+@pytest.mark.slow
 def test_a_card_records_the_adapter_dtype_the_step_rate_and_the_cadence_cost(tmp_path):
     from safetensors import safe_open
     from test_classification_task import LABELS, rows, write_csv
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"}
-    made = subprocess.run([sys.executable, "-m", "finetune", "random-base", "--shape", "tiny", "--out", "tiny"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    env = {"HARNESS_MLFLOW": "off"}
+    made = run_finetune("random-base", "--shape", "tiny", "--out", "tiny", cwd=tmp_path, env=env, timeout=600)
     assert made.returncode == 0, made.stderr[-2000:]
     write_csv(tmp_path / "data.csv", rows())
     (tmp_path / "test_gp.py").write_text(
         "from harness import ClassificationTask\nTASK = ClassificationTask(name='gptask', data='data.csv', text='body', "
         f"label='team', labels={LABELS!r}, instruction='Route it.', seed=1)\n")
-    trained = subprocess.run([sys.executable, "-m", "finetune", "test_gp.py", "--base", "tiny", "--max-steps", "4",
-                              "--batch-size", "2", "--eval-every", "2", "--output-dir", "out"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    trained = run_finetune("test_gp.py", "--base", "tiny", "--max-steps", "4", "--batch-size", "2",
+                           "--eval-every", "2", "--output-dir", "out", cwd=tmp_path, env=env, timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
     card = json.loads((tmp_path / "out" / "adapter_card.json").read_text())
     assert card["backend"] == "cpu-lora" and card["trained_against_precision"] == "float32"
@@ -112,16 +110,16 @@ def test_a_card_records_the_adapter_dtype_the_step_rate_and_the_cadence_cost(tmp
         assert {str(handle.get_tensor(k).dtype) for k in handle.keys()} == {"torch.float16"}
 
 
+@pytest.mark.slow
 def test_the_gpu_figures_script_runs_its_random_weight_phases_end_to_end_in_smoke_form(tmp_path):
     """benchmarks/gpu_figures.py --smoke: the same phase code on a CPU (a tiny random shape, 2 steps, cpu-lora),
     so the script a lent GPU runs is never first tried there; its numbers are not figures."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "gpu.json"
-    done = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "gpu_figures.py"), "--smoke", "--phases",
-                           "smollm2,smollm2_shape,llama8b", "--recipe=--batch-tokens 1024 --learning-rate 6e-4",
-                           "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500"],
-                          cwd=root, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"})
+    done = run_python(os.path.join(root, "benchmarks", "gpu_figures.py"), "--smoke", "--phases",
+                      "smollm2,smollm2_shape,llama8b", "--recipe=--batch-tokens 1024 --learning-rate 6e-4",
+                      "--out", str(out), "--work", str(tmp_path / "work"), "--deadline", "500",
+                      cwd=root, env={"HARNESS_MLFLOW": "off"}, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     phase = json.loads(out.read_text())["phases"]["llama8b_random_weights"]
     assert phase["write"]["ok"] and phase["train-cpu-lora"]["ok"], phase

@@ -221,6 +221,7 @@ def test_report_files_are_world_readable_and_the_package_curve_is_never_read(tmp
     assert "No learning curve for this run" in page
 
 
+@pytest.mark.slow
 def test_full_report_in_headless_chromium(tmp_path):
     browser = _chromium()
     report, cases = full_report()
@@ -254,6 +255,7 @@ def test_full_report_in_headless_chromium(tmp_path):
     assert "openai:smollm2-135m-instruct-q4_1" in cost_plot["note"]  # the unpriced row is named, not dropped
 
 
+@pytest.mark.slow
 def test_a_run_on_another_split_shows_no_foreign_learning_curve(tmp_path):
     browser = _chromium()
     report, cases = full_report(method="random", seed=78516, test_fingerprint="sha256:0123456789abcdef")
@@ -267,6 +269,7 @@ def test_a_run_on_another_split_shows_no_foreign_learning_curve(tmp_path):
     assert _text_problems(seen["text"]) == []
 
 
+@pytest.mark.slow
 def test_html_report_of_a_real_suite_run_renders_without_network(fpb_dir, tmp_path):
     browser = _chromium()
     result = run_suite("--harness-models=tfidf-logreg,published-gpt-4,openai:smollm2-135m-instruct-q4_1",

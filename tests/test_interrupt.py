@@ -22,6 +22,7 @@ API = "openai:slow-model"
 LIMIT = 80  # two chunks of the API model (64 + 16): the first finishes, the second is cut
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_mid_run_leaves_a_valid_partial_report(tmp_path, signum):
     data = write_synthetic_fpb(tmp_path / "fpb", 400)

@@ -16,6 +16,7 @@ SENTENCES = [
 ]
 
 
+@pytest.mark.slow
 def test_continuous_batching_equals_generate_one_at_a_time(smollm2):
     """Rows leave the batch at different steps and waiting rows join it: every reply is still token for
     token what ``generate`` writes for that request alone."""
@@ -43,6 +44,7 @@ def test_continuous_batching_equals_generate_one_at_a_time(smollm2):
     assert len({r.output_tokens for r in mine}) > 1, "expected rows to finish at different steps"
 
 
+@pytest.mark.slow
 def test_single_request_reuses_the_cached_prefix(smollm2):
     requests = [Request(e, render("zero_shot", e.text), LABELS) for e in SENTENCES]
     smollm2.clear_prefix_cache()
@@ -55,6 +57,7 @@ def test_single_request_reuses_the_cached_prefix(smollm2):
         assert alone.scores[label] == pytest.approx(batched[0].scores[label], abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["zero_shot", "cot"])
 def test_length_ordered_batches_answer_in_request_order_as_one_at_a_time(smollm2, strategy):
     """predict() runs rows in length order, 2 at a time here: each reply still belongs to its own request
@@ -80,6 +83,7 @@ def test_length_ordered_batches_answer_in_request_order_as_one_at_a_time(smollm2
     assert {r.batch_size for r in together} == {2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["zero_shot", "cot"])
 def test_a_token_budget_packs_short_prompts_together_and_answers_as_one_at_a_time(smollm2, strategy):
     """--harness-batch-tokens: rows per forward pass by padded tokens (scoring) or by the longest prompt plus
@@ -113,6 +117,7 @@ def test_a_token_budget_packs_short_prompts_together_and_answers_as_one_at_a_tim
         assert {r.batch_size for r in together} == {2}
 
 
+@pytest.mark.slow
 def test_int8_option_is_checked(smollm2):
     from harness import HarnessError
     from harness.models.local_lm import CausalLM

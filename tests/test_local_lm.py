@@ -6,6 +6,8 @@ from harness.tasks.fpb.data import LABELS, Example
 from harness.models.base import Request
 from harness.tasks.fpb.prompts import render, select_shots
 
+pytestmark = pytest.mark.slow  # loads SmolLM2-135M
+
 SENTENCES = [
     Example("a", "Operating profit rose 35 % to EUR 12.1 mn from EUR 9.0 mn .", "positive"),
     Example("b", "The company will publish its interim report on 5 May .", "neutral"),

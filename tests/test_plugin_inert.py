@@ -1,9 +1,7 @@
 """The installed plugin (``pytest11`` entry point) stays inert in a project that does not use it: its options
 exist, but nothing is loaded, no report or folder is written, and no signal handler is taken."""
 
-import os
-import subprocess
-import sys
+from conftest import run_pytest, run_python
 
 
 def test_a_project_without_harness_suites_is_untouched(tmp_path):
@@ -11,8 +9,7 @@ def test_a_project_without_harness_suites_is_untouched(tmp_path):
         "import signal\n\ndef test_plain(pytestconfig):\n"
         "    assert pytestconfig.pluginmanager.hasplugin('harness')\n"
         "    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n")
-    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    out = run_pytest("-q", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 passed" in out.stdout and "harness" not in out.stdout
     written = {p.name for p in tmp_path.iterdir()} - {"__pycache__", "test_plain.py", ".benchmarks"}  # pytest-benchmark's
@@ -20,6 +17,5 @@ def test_a_project_without_harness_suites_is_untouched(tmp_path):
 
 
 def test_its_options_are_listed(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300)
+    out = run_python("-m", "pytest", "--help", cwd=tmp_path, timeout=300)
     assert "--harness-models" in out.stdout and "--record-mode" in out.stdout

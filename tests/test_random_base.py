@@ -2,10 +2,10 @@
 trained on like any base, and refused by the harness as a quality row (an F1 from random weights is no result)."""
 
 import json
-import os
-import subprocess
-import sys
 
+import pytest
+
+from conftest import run_finetune
 from harness.example import Example
 from harness.models import ModelContext, unavailable
 from harness.models.random_base import NOTE, random_weights
@@ -16,10 +16,10 @@ SUITE = ("from harness import ClassificationTask\nTASK = ClassificationTask(name
 
 
 def _run(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "finetune", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"})
+    return run_finetune(*args, cwd=cwd, env={"HARNESS_MLFLOW": "off"}, timeout=600)
 
 
+@pytest.mark.slow
 def test_a_random_base_trains_but_is_never_scored(tmp_path):
     out = _run("random-base", "--shape", "tiny", "--out", str(tmp_path / "tiny"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]

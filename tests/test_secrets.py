@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from conftest import ROOT, Ran, run_python
 from faultserver import FaultServer
 from harness.tasks.fpb.data import LABELS, Example
 from harness.models.base import Request
@@ -90,8 +89,8 @@ def test_committed_cassettes_and_reports_hold_no_secrets():
     assert files >= 3 and findings == []
 
 
-def _cli(*paths: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", "scan", *paths], cwd=ROOT, capture_output=True, text=True)
+def _cli(*paths: str) -> Ran:
+    return run_python("-m", "harness", "scan", *paths)
 
 
 def test_scan_command(tmp_path):

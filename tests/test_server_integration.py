@@ -21,7 +21,7 @@ import pytest
 
 from conftest import run_suite
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 SERVED = "smollm2-135m-instruct-q4_1"
 
 

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 
+import pytest
 from sklearn.metrics import f1_score
 
 from conftest import run_suite
@@ -30,6 +31,7 @@ def _first_label_of_first_line(reply):
     return hits[0][1] if hits else "unparsed"
 
 
+@pytest.mark.slow
 def test_published_gpt4_row_matches_an_independent_recomputation(fpb_dir, predictions_dir, tmp_path):
     result = run_suite("--harness-models=published-gpt-4,published-gpt-3.5-turbo", f"--harness-report-dir={tmp_path}",
                        env={"FPB_DIR": str(fpb_dir)})
@@ -51,6 +53,7 @@ def test_published_gpt4_row_matches_an_independent_recomputation(fpb_dir, predic
     assert report["notice"] is None
 
 
+@pytest.mark.slow
 def test_xdist_run_writes_the_same_report_as_a_serial_run(fpb_dir, tmp_path):
     args = ["--harness-models=tfidf-logreg,smollm2-135m,published-gpt-4", "--harness-strategies=supervised,zero_shot,few_shot,published_zero_shot",
             "--harness-limit=24", "--harness-batch-size=8", "--harness-bootstrap=200"]
@@ -71,6 +74,7 @@ def test_xdist_run_writes_the_same_report_as_a_serial_run(fpb_dir, tmp_path):
     assert strip(csv_a) == strip(csv_b)
 
 
+@pytest.mark.slow
 def test_without_data_the_run_uses_the_flagged_sample(tmp_path):
     result = run_suite("--harness-models=tfidf-logreg", f"--harness-report-dir={tmp_path}", env={"FPB_DIR": ""})
     assert result.returncode == 0, result.stdout[-3000:]
@@ -80,6 +84,7 @@ def test_without_data_the_run_uses_the_flagged_sample(tmp_path):
     assert "SAMPLE DATA" in (tmp_path / "fpb-sentiment.md").read_text()
 
 
+@pytest.mark.slow
 def test_published_rows_are_not_run_on_another_split(fpb_dir, tmp_path):
     result = run_suite("--harness-models=tfidf-logreg,published-gpt-4", "--harness-split=stratified",
                        f"--harness-report-dir={tmp_path}", env={"FPB_DIR": str(fpb_dir)})
@@ -89,6 +94,7 @@ def test_published_rows_are_not_run_on_another_split(fpb_dir, tmp_path):
     assert [r["model"] for r in report["rows"]] == ["tfidf-logreg"]
 
 
+@pytest.mark.slow
 def test_bad_options_give_clear_errors(fpb_dir, tmp_path):
     env = {"FPB_DIR": str(fpb_dir)}
     unknown = run_suite("--harness-models=gpt-5-turbo-max", env=env)

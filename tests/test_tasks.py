@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from harness.tasks import Task, TaskData, get_task, registry
 from harness.tasks.fpb.slices import BANDS, make_bands
 from harness.tasks.tfns import LABEL_MAP, read_tfns
 
-from conftest import ROOT, run_suite
+from conftest import ROOT, run_pytest, run_suite
 
 
 def test_registry_finds_every_task_module_and_they_follow_the_protocol():
@@ -80,14 +78,14 @@ def test_toy(harness_case):
 '''
 
 
+@pytest.mark.slow
 def test_a_new_task_is_one_module_plus_its_suite(tmp_path):
     (tmp_path / "toy_task.py").write_text(TOY_TASK)
     (tmp_path / "suites").mkdir()
     (tmp_path / "suites" / "test_toy.py").write_text(textwrap.dedent(TOY_SUITE))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider",
-                             "-m", "toy", f"--harness-report-dir={tmp_path / 'reports'}", "--harness-bootstrap=100"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = run_pytest("suites", "-m", "toy", f"--harness-report-dir={tmp_path / 'reports'}", "--harness-bootstrap=100",
+                        cwd=tmp_path, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "9 passed" in result.stdout and "toy rows: 1" in result.stdout
     rows = json.loads((tmp_path / "reports" / "toy.json").read_text())["rows"]
@@ -153,6 +151,7 @@ def test_agreement_bands_subtract_the_stricter_file_exclude_train_and_dedupe():
     assert counts["50-65"]["excluded_in_allagree_train"] == 0 and counts["50-65"]["in_stricter_file"] == 8
 
 
+@pytest.mark.slow
 def test_one_session_runs_sentiment_and_qa_and_replays_the_recorded_qa_cassettes(fpb_dir, tmp_path):
     from harness.tasks.tatqa.data import DEFAULT_DIR, TATQA_ENV
 
@@ -160,13 +159,11 @@ def test_one_session_runs_sentiment_and_qa_and_replays_the_recorded_qa_cassettes
         pytest.skip("TAT-QA data not found: set TATQA_DIR (../shared/data/tatqa)")
     if not (ROOT / "cassettes" / "tatqa" / "openai-smollm2-135m-instruct-q4_1" / "zero_shot.json").is_file():
         pytest.fail("cassettes/tatqa/openai-smollm2-135m-instruct-q4_1/zero_shot.json is missing (see cassettes/README.md)")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FPB_DIR": str(fpb_dir)}
-    env.pop("OPENAI_BASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-m", "sentiment or qa", "-p", "no:cacheprovider",
-         "--harness-models=openai:smollm2-135m-instruct-q4_1", "--harness-strategies=zero_shot", "--harness-limit=3",
-         "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {"FPB_DIR": str(fpb_dir), "OPENAI_BASE_URL": None}  # None: unset
+    result = run_pytest("suites", "-m", "sentiment or qa",
+                        "--harness-models=openai:smollm2-135m-instruct-q4_1", "--harness-strategies=zero_shot",
+                        "--harness-limit=3", "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}",
+                        env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "tatqa leaderboard" in result.stdout and "fpb-sentiment leaderboard" in result.stdout
     sentiment = json.loads((tmp_path / "fpb-sentiment.json").read_text())
@@ -198,13 +195,12 @@ def test_api_timeout_can_be_raised_for_a_slow_local_server(monkeypatch, tmp_path
     assert client_timeout() == 900.0
 
 
+@pytest.mark.slow
 def test_the_sentiment_report_shows_the_slice_and_tfns_tables_run_in_the_same_session(fpb_dir, tfns_data, tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "suites", "-m", "sentiment or slices or tfns", "-p", "no:cacheprovider",
-         "--harness-models=tfidf-logreg", "--harness-limit=30", "--harness-bootstrap=100",
-         f"--harness-report-dir={tmp_path}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {"FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"}
+    result = run_pytest("suites", "-m", "sentiment or slices or tfns", "--harness-models=tfidf-logreg",
+                        "--harness-limit=30", "--harness-bootstrap=100", f"--harness-report-dir={tmp_path}",
+                        env=env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]
     slices = json.loads((tmp_path / "fpb-slices.json").read_text())
     tfns = json.loads((tmp_path / "tfns.json").read_text())
@@ -225,6 +221,7 @@ def test_the_sentiment_report_shows_the_slice_and_tfns_tables_run_in_the_same_se
     assert 'id="fpb-slices"' in html and 'id="tfns"' in html
 
 
+@pytest.mark.slow
 def test_a_sentiment_run_alone_says_how_to_add_the_companion_tables(fpb_dir, tmp_path):
     result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=12", "--harness-bootstrap=100",
                        f"--harness-report-dir={tmp_path}", env={"FPB_DIR": str(fpb_dir), "HARNESS_MLFLOW": "off"})

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import run_python
 from harness import HarnessError
 from harness.tasks.tatqa import data as tatqa_data
 from harness.tasks.tatqa import (ANSWER_TYPES, SCALES, TEMPLATE_VERSION, Context, Paragraph, ParsedAnswer,
@@ -320,7 +319,7 @@ def test_score_per_type_and_overall():
 def test_module_is_import_light():
     code = ("import sys, harness.tasks.tatqa; "
             "print(sorted(m for m in ('torch', 'transformers', 'pytest', 'scipy', 'pandas') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = run_python("-c", code, check=True)
     assert out.stdout.strip() == "[]"
 
 

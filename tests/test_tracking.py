@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_suite
-from harness import tracking
+from harness import tracking, tracking_fields
 
 ROWS = "--harness-models=tfidf-logreg,published-gpt-4,adapter:fpb-sentiment-smollm2-135m"
 SMALL = ("--harness-limit=24", "--harness-bootstrap=200", "--harness-batch-size=8")
@@ -39,6 +39,7 @@ def test_on_without_mlflow_is_an_error_before_the_run(monkeypatch):
         tracking.mode("yes")
 
 
+@pytest.mark.slow
 def test_a_suite_run_lands_in_the_local_store_with_params_metrics_and_artifacts(mlflow, fpb_dir, tmp_path):
     from harness.models.local_lm import smollm2_gguf
 
@@ -100,6 +101,7 @@ def test_a_suite_run_lands_in_the_local_store_with_params_metrics_and_artifacts(
     assert json.loads(copy.read_text()) == report
 
 
+@pytest.mark.slow
 def test_off_logs_nothing(mlflow, fpb_dir, tmp_path):
     result = run_suite("--harness-models=tfidf-logreg", "--harness-limit=24", "--harness-mlflow=off", f"--harness-report-dir={tmp_path}",
                        env={"FPB_DIR": str(fpb_dir), **NO_SERVER, "HARNESS_MLFLOW": "on"})
@@ -108,6 +110,7 @@ def test_off_logs_nothing(mlflow, fpb_dir, tmp_path):
     assert "mlflow:" not in result.stdout and not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_is_a_warning_and_the_report_is_kept(mlflow, fpb_dir, tmp_path):
     with socket.socket() as s:  # a port nobody listens on: the server is down
         s.bind(("127.0.0.1", 0))
@@ -170,7 +173,7 @@ def test_a_question_answering_row_logs_exact_match_f1_and_per_type_scores():
     row = {"model": "m", "strategy": "zero_shot", "n": 12, "em": 0.25, "em_ci95": [0.0, 0.5], "f1": 0.4,
            "f1_ci95": [0.1, 0.7], "scale_accuracy": 0.75, "parse_failures": 2, "errors": 0,
            "per_type": {"span": {"n": 4, "em": 0.5, "f1": 0.6}, "count": {"n": 2, "em": 0.0, "f1": 0.0}}}
-    metrics = tracking._row_metrics(row)
+    metrics = tracking_fields.row_metrics(row)
     assert (metrics["em"], metrics["em_ci95_low"], metrics["em_ci95_high"]) == (0.25, 0.0, 0.5)
     assert (metrics["f1"], metrics["f1_ci95_low"], metrics["f1_ci95_high"]) == (0.4, 0.1, 0.7)
     assert metrics["scale_accuracy"] == 0.75 and metrics["span.em"] == 0.5 and metrics["count.n"] == 2

@@ -26,7 +26,7 @@ import pytest
 from conftest import ROOT
 from test_server_integration import SERVED, serving_smollm2
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 TASK = "tickets"
 LABELS = ("billing", "outage", "feature")
 SUITE = '''import pytest

@@ -116,7 +116,7 @@ def test_a_failed_write_leaves_the_previous_cassette_whole(tmp_path, monkeypatch
         def disk_full(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr("harness.recording.files.os.replace", disk_full)
+        monkeypatch.setattr("harness.files.os.replace", disk_full)
         with pytest.raises(OSError, match="No space left"):
             _model(tmp_path, server.url, mode="new_episodes").predict(_requests(FAULTY))
     assert cassette_path(tmp_path, "t", "openai:fault-model", "zero_shot").read_bytes() == before

@@ -59,6 +59,8 @@ class BenchmarkConfig:
     """Where ``adapter:<name>`` is found; default: ``<root>/adapters``."""
     device: str = "auto"
     """Local models: ``auto`` (the GPU when CUDA is visible), ``cpu`` or ``cuda``."""
+    precision: str = "auto"
+    """Local models' weights: ``auto``, ``float32`` or ``bfloat16`` (:mod:`harness.models.precision`)."""
     keep_prompts: bool = False
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
@@ -156,8 +158,10 @@ class Benchmark:
     def __post_init__(self) -> None:
         cfg = self.config
         from harness.models.local_lm import resolve_device
+        from harness.models.precision import resolve_precision
 
         self.device = resolve_device(cfg.device)  # --harness-device=cuda without a GPU stops here, before any data
+        self.precision = resolve_precision(cfg.precision, self.device)
         self.task = get_task(cfg.task)
         self.data = self.task.load(cfg)
         self.test = self.data.test
@@ -172,7 +176,7 @@ class Benchmark:
             task=self.task.name, task_version=self.task.version, marker=self.task.marker,
             template_version=self.task.template_version, record_mode=cfg.record_mode,
             cassette_dir=_under(root, cfg.cassette_dir, "cassettes"),
-            adapters_dir=_under(root, cfg.adapters_dir, "adapters"), device=self.device,
+            adapters_dir=_under(root, cfg.adapters_dir, "adapters"), device=self.device, precision=self.precision,
             keep_prompts=cfg.keep_prompts, api_concurrency=cfg.api_concurrency,
             batch_size=int(context.pop("batch_size", cfg.batch_size)),  # a task may lower it (long prompts)
             batch_tokens=cfg.batch_tokens,

@@ -17,6 +17,7 @@ import pytest
 from harness import HarnessError, tracking
 from harness.benchmark import Benchmark, BenchmarkConfig
 from harness.cassettes import RECORD_MODES
+from harness.models.precision import PRECISION_CHOICES
 from harness.splits import DEFAULT_SEED, METHODS
 from harness.tasks import DEFAULT_TASK
 from harness.tasks.fpb.data import AGREEMENTS, FPB_ENV
@@ -71,6 +72,9 @@ def add_run_options(add: AddOption) -> None:
     add("--harness-device", default="auto", choices=("auto", "cpu", "cuda"),
         help="Where local models run: auto = the GPU when CUDA is visible (bfloat16), else the CPU (float32). "
              "Default: %(default)s.")
+    add("--harness-precision", default="auto", choices=PRECISION_CHOICES,
+        help="Weights of local models: auto = bfloat16 on a GPU, and on a CPU with bf16 matrix units (AMX-BF16 or "
+             "AVX512-BF16), else float32. Default: %(default)s.")
     add("--harness-batch-size", type=int, default=16, metavar="N",
         help="Batch size of local models. Default: %(default)s.")
     add("--harness-batch-tokens", type=int, default=None, metavar="N",
@@ -173,6 +177,7 @@ def benchmark_config(config: pytest.Config, task: str = DEFAULT_TASK) -> Benchma
         batch_size=opt("harness_batch_size"), batch_tokens=opt("harness_batch_tokens"), bootstrap=opt("harness_bootstrap"),
         record_mode=record_mode(config), cassette_dir=opt("harness_cassette_dir"),
         adapters_dir=opt("harness_adapters_dir"), device=opt("harness_device"),
+        precision=opt("harness_precision"),
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
         price_overrides=tuple(opt("harness_price")), task=task,
         task_options=tuple(fpb) + tuple(opt("harness_task_option")),

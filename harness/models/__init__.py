@@ -49,7 +49,10 @@ class ModelContext:
     marker: str = "sentiment"
     """The pytest marker of the task's suite, for the commands the harness prints."""
     device: str = "cpu"
-    """Where local models run: ``cpu`` (float32) or ``cuda`` (bfloat16), resolved from ``--harness-device``."""
+    """Where local models run: ``cpu`` or ``cuda``, resolved from ``--harness-device``."""
+    precision: str | None = None
+    """Local models' weights (``float32``, ``bfloat16``), resolved from ``--harness-precision``; None: the
+    device's default (float32 on a CPU, bfloat16 on a GPU)."""
     adapters_dir: Path | None = None
     """Where ``adapter:<name>`` folders are found (the project's ``adapters/``)."""
     task_context: Mapping[str, Any] = field(default_factory=dict)

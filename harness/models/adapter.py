@@ -130,22 +130,32 @@ def eval_precision(card: dict[str, Any], device: str, merged_bf16: bool = False)
 
 
 def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu",
-         merged_bf16: bool = False, batch_tokens: int | None = None) -> Any:
+         merged_bf16: bool = False, batch_tokens: int | None = None, precision: str | None = None) -> Any:
+    """The adapter merged into its base. On a CPU, ``precision="bfloat16"`` merges in float32 first and then
+    casts the merged weights (merging into bfloat16 weights would round the adapter's update into them)."""
     from peft import PeftModel
 
     from harness.models.local_lm import CausalLM
     from harness.models.weights import resolve_weights
 
     weights, base_provenance = resolve_weights(card["base_model"])
+    requested_precision = precision
     precision = eval_precision(card, device, merged_bf16)
+    cast_to = "bfloat16" if device != "cuda" and requested_precision == "bfloat16" else None
     model = CausalLM(name, weights, base_provenance, batch_size=batch_size, device=device, precision=precision,
                      batch_tokens=batch_tokens)
     peft = PeftModel.from_pretrained(model.model, str(folder))
     # merging into 4-bit weights would round the adapter into the quantisation: keep it beside them instead
     model.model = (peft.get_base_model() if precision == "nf4" else peft.merge_and_unload()).eval()
+    if cast_to:
+        import torch
+
+        model.model = model.model.to(getattr(torch, cast_to))
+        model.precision = precision = cast_to
     model.strategies = ("zero_shot",)
     trained = card.get("trained_against_precision", "float32")
-    how = "unmerged, over the nf4 4-bit base" if precision == "nf4" else f"merged into a {precision} base"
+    how = ("unmerged, over the nf4 4-bit base" if precision == "nf4" else "merged in float32, then cast to bfloat16"
+           if cast_to else f"merged into a {precision} base")
     model.provenance = (
         f"{card['base_model']} + LoRA r={card['hyperparameters'].get('lora_r')} from {folder.name} "
         f"({card['train_examples']} train examples, {card['steps']} steps, backend {card['backend']} on "

@@ -47,7 +47,7 @@ def build_adapter(name: str, spec: str, ctx: ModelContext) -> Model:
     folder_spec, merged_bf16 = adapter.split_variant(spec)
     folder = adapter.adapter_dir(folder_spec, ctx.adapters_dir)
     return adapter.load(folder, adapter.read_card(folder), name, ctx.batch_size, device=ctx.device,
-                        merged_bf16=merged_bf16, batch_tokens=ctx.batch_tokens)
+                        merged_bf16=merged_bf16, batch_tokens=ctx.batch_tokens, precision=ctx.precision)
 
 
 def build_causal_lm(name: str, spec: str, ctx: ModelContext) -> Model:
@@ -57,7 +57,7 @@ def build_causal_lm(name: str, spec: str, ctx: ModelContext) -> Model:
 
     weights, provenance = resolve_weights(spec)
     return CausalLM(name, weights, provenance, batch_size=ctx.batch_size, device=ctx.device,
-                    batch_tokens=ctx.batch_tokens)
+                    batch_tokens=ctx.batch_tokens, precision=ctx.precision)
 
 
 # -- why a kind cannot run here -------------------------------------------------------------------------------

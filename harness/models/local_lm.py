@@ -131,6 +131,9 @@ class CausalLM:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._prefix_cache: tuple[tuple[int, ...], Any] | None = None
+        self._head32: tuple[Any, Any] | None = None
+        if device == "cpu" and precision == "bfloat16":
+            self.provenance = f"{self.provenance}, bfloat16 weights on the CPU"
 
     # -- helpers ---------------------------------------------------------------------------------------
     def clear_prefix_cache(self) -> None:
@@ -213,6 +216,13 @@ class CausalLM:
             return self.forward_batch
         return max(1, self.batch_tokens // (max(len(x) for x in ids) + max(limits)))
 
+    def _head_float32(self) -> Any:
+        """The output projection's weights in float32 (cached; for bfloat16 models on the CPU)."""
+        weight = self.model.lm_head.weight
+        if self._head32 is None or self._head32[0] is not weight:
+            self._head32 = (weight, weight.detach().float())
+        return self._head32[1]
+
     def _score(self, requests: Sequence[Request], ids: Sequence[Sequence[int]]) -> list[Reply]:
         import torch
 
@@ -239,7 +249,11 @@ class CausalLM:
                 use_cache=p > 0,
             ).last_hidden_state
             last = torch.tensor([len(s) - 1 for s in suffixes], device=self.device)
-            logits = self.model.lm_head(hidden[torch.arange(n, device=self.device), last])
+            rows = hidden[torch.arange(n, device=self.device), last]
+            # bfloat16 weights on the CPU: the last projection in float32, so labels whose logits differ in the
+            # fourth digit are not rounded into a tie (a few rows, one matrix product)
+            logits = (rows.float() @ self._head_float32().T if rows.dtype != torch.float32 and self.device == "cpu"
+                      else self.model.lm_head(rows))
             logprobs = torch.log_softmax(logits.float(), dim=-1)[:, label_ids].cpu()
         per_item = (time.perf_counter() - start) / n
         replies = []

@@ -147,6 +147,7 @@ def random_base(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from finetune.experiments import as_card
     from finetune.train import train
 
     argv = sys.argv[1:] if argv is None else argv
@@ -170,13 +171,13 @@ def main(argv: list[str] | None = None) -> int:
 
             # the shared-prefix loss runs the base model outside DDP's wrapper, where no gradient is synchronised
             config = replace(config, share_prefix=False)
-        card = train(config)
+        card = as_card(train(config))
     except HarnessError as exc:
         print(f"error{f' (process {rank} of {processes})' if processes > 1 else ''}: {exc}", file=sys.stderr)
         return 2
     if rank == 0:  # under accelerate launch the other processes trained alongside; the main one wrote
-        print(f"adapter written to {config.out} ({card['steps']} steps, {card['wall_seconds']} s, "
-              f"loss {card['loss_first']:.3f} -> {card['loss_last']:.3f}, backend {card['backend']}"
+        print(f"adapter written to {config.out} ({card.steps} steps, {card.wall_seconds} s, "
+              f"loss {card.loss_first:.3f} -> {card.loss_last:.3f}, backend {card.backend}"
               + (f", {processes} processes x batch "
                  f"{f'{config.batch_tokens} tokens' if config.batch_tokens else config.batch_size}" if processes > 1 else "") + ")")
     return 0

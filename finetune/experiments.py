@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from harness import HarnessError
 from finetune.config import TrainConfig
-from harness.models.adapter import CARD
+from harness.models.card import CARD, AdapterCard, Hyperparameters
 from harness.models.registry import Role, role_of
 
 BASELINES = ("published-gpt-4", "published-gpt-3.5-turbo", "tfidf-logreg", "smollm2-135m")
@@ -46,22 +46,27 @@ def evaluate(models: Sequence[str], config: TrainConfig, *, resamples: int = 100
                   "not_run": dict(bench.unavailable)}
 
 
-def _train_or_reuse(config: TrainConfig) -> dict[str, Any]:
+def _train_or_reuse(config: TrainConfig) -> AdapterCard:
     from finetune.train import train
 
     card_path = config.out / CARD
     if card_path.is_file():
-        card = json.loads(card_path.read_text())
-        if card.get("hyperparameters") == _recipe(config) and card.get("split_seed") == config.seed:
+        card = AdapterCard.read(card_path)
+        if card.hyperparameters.to_json() == _recipe(config) and card.split_seed == config.seed:
             return card  # trained before with exactly this recipe: evaluate it again, don't retrain
-    return train(replace(config, overwrite=True))  # the experiment's own folder, trained with another recipe
+    return as_card(train(replace(config, overwrite=True)))  # the experiment's own folder, trained with another recipe
 
 
-def _same_recipe(card: dict[str, Any], config: TrainConfig) -> bool:
+def as_card(trained: AdapterCard | dict[str, Any]) -> AdapterCard:
+    """The card ``finetune.train.train`` returned (a dict until it returns an :class:`AdapterCard`)."""
+    return trained if isinstance(trained, AdapterCard) else AdapterCard.from_json(trained, "the card just trained")
+
+
+def _same_recipe(hyperparameters: Hyperparameters, config: TrainConfig) -> bool:
     """Same hyper-parameters apart from what the experiment varies (size, labels, the small-set step floor)."""
     varied = ("limit", "min_steps", "teacher", "teacher_labels")
-    # as JSON on both sides: a card just trained holds tuples where a card read from disk holds lists
-    used = {k: v for k, v in json.loads(json.dumps(card.get("hyperparameters") or {})).items() if k not in varied}
+    # as JSON on both sides: the config holds tuples where a card's JSON holds lists
+    used = {k: v for k, v in hyperparameters.to_json().items() if k not in varied}
     return used == {k: v for k, v in _recipe(config).items() if k not in varied}
 
 
@@ -70,10 +75,11 @@ def _recipe(config: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps(config.hyperparameters()))
 
 
-def _card_summary(card: dict[str, Any]) -> dict[str, Any]:
+def _card_summary(card: AdapterCard) -> dict[str, Any]:
     keep = ("train_examples", "validation_examples", "label_source", "steps", "epochs_run", "wall_seconds",
             "train_tokens_per_second", "device", "backend", "best_eval_loss", "train_data_sha256", "created_at")
-    return {k: card.get(k) for k in keep}
+    written = card.to_json()
+    return {k: written.get(k) for k in keep}
 
 
 def _write(report: dict[str, Any], name: str, report_dir: Path, markdown: list[str]) -> dict[str, Path]:
@@ -94,11 +100,10 @@ def _f1(row: dict[str, Any]) -> str:
 def learning_curve(config: TrainConfig, sizes: Sequence[int | None], *, full_adapter: Path | None,
                    out_root: Path, report_dir: Path) -> dict[str, Any]:
     """Train the recipe on each size (``None`` = all labelled examples) and evaluate every adapter."""
-    runs: list[tuple[int | None, Path, dict[str, Any]]] = []
+    runs: list[tuple[int | None, Path, AdapterCard]] = []
     for n in sizes:
         if n is None and full_adapter is not None and (full_adapter / CARD).is_file():
-            card = json.loads((full_adapter / CARD).read_text())
-            runs.append((None, full_adapter, card))
+            runs.append((None, full_adapter, AdapterCard.read(full_adapter / CARD)))
             continue
         cfg = replace(config, limit=n, output_dir=str(out_root / (f"n{n}" if n else "all")))
         runs.append((n, cfg.out, _train_or_reuse(cfg)))
@@ -109,9 +114,9 @@ def learning_curve(config: TrainConfig, sizes: Sequence[int | None], *, full_ada
         row = by_model.get(f"adapter:{path}")
         if row is None:
             raise HarnessError(f"adapter {path} could not be evaluated: {meta['not_run']}")
-        labelled = card["train_examples"] + card["validation_examples"]
+        labelled = card.train_examples + card.validation_examples
         curve.append({"n": labelled, "requested": n or "all", "adapter": str(path),
-                      "same_recipe": _same_recipe(card, config), **row,
+                      "same_recipe": _same_recipe(card.hyperparameters, config), **row,
                       "card": _card_summary(card)})
     baselines = [r for r in rows if role_of(r["model"]) is not Role.FINE_TUNED]
     report = {"kind": "learning_curve", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -157,14 +162,14 @@ def distillation(config: TrainConfig, teacher: str, *, full_adapter: Path | None
                                                      output_dir=str(out_root / "gold-same-sentences")))]
     runs = [(arm, cfg.out, _train_or_reuse(cfg)) for arm, cfg in arms]
     if full_adapter is not None and (full_adapter / CARD).is_file():
-        runs.append(("all gold labels", full_adapter, json.loads((full_adapter / CARD).read_text())))
+        runs.append(("all gold labels", full_adapter, AdapterCard.read(full_adapter / CARD)))
     rows, meta = evaluate([f"adapter:{path}" for _, path, _ in runs] + [teacher], config)
     by_model = {r["model"]: r for r in rows}
-    result = [{"arm": arm, "adapter": str(path), "same_recipe": _same_recipe(card, config),
+    result = [{"arm": arm, "adapter": str(path), "same_recipe": _same_recipe(card.hyperparameters, config),
                **by_model[f"adapter:{path}"], "card": _card_summary(card)} for arm, path, card in runs]
     teacher_row = next(r for r in rows if r["model"] == teacher)
     report = {"kind": "distillation", "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "teacher": runs[0][2].get("teacher"), "recipe": config.hyperparameters(), **meta, "rows": result,
+              "teacher": runs[0][2].teacher, "recipe": config.hyperparameters(), **meta, "rows": result,
               "teacher_on_test": teacher_row}
     stats = report["teacher"] or {}
     md = [f"# Distillation from {teacher} labels (split seed {config.seed}, {meta['split']['n_evaluated']} test sentences)", "",

@@ -15,12 +15,12 @@ Plain functions over case dictionaries and report rows (no pytest, no model impo
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from harness import HarnessError, humanize
+from harness.models.card import TrainingCompute
 from harness.models.registry import Role, find
 from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
                              match_gpu, user_machine)
@@ -142,44 +142,43 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
 
 # -- training ---------------------------------------------------------------------------------------------
 
-def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, dict[str, Any]]:
-    """The adapter cards of fine-tuned models (``adapter:<folder>``; only the fields costing needs); unreadable or
-    missing ones skipped."""
+def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, TrainingCompute]:
+    """What training used, from the adapter cards of fine-tuned models (``adapter:<folder>``); unreadable, broken
+    or missing cards skipped (their rows were refused as "not run", with the reason)."""
+    from harness.models.adapter import adapter_dir, split_variant
+    from harness.models.card import CARD, AdapterCard
+
     cards = {}
     for name in models:
         found = find(name)
         if found is None or not found[0].fine_tuned:
             continue
-        from harness.models.adapter import adapter_dir, split_variant
-
         folder = adapter_dir(split_variant(found[1])[0], adapters_dir)
         try:
-            card = json.loads((folder / "adapter_card.json").read_text())
-        except (OSError, ValueError):
-            continue  # its row was refused as "not run" with the reason; no training cost to show
-        cards[name] = {k: card.get(k) for k in ("machine_hours", "gpu_hours", "dollars_per_hour", "cost_usd",
-                                                 "device", "backend", "wall_seconds", "steps", "created_at")}
+            cards[name] = AdapterCard.read(folder / CARD).compute
+        except HarnessError:
+            continue  # no training cost to show
     return cards
 
 
-def training_cost(card: Mapping[str, Any] | None, *, machine: MachinePrice, gpu_machine: MachinePrice | None,
+def training_cost(card: TrainingCompute | None, *, machine: MachinePrice, gpu_machine: MachinePrice | None,
                   machines: Mapping[str, MachinePrice] | None = None) -> dict[str, Any]:
     """The card's machine hours priced at its own $/h; else, for GPU hours (gpu_hours > 0), at the machine whose
     ``gpu_match`` names the card's ``device`` (the GPU it trained on; ``machines`` defaults to the price table),
     or ``gpu_machine`` when none does; else at the run's machine."""
-    if not card or card.get("machine_hours") is None:
+    if card is None or card.machine_hours is None:
         return {"usd": None, "note": "not computable: no adapter card with machine_hours"}
-    hours = float(card["machine_hours"])
-    if card.get("dollars_per_hour"):
-        rate, where = float(card["dollars_per_hour"]), "the card's own $/h"
-    elif (card.get("gpu_hours") or 0) > 0 and gpu_machine is not None:
-        found = match_gpu(card.get("device"), load_machine_prices() if machines is None else machines)
+    hours = float(card.machine_hours)
+    if card.dollars_per_hour:
+        rate, where = float(card.dollars_per_hour), "the card's own $/h"
+    elif (card.gpu_hours or 0) > 0 and gpu_machine is not None:
+        found = match_gpu(card.device, load_machine_prices() if machines is None else machines)
         priced_at = found[0] if found is not None else gpu_machine
         rate, where = priced_at.dollars_per_hour, priced_at.name
     else:
         rate, where = machine.dollars_per_hour, machine.name
     return {"usd": hours * rate, "machine_hours": hours, "dollars_per_hour": rate,
-            "note": f"{hours:.3f} machine hours on {card.get('device')} × ${rate:g}/h ({where})"}
+            "note": f"{hours:.3f} machine hours on {card.device} × ${rate:g}/h ({where})"}
 
 
 # -- fine-tuned vs another row ----------------------------------------------------------------------------

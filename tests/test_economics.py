@@ -1,9 +1,11 @@
 import math
+from dataclasses import replace
 
 import pytest
 
 from harness import HarnessError, economics
 from harness.compare import mcnemar_mde
+from harness.models.card import TrainingCompute
 from harness.pricing import MachinePrice, load_machine_prices, load_prices
 
 MACHINE = MachinePrice("test-cpu", 0.36, "cpu", "test machine", "2026-01-01", "test")
@@ -68,10 +70,10 @@ def test_published_rows_are_estimated_from_another_rows_tokens_or_not_computable
 
 
 def test_training_cost_uses_the_cards_price_then_the_table():
-    card = {"machine_hours": 2.0, "gpu_hours": 0.0, "dollars_per_hour": 0.0, "device": "CPU"}
+    card = TrainingCompute(machine_hours=2.0, gpu_hours=0.0, dollars_per_hour=0.0, device="CPU")
     assert economics.training_cost(card, machine=MACHINE, gpu_machine=GPU)["usd"] == pytest.approx(0.72)
-    assert economics.training_cost({**card, "gpu_hours": 2.0}, machine=MACHINE, gpu_machine=GPU)["usd"] == pytest.approx(7.2)
-    assert economics.training_cost({**card, "dollars_per_hour": 1.0}, machine=MACHINE, gpu_machine=GPU)["usd"] == 2.0
+    assert economics.training_cost(replace(card, gpu_hours=2.0), machine=MACHINE, gpu_machine=GPU)["usd"] == pytest.approx(7.2)
+    assert economics.training_cost(replace(card, dollars_per_hour=1.0), machine=MACHINE, gpu_machine=GPU)["usd"] == 2.0
     assert economics.training_cost(None, machine=MACHINE, gpu_machine=GPU)["usd"] is None
 
 

@@ -11,6 +11,7 @@ from harness import HarnessError
 from harness.tasks.fpb.data import LABELS, Example
 from harness.models import ModelContext, build, unavailable
 from harness.models.adapter import CARD, refusal
+from harness.models.card import AdapterCard, Hyperparameters
 from harness.tasks.fpb.prompts import TEMPLATE_VERSION
 
 
@@ -84,8 +85,10 @@ def test_the_training_job_is_logged_to_mlflow(trained):
 
 def _card(**changes):
     card = {"task": "fpb-sentiment", "task_version": 1, "template_version": TEMPLATE_VERSION,
-            "base_model": "smollm2-135m", "base_sha256": "a" * 64, "train_example_ids": ["x1", "x2"], "split_seed": 1}
-    return {**card, **changes}
+            "base_model": "smollm2-135m", "base_sha256": "a" * 64, "train_example_ids": ["x1", "x2"], "split_seed": 1,
+            "created_at": "2026-11-22T15:15:58+00:00", "train_examples": 2, "hyperparameters": {}, "backend": "cpu-lora",
+            "device": "CPU", "steps": 1, "wall_seconds": 1.0}
+    return AdapterCard.from_json({**card, **changes})
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -165,15 +168,18 @@ def test_a_card_just_trained_has_the_same_recipe_as_one_read_back():
     from finetune.experiments import _same_recipe
 
     config = TrainConfig(epochs=2)
-    fresh = {"hyperparameters": config.hyperparameters()}
-    assert _same_recipe(fresh, config) and _same_recipe(json.loads(json.dumps(fresh)), config)
-    assert not _same_recipe({"hyperparameters": TrainConfig(epochs=4).hyperparameters()}, config)
+    fresh = config.hyperparameters()
+    assert _same_recipe(Hyperparameters.from_json(fresh), config)
+    assert _same_recipe(Hyperparameters.from_json(json.loads(json.dumps(fresh))), config)
+    assert not _same_recipe(Hyperparameters.from_json(TrainConfig(epochs=4).hyperparameters()), config)
 
 
 def _validated_card(tmp_path, **changes):
     from finetune.config import TrainConfig
 
-    card = {"base_model": "smollm2-135m", "split_seed": 5768, "split_method": "published", "train_examples": 1625,
+    card = {"task": "fpb-sentiment", "task_version": 1, "template_version": TEMPLATE_VERSION, "train_example_ids": ["x1"],
+            "backend": "cpu-lora", "device": "CPU", "wall_seconds": 100.0,
+            "base_model": "smollm2-135m", "split_seed": 5768, "split_method": "published", "train_examples": 1625,
             "validation_examples": 181, "steps": 408, "eval_every_used": 50, "created_at": "2026-11-22T15:15:58+00:00",
             "eval_losses": [0.09, 0.07, 0.046, 0.046, 0.078, 0.037, 0.038, 0.0314, 0.0315], "best_eval_loss": 0.0314,
             "hyperparameters": {**json.loads(json.dumps(TrainConfig(learning_rate=1e-4, lora_r=8).hyperparameters()))}}

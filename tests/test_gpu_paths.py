@@ -3,14 +3,16 @@ the float16 adapter file, and what a card records about training speed and its e
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
-from conftest import run_finetune, run_python
+from conftest import ROOT, run_finetune, run_python
 from harness import HarnessError
 from harness.example import Example
 from harness.models import ModelContext, unavailable
 from harness.models.adapter import MERGED_BF16, eval_precision, split_variant
+from harness.models.card import CARD, AdapterCard
 
 
 def test_auto_backend_trains_small_bases_in_full_precision_and_large_ones_in_4bit(monkeypatch):
@@ -40,12 +42,13 @@ def test_auto_backend_trains_small_bases_in_full_precision_and_large_ones_in_4bi
 
 
 def test_an_adapter_is_evaluated_at_the_precision_it_was_trained_against():
-    qlora = {"trained_against_precision": "nf4 4-bit (unsloth), bfloat16 compute"}
-    full = {"trained_against_precision": "float32 (bfloat16 autocast)"}
+    before = AdapterCard.read(ROOT / "adapters" / "fpb-sentiment-smollm2-135m" / CARD)  # from before the key
+    qlora = replace(before, trained_against_precision="nf4 4-bit (unsloth), bfloat16 compute")
+    full = replace(before, trained_against_precision="float32 (bfloat16 autocast)")
     assert eval_precision(qlora, "cuda") == "nf4"
     assert eval_precision(qlora, "cuda", merged_bf16=True) == "bfloat16"
     assert eval_precision(full, "cuda") == "float32"
-    assert eval_precision({}, "cuda") == "float32"  # cards from before the key: trained in float32 on a CPU
+    assert eval_precision(before, "cuda") == "float32"  # cards from before the key: trained in float32 on a CPU
     assert eval_precision(qlora, "cpu") == "float32"  # 4-bit kernels are CUDA only
     assert split_variant(f"fpb{MERGED_BF16}") == ("fpb", True)
     assert split_variant("fpb") == ("fpb", False)

@@ -4,11 +4,13 @@ CPU only: the GPU's name is passed as a string (what torch.cuda.get_device_name 
 """
 
 import sys
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
 from harness import HarnessError, economics, session
+from harness.models.card import TrainingCompute
 from harness.pricing import (
     default_machine,
     gpu_machine_for,
@@ -125,14 +127,14 @@ def test_the_row_says_which_machine_priced_it():
 
 def test_gpu_training_hours_are_priced_at_the_cards_gpu():
     cpu, gpu = economics.machines_for()
-    card = {"machine_hours": 2.0, "gpu_hours": 2.0, "dollars_per_hour": 0.0, "device": "Tesla T4"}
+    card = TrainingCompute(machine_hours=2.0, gpu_hours=2.0, dollars_per_hour=0.0, device="Tesla T4")
     t4 = economics.training_cost(card, machine=cpu, gpu_machine=gpu)
     assert t4["usd"] == pytest.approx(2 * 0.526) and "aws-g4dn.xlarge" in t4["note"]
-    other = economics.training_cost({**card, "device": "NVIDIA L40S"}, machine=cpu, gpu_machine=gpu)
+    other = economics.training_cost(replace(card, device="NVIDIA L40S"), machine=cpu, gpu_machine=gpu)
     assert other["usd"] == pytest.approx(2 * gpu.dollars_per_hour) and gpu.name in other["note"]
-    own = economics.training_cost({**card, "dollars_per_hour": 1.0}, machine=cpu, gpu_machine=gpu)
+    own = economics.training_cost(replace(card, dollars_per_hour=1.0), machine=cpu, gpu_machine=gpu)
     assert own["usd"] == 2.0  # the card's own $/h still wins
-    on_cpu = economics.training_cost({**card, "gpu_hours": 0.0, "device": "Tesla T4"}, machine=cpu, gpu_machine=gpu)
+    on_cpu = economics.training_cost(replace(card, gpu_hours=0.0, device="Tesla T4"), machine=cpu, gpu_machine=gpu)
     assert on_cpu["usd"] == pytest.approx(2 * cpu.dollars_per_hour)
 
 

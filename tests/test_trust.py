@@ -621,7 +621,7 @@ _DROP = object()
 ADAPTER_FAULTS = {
     "card-without-hyperparameters": (lambda f: _card_edit(f, hyperparameters=_DROP), "expected keys ['hyperparameters']"),
     "card-without-steps": (lambda f: _card_edit(f, steps=_DROP), "expected keys ['steps']"),
-    "card-steps-a-string": (lambda f: _card_edit(f, steps="10"), "steps is '10', expected a int"),
+    "card-steps-a-string": (lambda f: _card_edit(f, steps="10"), "steps is '10', expected an int"),
     "card-empty-training-ids": (lambda f: _card_edit(f, train_example_ids=[]), "train_example_ids is empty"),
     "card-not-json": (lambda f: (f / "adapter_card.json").write_text("{not json"), "adapter card"),
     "card-a-list": (lambda f: (f / "adapter_card.json").write_text("[1, 2]"), "expected a JSON object, got list"),

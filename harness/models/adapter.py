@@ -12,8 +12,10 @@ from typing import Any, Sequence
 
 from harness import HarnessError
 from harness.example import Example
+from harness.models.card import CARD, AdapterCard
 
-CARD = "adapter_card.json"
+__all__ = ["CARD", "MERGED_BF16", "WEIGHTS", "AdapterCard", "adapter_dir", "eval_precision", "load", "read_card",
+           "refusal", "split_variant"]
 
 
 def adapter_dir(spec: str, adapters: Path | None = None) -> Path:
@@ -26,35 +28,20 @@ def adapter_dir(spec: str, adapters: Path | None = None) -> Path:
     return path
 
 
-REQUIRED = {"base_model": str, "task": str, "task_version": int, "template_version": str, "train_example_ids": list,
-            "hyperparameters": dict, "train_examples": int, "steps": int, "backend": str, "device": str,
-            "wall_seconds": (int, float), "created_at": str}
-"""Every card key that evaluating an adapter reads, with its type: checked before the first case."""
 WEIGHTS = "adapter_model.safetensors"
 
 
-def read_card(folder: Path) -> dict[str, Any]:
+def read_card(folder: Path) -> AdapterCard:
     """The adapter's card, checked in full (every key loading uses, the training ids, the weights file's
     structure) so that a broken adapter is one clear reason before any case, never a failure per case."""
-    from harness import files
-
     card_path = folder / CARD
     if not folder.is_dir():
         raise HarnessError(f"adapter folder {folder} not found; train one with: python -m finetune TASK "
                            f"--output-dir {folder}")
     if not card_path.exists():
         raise HarnessError(f"{folder} has no {CARD}: the harness evaluates only adapters written by python -m finetune")
-    card = files.read_json(card_path, what="adapter card")
-    if not isinstance(card, dict):
-        raise HarnessError(f"{card_path}: expected a JSON object, got {type(card).__name__}; re-train with python -m finetune")
-    missing = [k for k in REQUIRED if k not in card]
-    if missing:
-        raise HarnessError(f"{card_path}: expected keys {missing}; re-train with python -m finetune")
-    for key, kind in REQUIRED.items():
-        if not isinstance(card[key], kind) or isinstance(card[key], bool):
-            raise HarnessError(f"{card_path}: {key} is {card[key]!r}, expected a {getattr(kind, '__name__', 'number')}; "
-                               "the card was edited or is from another tool: re-train with python -m finetune")
-    if not card["train_example_ids"] or not all(isinstance(i, str) for i in card["train_example_ids"]):
+    card = AdapterCard.read(card_path)
+    if not card.train_example_ids:
         raise HarnessError(f"{card_path}: train_example_ids is empty or not a list of ids, so the train/test leak "
                            "check would pass on nothing; re-train with python -m finetune")
     _check_weights(folder / WEIGHTS)
@@ -84,24 +71,24 @@ def _check_weights(path: Path) -> None:
         raise HarnessError(f"{path}: its tensors need {8 + size + end} bytes, the file has {len(raw)}; {fix}")
 
 
-def refusal(card: dict[str, Any], *, task: str, task_version: int, template_version: str,
+def refusal(card: AdapterCard, *, task: str, task_version: int, template_version: str,
             test: Sequence[Example], base_sha256: str | None, also: tuple[str, int] | None = None) -> str | None:
     """Why this adapter must not be evaluated on this run, or None. ``also``: another task (and version) whose
     adapters this run accepts, as TFNS accepts FPB's."""
     accepted = [(task, task_version)] + ([also] if also else [])
-    if (card["task"], card["task_version"]) not in accepted:
+    if (card.task, card.task_version) not in accepted:
         wanted = " or ".join(f"{t} v{v}" for t, v in accepted)
-        return f"trained for {card['task']} v{card['task_version']}, this run {'is' if not also else 'accepts'} {wanted}"
-    if card["template_version"] != template_version:
-        return (f"trained on prompt template {card['template_version']}, the prompts are now {template_version}: "
+        return f"trained for {card.task} v{card.task_version}, this run {'is' if not also else 'accepts'} {wanted}"
+    if card.template_version != template_version:
+        return (f"trained on prompt template {card.template_version}, the prompts are now {template_version}: "
                 "re-train so that the evaluated prompt is the trained prompt")
-    if card.get("base_sha256") and base_sha256 and card["base_sha256"] != base_sha256:
-        return f"trained on base file sha256 {card['base_sha256'][:16]}, but {base_sha256[:16]} loads here"
-    seen = set(card["train_example_ids"]) | set(card.get("validation_example_ids", []))
+    if card.base_sha256 and base_sha256 and card.base_sha256 != base_sha256:
+        return f"trained on base file sha256 {card.base_sha256[:16]}, but {base_sha256[:16]} loads here"
+    seen = set(card.train_example_ids) | set(card.validation_example_ids)
     overlap = seen & {e.id for e in test}
     if overlap:
         return (f"{len(overlap)} of this run's test items were in its training data (e.g. {sorted(overlap)[0]}): "
-                f"it was trained on split seed {card.get('split_seed')}; evaluate it on that split")
+                f"it was trained on split seed {card.split_seed}; evaluate it on that split")
     return None
 
 
@@ -117,7 +104,7 @@ def split_variant(spec: str) -> tuple[str, bool]:
     return spec, False
 
 
-def eval_precision(card: dict[str, Any], device: str, merged_bf16: bool = False) -> str:
+def eval_precision(card: AdapterCard, device: str, merged_bf16: bool = False) -> str:
     """The base precision an adapter is evaluated with: on a GPU the one its card says it was trained against
     (``nf4`` for QLoRA, else ``float32``), or ``bfloat16`` on request; on the CPU always ``float32`` (4-bit nf4
     kernels are CUDA only: the provenance line says so)."""
@@ -125,11 +112,10 @@ def eval_precision(card: dict[str, Any], device: str, merged_bf16: bool = False)
         return "float32"
     if merged_bf16:
         return "bfloat16"
-    trained = str(card.get("trained_against_precision", "float32"))
-    return "nf4" if trained.startswith("nf4") else "float32"
+    return "nf4" if card.trained_against_precision.startswith("nf4") else "float32"
 
 
-def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device: str = "cpu",
+def load(folder: Path, card: AdapterCard, name: str, batch_size: int, device: str = "cpu",
          merged_bf16: bool = False, batch_tokens: int | None = None, precision: str | None = None) -> Any:
     """The adapter merged into its base. On a CPU, ``precision="bfloat16"`` merges in float32 first and then
     casts the merged weights (merging into bfloat16 weights would round the adapter's update into them)."""
@@ -138,7 +124,7 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
     from harness.models.local_lm import CausalLM
     from harness.models.weights import resolve_weights
 
-    weights, base_provenance = resolve_weights(card["base_model"])
+    weights, base_provenance = resolve_weights(card.base_model)
     requested_precision = precision
     precision = eval_precision(card, device, merged_bf16)
     cast_to = "bfloat16" if device != "cuda" and requested_precision == "bfloat16" else None
@@ -153,13 +139,13 @@ def load(folder: Path, card: dict[str, Any], name: str, batch_size: int, device:
         model.model = model.model.to(getattr(torch, cast_to))
         model.precision = precision = cast_to
     model.strategies = ("zero_shot",)
-    trained = card.get("trained_against_precision", "float32")
+    trained = card.trained_against_precision
     how = ("unmerged, over the nf4 4-bit base" if precision == "nf4" else "merged in float32, then cast to bfloat16"
            if cast_to else f"merged into a {precision} base")
     model.provenance = (
-        f"{card['base_model']} + LoRA r={card['hyperparameters'].get('lora_r')} from {folder.name} "
-        f"({card['train_examples']} train examples, {card['steps']} steps, backend {card['backend']} on "
-        f"{card['device']}, {card['wall_seconds']} s, created {card['created_at'][:10]}); trained against {trained}, "
+        f"{card.base_model} + LoRA r={card.hyperparameters.lora_r} from {folder.name} "
+        f"({card.train_examples} train examples, {card.steps} steps, backend {card.backend} on "
+        f"{card.device}, {card.wall_seconds} s, created {card.created_at[:10]}); trained against {trained}, "
         f"evaluated {how} on {device}"
     )
     return model

@@ -130,11 +130,11 @@ def adapter_problem(name: str, spec: str, ctx: ModelContext, strategy: str | Non
         card = adapter.read_card(adapter.adapter_dir(folder_spec, ctx.adapters_dir))
     except HarnessError as exc:  # a broken adapter is one "not run" line, never a failure per case
         return str(exc)
-    if card.get("random_weights"):
+    if card.random_weights:
         from harness.models.random_base import NOTE
 
         return f"trained on a base with {NOTE}: its F1 is not a result"
-    gguf = smollm2_gguf() if card["base_model"] == "smollm2-135m" else None
+    gguf = smollm2_gguf() if card.base_model == "smollm2-135m" else None
     return adapter.refusal(card, task=ctx.task, task_version=ctx.task_version, template_version=ctx.template_version,
                            test=ctx.test, base_sha256=file_sha256(gguf) if gguf else None,
                            also=(ctx.adapter_task, ctx.adapter_task_version) if ctx.adapter_task else None)

@@ -44,7 +44,7 @@ from harness import HarnessError, files
 from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
-from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
+from harness.metrics import bootstrap_ci, coded_weighted_f1, encode, weighted_f1
 from harness.report.rows import Record, Row, as_list, pair, rows_of
 
 BASELINE_VERSION = 1
@@ -207,11 +207,14 @@ def subset(baseline: Mapping[str, Any], rows: Sequence[str], *, source: Any = "(
 
 # -- reading a baseline ---------------------------------------------------------------------------------------
 def load_baseline(path: Path) -> dict[str, Any]:
-    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field."""
+    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field, its stated numbers
+    against its own per-item codes (:func:`check_stated_f1`)."""
     if not os.path.lexists(path):
         raise HarnessError(f"--harness-gate={path}: expected a baseline file, got nothing at that path: no baseline "
                            f"there; write one with: python -m harness baseline {DEFAULT_REPORT} --out {path}")
-    return validate_baseline(files.read_json(path, what="baseline"), path)
+    baseline = validate_baseline(files.read_json(path, what="baseline"), path)
+    check_stated_f1(baseline, path)
+    return baseline
 
 
 def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
@@ -249,6 +252,28 @@ def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
             raise field_error(path, what, f"{where}.preds", f"at least {MIN_ITEMS} evaluated items",
                               f"{_held(data['gold'], preds)}", fix)
     return data
+
+
+F1_TOLERANCE = 1e-6
+
+
+def check_stated_f1(data: Mapping[str, Any], path: Any = "(in memory)") -> None:
+    """A HarnessError naming the row when a (validated) baseline row's stated ``n`` or ``weighted_f1`` is not
+    what its own per-item codes give: an edited number would move the gate's reference with no word."""
+    for name, row in data["rows"].items():
+        items = decode_items({"labels": data["labels"], "ids": data["ids"], "gold": data["gold"],
+                              "preds": {name: row["preds"]}}, name)
+        golds, preds = [g for g, _ in items.values()], [p for _, p in items.values()]
+        stated = row.get("weighted_f1")
+        problems = [f"n {row['n']} but codes for {len(items)} items"] if row["n"] != len(items) else []
+        if stated is not None:
+            actual = weighted_f1(golds, preds, data["labels"])
+            if isinstance(stated, bool) or not isinstance(stated, (int, float)) or abs(stated - actual) > F1_TOLERANCE:
+                problems.append(f"weighted_f1 {stated!r} but its codes give {actual:.6f}")
+        if problems:
+            raise HarnessError(f"baseline {path}: rows[{name!r}]: expected the stated numbers to match the row's "
+                               f"per-item codes (preds), got {'; '.join(problems)}: the file was edited; fix: write it "
+                               f"again with: python -m harness baseline {DEFAULT_REPORT} --out {path}")
 
 
 def validate_limits(margin: float, parse_slack: float, cost_slack: float) -> None:

@@ -178,14 +178,19 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
     }
 
 
-def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None = None) -> Path:
-    """Read a report (guarded reader), check it, write its baseline atomically; returns the baseline's path."""
+def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None = None, *,
+                   overwrite: bool = False) -> Path:
+    """Read a report (guarded reader), check it, write its baseline atomically; returns the baseline's path.
+    An existing baseline is replaced only with ``overwrite`` (``--overwrite``): it is the gate's reference."""
     report = files.read_json(report_path, what="report")
     baseline = baseline_from_report(report, rows, source=str(report_path))
     out = Path(out_path)
     if out.is_dir():
         raise HarnessError(f"baseline {out}: expected a file path to write, got a folder; fix: pass --out "
                            f"{out / 'fpb-sentiment.json'}")
+    if os.path.lexists(out) and not overwrite:
+        raise HarnessError(f"baseline {out}: expected a new file, got an existing baseline (the gate's reference, "
+                           f"committed); fix: pass --overwrite to replace it, or --out another path")
     try:
         atomic_write_text(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
@@ -220,7 +225,7 @@ def load_baseline(path: Path) -> dict[str, Any]:
 def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
     """``data`` when every field the gate reads has its type and the codes fit the ids; else a HarnessError
     naming ``path`` and the field."""
-    what, fix = "baseline", f"write it again with: python -m harness baseline {DEFAULT_REPORT} --out {path}"
+    what, fix = "baseline", f"write it again with: python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite"
     if not isinstance(data, dict):
         raise field_error(path, what, "(top level)", "a JSON object (a baseline)", describe(data), fix)
     version = need(data, "baseline_version", "an integer", field="baseline_version", path=path, what=what, fix=fix)
@@ -273,7 +278,7 @@ def check_stated_f1(data: Mapping[str, Any], path: Any = "(in memory)") -> None:
         if problems:
             raise HarnessError(f"baseline {path}: rows[{name!r}]: expected the stated numbers to match the row's "
                                f"per-item codes (preds), got {'; '.join(problems)}: the file was edited; fix: write it "
-                               f"again with: python -m harness baseline {DEFAULT_REPORT} --out {path}")
+                               f"again with: python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite")
 
 
 def validate_limits(margin: float, parse_slack: float, cost_slack: float) -> None:

@@ -188,8 +188,8 @@ class ClassificationTask(LabelledTextTask):
                                f"{len(items)} items all labelled {next(iter(counts), None)!r}; fix: add items of the "
                                f"other labels {[x for x in self.labels if x not in counts]}, or give test= a test file")
         if len(items) < 10:
-            raise HarnessError(f"{named}: cannot split {len(items)} examples: expected at least 10 (counts "
-                               f"{dict(counts)}); fix: add labelled items, or give test= a test file")
+            raise HarnessError(f"{named}: cannot split {len(items)} examples: expected at least 10, got {len(items)} "
+                               f"(counts {dict(counts)}); fix: add labelled items, or give test= a test file")
         rare = [label for label, n in counts.items() if n < 2]
         if rare:
             raise HarnessError(f"{named}: label {rare[0]!r} has one item: expected at least 2 of every label for a "

@@ -38,8 +38,8 @@ def check_task_name(name: object, where: str) -> str:
         raise HarnessError(f"{where}: name={name!r}: expected letters, digits, '-', '_' or '.' (it names the report "
                            f"files and the cassette folder), got other characters; fix: rename it, {example}")
     if len(name) > MAX_NAME:
-        raise HarnessError(f"{where}: name {name[:40]!r}... is {len(name)} characters: expected at most {MAX_NAME} "
-                           f"(it names the report files, whose names the file system limits); fix: a shorter name")
+        raise HarnessError(f"{where}: name {name[:40]!r}...: expected at most {MAX_NAME} characters (it names the "
+                           f"report files, whose names the file system limits), got {len(name)}; fix: a shorter name")
     stem = name.lower()
     clash = RESERVED.get(stem) or next(
         (f"{what} (a name ending {suffix!r})" for suffix, what in RESERVED_SUFFIXES.items() if stem.endswith(suffix)),

@@ -135,11 +135,11 @@ def _refuse_c1(raw: bytes, source: str) -> None:
     if found is None:
         return
     line = raw[: found.start()].count(b"\n") + 1
-    kinds = sorted({f"0x{b:02X}" for b in C1.findall(raw)})
-    shown = ", ".join(f"{k} ({bytes([int(k, 16)]).decode('cp1252', 'replace')!r} in cp1252)" for k in kinds[:5])
+    kinds = sorted({b for b in raw if 0x80 <= b <= 0x9F})
+    shown = ", ".join(f"0x{b:02X} ({bytes([b]).decode('cp1252', 'replace')!r} in cp1252)" for b in kinds[:5])
     raise HarnessError(f"{source}:{line}: expected the original latin-1 Financial PhraseBank file, got C1 bytes "
                        f"{shown}{' ...' if len(kinds) > 5 else ''}: latin-1 reads them as control characters, so this "
-                       "copy looks re-saved as Windows cp1252. Fix: use the original file, or convert this one with: "
+                       "copy looks re-saved as Windows cp1252; fix: use the original file, or convert this one with: "
                        "iconv -f CP1252 -t LATIN1//TRANSLIT FILE > FILE.latin1")
 
 

@@ -251,10 +251,10 @@ def _row(where: str, item_id: str, record: Mapping[str, Any], columns: Columns) 
                                f"{sorted(map(str, record))}; set {role}=<column> in the task declaration")
     text, raw = record[columns.text], record[columns.label]
     for column, value in ((columns.text, text), (columns.label, raw)):
-        if isinstance(value, (list, dict)):
-            raise HarnessError(f"{where}: column {column!r}: expected a string, got a JSON "
-                               f"{'list' if isinstance(value, list) else 'object'} ({json.dumps(value)[:60]}); fix: "
-                               "write the text itself in that field")
+        if hasattr(value, "__len__") and not isinstance(value, str):  # a JSON list or object, Parquet array, bytes
+            kind = {list: "a JSON list", dict: "a JSON object"}.get(type(value), f"a {type(value).__name__}")
+            raise HarnessError(f"{where}: column {column!r}: expected a string, got {kind} ({repr(value)[:60]}), "
+                               "which would be read as its Python repr; fix: write the text itself in that field")
     if text is None or not str(text).strip():
         raise HarnessError(f"{where}: empty {columns.text!r}: expected the text to classify; remove the row or fill it")
     raw_label = "" if raw is None else str(raw).strip()

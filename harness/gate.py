@@ -41,10 +41,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import HarnessError, files
+from harness.baseline_check import check_stated_numbers
 from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
-from harness.metrics import bootstrap_ci, coded_weighted_f1, encode, weighted_f1
+from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
 from harness.report.rows import Record, Row, as_list, pair, rows_of
 
 BASELINE_VERSION = 1
@@ -180,17 +181,14 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
 
 def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None = None, *,
                    overwrite: bool = False) -> Path:
-    """Read a report (guarded reader), check it, write its baseline atomically; returns the baseline's path.
-    An existing baseline is replaced only with ``overwrite`` (``--overwrite``): it is the gate's reference."""
-    report = files.read_json(report_path, what="report")
-    baseline = baseline_from_report(report, rows, source=str(report_path))
+    """Read a report (guarded reader), check it, write its baseline atomically (over one: ``overwrite``)."""
+    baseline = baseline_from_report(files.read_json(report_path, what="report"), rows, source=str(report_path))
     out = Path(out_path)
     if out.is_dir():
         raise HarnessError(f"baseline {out}: expected a file path to write, got a folder; fix: pass --out "
                            f"{out / 'fpb-sentiment.json'}")
     if os.path.lexists(out) and not overwrite:
-        raise HarnessError(f"baseline {out}: expected a new file, got an existing baseline (the gate's reference, "
-                           f"committed); fix: pass --overwrite to replace it, or --out another path")
+        raise HarnessError(f"baseline {out}: expected a new file, got an existing baseline; fix: pass --overwrite")
     try:
         atomic_write_text(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
@@ -212,14 +210,12 @@ def subset(baseline: Mapping[str, Any], rows: Sequence[str], *, source: Any = "(
 
 # -- reading a baseline ---------------------------------------------------------------------------------------
 def load_baseline(path: Path) -> dict[str, Any]:
-    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field, its stated numbers
-    against its own per-item codes (:func:`check_stated_f1`)."""
+    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field and against its own codes."""
     if not os.path.lexists(path):
         raise HarnessError(f"--harness-gate={path}: expected a baseline file, got nothing at that path: no baseline "
                            f"there; write one with: python -m harness baseline {DEFAULT_REPORT} --out {path}")
-    baseline = validate_baseline(files.read_json(path, what="baseline"), path)
-    check_stated_f1(baseline, path)
-    return baseline
+    return check_stated_numbers(validate_baseline(files.read_json(path, what="baseline"), path), path,
+                                f"python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite")
 
 
 def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
@@ -257,28 +253,6 @@ def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
             raise field_error(path, what, f"{where}.preds", f"at least {MIN_ITEMS} evaluated items",
                               f"{_held(data['gold'], preds)}", fix)
     return data
-
-
-F1_TOLERANCE = 1e-6
-
-
-def check_stated_f1(data: Mapping[str, Any], path: Any = "(in memory)") -> None:
-    """A HarnessError naming the row when a (validated) baseline row's stated ``n`` or ``weighted_f1`` is not
-    what its own per-item codes give: an edited number would move the gate's reference with no word."""
-    for name, row in data["rows"].items():
-        items = decode_items({"labels": data["labels"], "ids": data["ids"], "gold": data["gold"],
-                              "preds": {name: row["preds"]}}, name)
-        golds, preds = [g for g, _ in items.values()], [p for _, p in items.values()]
-        stated = row.get("weighted_f1")
-        problems = [f"n {row['n']} but codes for {len(items)} items"] if row["n"] != len(items) else []
-        if stated is not None:
-            actual = weighted_f1(golds, preds, data["labels"])
-            if isinstance(stated, bool) or not isinstance(stated, (int, float)) or abs(stated - actual) > F1_TOLERANCE:
-                problems.append(f"weighted_f1 {stated!r} but its codes give {actual:.6f}")
-        if problems:
-            raise HarnessError(f"baseline {path}: rows[{name!r}]: expected the stated numbers to match the row's "
-                               f"per-item codes (preds), got {'; '.join(problems)}: the file was edited; fix: write it "
-                               f"again with: python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite")
 
 
 def validate_limits(margin: float, parse_slack: float, cost_slack: float) -> None:

@@ -1,10 +1,11 @@
 """What a task may be called. A task's name names its files beside every other run's: ``<report dir>/<name>.json``,
 ``.md``, ``.html``, ``_predictions.csv``, ``<name>-splits.json`` (:mod:`harness.across_splits`), the cassette
-folder ``cassettes/<name>/`` and the baseline ``baselines/<name>.json``. So a name may not be one of the report
-folder's own files (``summary.md`` of :mod:`harness.session`, ``learning_curve.json`` of
+folder ``cassettes/<name>/`` and the baseline ``baselines/<name>.json``. So a name may not be one of those
+folders' own files (``summary.md`` of :mod:`harness.session`, ``learning_curve.json`` of
 :mod:`harness.report.curve`, ``runs/`` of :mod:`harness.history`, ``mlflow.db`` and ``mlruns/`` of
-:mod:`harness.tracking`, ``artifacts/`` of the HTML test), nor end like another task's derived file, nor be so
-long that a file name (with the atomic writer's temporary prefix and suffix) passes the file system's limit.
+:mod:`harness.tracking`, ``artifacts/`` of the HTML test, ``cassettes/README.md``), nor end like another
+task's derived file, nor be so long that a file name (with the atomic writer's temporary prefix and suffix)
+passes the file system's limit.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ RESERVED = {
     "mlflow": "mlflow.db, the local MLflow store",
     "mlruns": "mlruns/, MLflow's artifacts",
     "artifacts": "artifacts/, the HTML report's screenshots",
+    "readme.md": "README.md of the cassette folder (cassettes/<name>/ is the task's folder)",
 }
 """Names (compared case-insensitively, as macOS and Windows compare files) -> the report folder's own file."""
 RESERVED_SUFFIXES = {"-splits": "<task>-splits.json, a task's across-splits report",

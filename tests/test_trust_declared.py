@@ -40,8 +40,8 @@ def write_csv(path: Path, data, header=("body", "team"), delimiter=",") -> Path:
 
 
 def declare(**kwargs) -> ClassificationTask:
-    spec = dict(name="tickets", data="data.csv", text="body", label="team", labels=LABELS,
-                instruction="Route the support ticket to its team.", seed=1)
+    spec = {"name": "tickets", "data": "data.csv", "text": "body", "label": "team", "labels": LABELS,
+            "instruction": "Route the support ticket to its team.", "seed": 1}
     return ClassificationTask(**{**spec, **kwargs})
 
 

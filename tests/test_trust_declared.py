@@ -241,3 +241,27 @@ def test_a_baseline_whose_stated_numbers_were_edited_is_refused_naming_the_row(t
     out.write_text(json.dumps(baseline))
     refused(lambda: gate.load_baseline(out), str(out), "rows['api · zero_shot']", part,
             "python -m harness baseline", "--overwrite")
+
+
+# -- one run as a user would: the colliding name stops the run before any case, nothing is overwritten -------------
+def test_a_suite_declaring_a_task_named_summary_stops_before_any_case(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    write_csv(tmp_path / "data.csv", rows())
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "summary.md").write_text("the last run's summary\n")
+    (tmp_path / "test_summary.py").write_text(
+        "import pytest\nfrom harness import ClassificationTask\n"
+        "TASK = ClassificationTask(name='summary', data='data.csv', text='body', label='team', "
+        f"labels={LABELS!r}, instruction='Route it.')\npytestmark = pytest.mark.harness_task(TASK)\n"
+        "def test_summary(harness_case):\n    assert harness_case['error'] is None\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "test_summary.py", "-p", "no:cacheprovider",
+                             "--harness-models=tfidf-logreg", f"--rootdir={tmp_path}"], cwd=tmp_path,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_MLFLOW": "off"},
+                            capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "name='summary'" in output and "summary.md" in output, output[-3000:]
+    assert " passed" not in output and "Traceback" not in output
+    assert (tmp_path / "reports" / "summary.md").read_text() == "the last run's summary\n"

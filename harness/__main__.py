@@ -2,7 +2,7 @@
 its own task's prompt template.
 ``python -m harness cassettes --reseal PATH...``: seal cassettes (files or folders) as they are, changing no
 answer (see :func:`harness.cassettes.reseal`).
-``python -m harness baseline REPORT [--out PATH]``: write the CI gate's baseline (see :mod:`harness.gate`).
+``python -m harness baseline REPORT [--out PATH] [--overwrite]``: write the CI gate's baseline (see :mod:`harness.gate`).
 ``python -m harness splits REPORT REPORT ... [--out PATH]``: one decision across splits, from each split's report
 (see :mod:`harness.across_splits`).
 ``python -m harness scan [PATHS]``: fail (exit 1) on API keys, tokens, org / project ids or cookies in
@@ -152,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--out", default=None, help="where to write it (default: baselines/<the report's task>.json)")
     baseline.add_argument("--rows", type=lambda s: [r.strip() for r in s.split(",") if r.strip()], default=None,
                           metavar="'MODEL · STRATEGY',...", help="keep only these rows (a CI job that runs a subset)")
+    baseline.add_argument("--overwrite", action="store_true", help="replace a baseline already at --out")
     splits = sub.add_parser("splits", help="the same rows on several splits side by side, one report per split")
     splits.add_argument("reports", nargs="+", type=Path, help="each split's report JSON (e.g. reports/seed-78516/fpb-sentiment.json)")
     splits.add_argument("--out", type=Path, default=None,
@@ -180,7 +181,7 @@ def _baseline(args: Any) -> int:
         from harness import files
 
         out = Path("baselines") / f"{files.read_json(Path(args.report), what='report').get('task', 'fpb-sentiment')}.json"
-    print(f"baseline written: {write_baseline(args.report, out, args.rows)}")
+    print(f"baseline written: {write_baseline(args.report, out, args.rows, overwrite=args.overwrite)}")
     return 0
 
 

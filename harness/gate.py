@@ -41,6 +41,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import HarnessError, files
+from harness.baseline_check import check_stated_numbers
 from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, decode_items, validate_items, validate_report
@@ -178,14 +179,16 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
     }
 
 
-def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None = None) -> Path:
-    """Read a report (guarded reader), check it, write its baseline atomically; returns the baseline's path."""
-    report = files.read_json(report_path, what="report")
-    baseline = baseline_from_report(report, rows, source=str(report_path))
+def write_baseline(report_path: Path, out_path: Path, rows: Sequence[str] | None = None, *,
+                   overwrite: bool = False) -> Path:
+    """Read a report (guarded reader), check it, write its baseline atomically (over one: ``overwrite``)."""
+    baseline = baseline_from_report(files.read_json(report_path, what="report"), rows, source=str(report_path))
     out = Path(out_path)
     if out.is_dir():
         raise HarnessError(f"baseline {out}: expected a file path to write, got a folder; fix: pass --out "
                            f"{out / 'fpb-sentiment.json'}")
+    if os.path.lexists(out) and not overwrite:
+        raise HarnessError(f"baseline {out}: expected a new file, got an existing baseline; fix: pass --overwrite")
     try:
         atomic_write_text(out, json.dumps(baseline, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
@@ -207,17 +210,18 @@ def subset(baseline: Mapping[str, Any], rows: Sequence[str], *, source: Any = "(
 
 # -- reading a baseline ---------------------------------------------------------------------------------------
 def load_baseline(path: Path) -> dict[str, Any]:
-    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field."""
+    """The baseline at ``path``: a regular UTF-8 JSON file, checked field by field and against its own codes."""
     if not os.path.lexists(path):
         raise HarnessError(f"--harness-gate={path}: expected a baseline file, got nothing at that path: no baseline "
                            f"there; write one with: python -m harness baseline {DEFAULT_REPORT} --out {path}")
-    return validate_baseline(files.read_json(path, what="baseline"), path)
+    return check_stated_numbers(validate_baseline(files.read_json(path, what="baseline"), path), path,
+                                f"python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite")
 
 
 def validate_baseline(data: Any, path: Any = "(in memory)") -> dict[str, Any]:
     """``data`` when every field the gate reads has its type and the codes fit the ids; else a HarnessError
     naming ``path`` and the field."""
-    what, fix = "baseline", f"write it again with: python -m harness baseline {DEFAULT_REPORT} --out {path}"
+    what, fix = "baseline", f"write it again with: python -m harness baseline {DEFAULT_REPORT} --out {path} --overwrite"
     if not isinstance(data, dict):
         raise field_error(path, what, "(top level)", "a JSON object (a baseline)", describe(data), fix)
     version = need(data, "baseline_version", "an integer", field="baseline_version", path=path, what=what, fix=fix)

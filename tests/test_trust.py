@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from harness import HarnessError, files, gate, history
+from harness.metrics import weighted_f1
 
 LABELS = ["positive", "negative", "neutral"]
 N = 40
@@ -75,6 +76,13 @@ def _codes(rng: np.random.Generator, gold: str, accuracy: float) -> str:
     return "".join(g if rng.random() < accuracy else str((int(g) + 1) % 3) for g in gold)
 
 
+def _f1(gold: str, codes: str) -> float:
+    """The weighted F1 a row's codes give (a baseline's stated F1 is checked against them when read)."""
+    held = [(g, c) for g, c in zip(gold, codes) if "-" not in (g, c)]
+    return weighted_f1([LABELS[int(g)] for g, _ in held], [None if c == "x" else LABELS[int(c)] for _, c in held],
+                       LABELS)
+
+
 def make_report(rows: dict[str, str] | None = None, gold: str | None = None) -> dict[str, Any]:
     """A complete synthetic report (no text): two rows on N items."""
     rng = np.random.default_rng(0)
@@ -85,8 +93,8 @@ def make_report(rows: dict[str, str] | None = None, gold: str | None = None) -> 
         "split": {"method": "published", "seed": 5768, "n_test": len(gold), "n_evaluated": len(gold),
                   "test_fingerprint": "sha256:0123456789abcdef"},
         "rows": [{"model": name.split(" · ")[0], "strategy": name.split(" · ")[1], "n": len(gold),
-                  "weighted_f1": 0.8, "weighted_f1_ci95": [0.7, 0.9], "accuracy": 0.8, "parse_failures": 0,
-                  "errors": 0, "cost": {"per_1k_usd": 1.0, "basis": "billed"}} for name in rows],
+                  "weighted_f1": _f1(gold, codes), "weighted_f1_ci95": [0.7, 0.9], "accuracy": 0.8, "parse_failures": 0,
+                  "errors": 0, "cost": {"per_1k_usd": 1.0, "basis": "billed"}} for name, codes in rows.items()],
         "items": {"labels": LABELS, "ids": [f"id{i}" for i in range(len(gold))], "gold": gold, "preds": dict(rows)},
     }
 

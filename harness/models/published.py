@@ -24,6 +24,23 @@ PUBLISHED = {
     "published-gpt-4": ("gpt4_FPB-sentiment-analysis-allagree_{seed}_", "gpt-4", "2023-07-07"),
     "published-gpt-3.5-turbo": ("chatgpt_FPB-sentiment-analysis-allagree_{seed}_", "gpt-3.5-turbo", "2023-05-13"),
 }
+SHIPPED_SHA256 = {
+    # the six files of gtfintechlab/zero-shot-finance@d8a6aad, as shipped (PROVENANCE.md of the folder)
+    "chatgpt_FPB-sentiment-analysis-allagree_5768_13_05_2023_32.csv":
+        "b352100122aaf3ff6f3154216123205746177519c7d4338645d52fd40bd28f6e",
+    "chatgpt_FPB-sentiment-analysis-allagree_78516_13_05_2023_28.csv":
+        "379b02e602fc128f679aa05bbe09e2e3fef98df68692a9d35e09bc62c4cb7002",
+    "chatgpt_FPB-sentiment-analysis-allagree_944601_13_05_2023_33.csv":
+        "c0d22cbd7c13d71f7d5ffa859f92588f125459b7e3bfdd92075b170a5846648b",
+    "gpt4_FPB-sentiment-analysis-allagree_5768_07_07_2023_76.csv":
+        "0b2cb9cdd07be40bb18a4c44bc17da2ac4627b52b1adb60c91b181b981001a04",
+    "gpt4_FPB-sentiment-analysis-allagree_78516_07_07_2023_70.csv":
+        "0b883a007c4724199bdad08d9b116cab2d7d5be774b52421d19409c2d533bc8b",
+    "gpt4_FPB-sentiment-analysis-allagree_944601_07_07_2023_65.csv":
+        "ce220b3c39f1112d449f5079b56a3150b9e2f6f79c8d4ff3e3875afef7c566a4",
+}
+"""sha256 of each shipped replies file: a file of one of these names with other bytes is refused (an edited
+reply would change a published row's score with no word)."""
 CITATION = "Shah & Chava 2023, arXiv:2305.16633; replies from gtfintechlab/zero-shot-finance@d8a6aad (CC BY-NC 4.0)"
 
 
@@ -51,6 +68,7 @@ class PublishedReplies:
         if name not in PUBLISHED:
             raise HarnessError(f"unknown published model {name!r}: expected one of {sorted(PUBLISHED)}")
         raw = files.read_bytes(path, what=f"{name} published replies CSV")
+        digest = check_shipped(raw, Path(path))
         rows = read_rows(raw, path, name)
         if len(rows) != len(test):
             raise HarnessError(
@@ -69,7 +87,7 @@ class PublishedReplies:
         _, api_model, date = PUBLISHED[name]
         self.provenance = (
             f"raw {api_model} replies from {date} ({CITATION}); file {Path(path).name} "
-            f"sha256:{hashlib.sha256(raw).hexdigest()[:16]}; the 2023 prompt, not this harness's"
+            f"sha256:{digest[:16]}{'' if Path(path).name in SHIPPED_SHA256 else ' (not a shipped file name: unchecked)'}; the 2023 prompt, not this harness's"
         )
 
     def predict(self, requests: Sequence[Request]) -> list[Reply]:
@@ -78,6 +96,17 @@ class PublishedReplies:
             raise HarnessError(f"{self.name}: expected test items of the published split, got {len(unknown)} others "
                                f"(e.g. {unknown[0]}); fix: run it on --harness-split=published with the file's seed")
         return [Reply(text=self.replies[r.example.id], latency_s=None, latency_source="none") for r in requests]
+
+
+def check_shipped(raw: bytes, path: Path) -> str:
+    """The sha256 of ``raw``; a HarnessError when ``path`` has a shipped file's name but other bytes."""
+    digest = hashlib.sha256(raw).hexdigest()
+    expected = SHIPPED_SHA256.get(path.name)
+    if expected is not None and digest != expected:
+        raise HarnessError(f"{path}: published replies file edited: expected sha256 {expected} (the shipped file), "
+                           f"got {digest}; fix: restore the original from the {DEFAULT_FOLDER} folder "
+                           "(gtfintechlab/zero-shot-finance@d8a6aad): its replies are scored as published")
+    return digest
 
 
 COLUMNS = ("original_sent", "text_output")

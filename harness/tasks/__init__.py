@@ -19,13 +19,13 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from harness import HarnessError
 from harness.tasks.base import LoadedRun, RunConfig, Task, TaskData, check
 
-__all__ = ["DEFAULT_TASK", "LoadedRun", "RunConfig", "Task", "TaskData", "from_reference", "get_task", "reference",
-           "register", "registry", "task_from_file"]
+__all__ = ["DEFAULT_TASK", "LoadedRun", "RunConfig", "Task", "TaskData", "check_declared_once", "from_reference",
+           "get_task", "reference", "register", "registry", "task_from_file"]
 
 DEFAULT_TASK = "fpb-sentiment"
 
@@ -64,6 +64,25 @@ def register(task: Any, where: str = "a suite") -> Task:
                            "task): reports and cassettes are keyed by the name, so give each task its own name")
     tasks.setdefault(task.name, task)
     return tasks[task.name]
+
+
+def check_declared_once(cases: Iterable[tuple[tuple[str, str, str, int], str]]) -> None:
+    """Refuse a task whose cases two test functions would run: ``cases`` are (``(task, model, strategy,
+    index)``, the item's node id) of every collected harness item. The same declaration in two suite files is one
+    task in the registry, but each file would parametrize its own copy of every item: each test item would run
+    twice and be counted twice (a row's n doubled, its CI narrowed). Refused rather than de-duplicated: which
+    file's test function (and assertions) should count is the user's call, and a silent choice hides the slip.
+    The plugin calls this once the items are collected, before any case runs."""
+    owner: dict[str, str] = {}
+    for (task, *_), nodeid in cases:
+        function = nodeid.partition("[")[0]
+        first = owner.setdefault(task, function)
+        if first != function:
+            raise HarnessError(
+                f"task {task!r}: expected one test function to run its items, got {first} and {function}: "
+                "the same task declared in two suites (or two harness_case tests) runs each test item twice and "
+                "counts it twice (n doubled, a CI too narrow); fix: declare the task and its harness_case test in "
+                "one suite file, and import nothing of it into another")
 
 
 def _spec(task: Task) -> Any:

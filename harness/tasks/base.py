@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 from harness import HarnessError
+from harness.tasks.names import check_task_name
 from harness.tasks.training import TeacherLabels, TrainingData, TrainingRequest
 
 if TYPE_CHECKING:  # only for annotations: the registry imports no model code
@@ -204,6 +205,7 @@ def check(task: object, where: str) -> Task:
         if not isinstance(value, str) or not value:
             raise HarnessError(f"{where}: task {type(task).__name__}.{attribute} is {value!r}: expected a non-empty "
                                "string")
+    check_task_name(name, f"{where}: task {type(task).__name__}")
     kind = type(task)
     if task.labels is None:
         inherited = {"build_report": kind.build_report is Task.build_report,

@@ -24,6 +24,7 @@ expected, what came and the fix (:mod:`harness.tasks.records` reads and checks t
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,7 @@ from harness.prompts import Prompts, select_shots
 from harness.splits import fingerprint, make_split
 from harness.tasks.base import RunConfig, TaskData
 from harness.tasks.labelled import LabelledTextTask
+from harness.tasks.names import check_task_name
 from harness.tasks.records import Columns, Pool, as_list, check_pool, read_all, refuse_leaks, resolve, slug
 from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
 
@@ -79,9 +81,11 @@ class ClassificationTask(LabelledTextTask):
 
     def __post_init__(self) -> None:
         where = f"ClassificationTask(name={self.name!r})"
-        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
-            raise HarnessError(f"ClassificationTask name={self.name!r}: expected letters, digits, '-', '_' or '.' "
-                               "(it names the report files and the cassette folder), e.g. name='support-tickets'")
+        check_task_name(self.name, "ClassificationTask")
+        if self.text == self.label:
+            raise HarnessError(f"{where}: text={self.text!r} and label={self.label!r}: expected two different columns "
+                               "(the text to classify and its label), got one column for both; fix: name the label "
+                               "column in label=")
         if isinstance(self.labels, Mapping):
             mapping = {str(k).strip(): str(v).strip() for k, v in self.labels.items()}
             labels = tuple(dict.fromkeys(mapping.values()))
@@ -93,6 +97,17 @@ class ClassificationTask(LabelledTextTask):
                                "values to labels, e.g. labels=['billing', 'bug'] or labels={'0': 'negative', '1': 'positive'}")
         if len(labels) < 2 or len(set(labels)) != len(labels) or not all(labels):
             raise HarnessError(f"{where}: labels {list(labels)}: expected at least two distinct, non-empty labels")
+        controls = [x for x in (*labels, *mapping) if any(unicodedata.category(c) == "Cc" for c in x)]
+        if controls:
+            raise HarnessError(f"{where}: label {controls[0]!r}: expected a label on one line, got a control character "
+                               "(a newline, tab, ...) that the prompt would show raw; fix: remove it from labels=")
+        by_case = Counter(x.casefold() for x in labels)
+        same = [x for x in labels if by_case[x.casefold()] > 1]
+        if same:
+            raise HarnessError(f"{where}: labels {same}: expected labels that differ by more than case, got labels that "
+                               "differ only by case, while replies are matched to labels case-insensitively (one could "
+                               f"never be told from the other); fix: keep one, or map both raw values to it: "
+                               f"labels={{{same[0]!r}: {same[0]!r}, {same[1]!r}: {same[0]!r}, ...}}")
         clashing = [(a, b) for a in labels for b in labels if a != b and re.search(
             r"(?<![^\W_])" + re.escape(a) + r"(?![^\W_])", b, flags=re.IGNORECASE)]
         if clashing:
@@ -142,6 +157,7 @@ class ClassificationTask(LabelledTextTask):
         pool = read_all(data_files, self.columns)
         if self.test is None:
             checked = check_pool(pool)
+            self.check_splittable(checked, data_files)
             split = make_split(checked, seed=seed, method="stratified", test_size=float(self.test_size))
             train, test, method = split.train, split.test, "stratified"
             files = data_files
@@ -156,10 +172,39 @@ class ClassificationTask(LabelledTextTask):
             missing = [label for label in self.labels if not any(e.label == label for e in items)]
             if missing:
                 raise HarnessError(
-                    f"task {self.name!r}: the {side} side has no item labelled {missing[0]!r} (labels with none: "
+                    f"task {self.name!r} ({', '.join(map(str, files))}): the {side} side has no item labelled "
+                    f"{missing[0]!r} (labels with none: "
                     f"{missing}; counts: {dict(Counter(e.label for e in items))}): expected every declared label on "
                     "both sides. Add labelled examples, drop the label from labels=, or give a larger test_size")
         return DeclaredSplit(train=tuple(train), test=tuple(test), seed=seed, method=method, pool=pool, files=files)
+
+    def check_splittable(self, items: Sequence[Example], files: Sequence[Path]) -> None:
+        """A HarnessError naming the files, the counts and what would work when ``items`` cannot be split
+        into a train and a test side that both hold every label (sklearn's stratified split)."""
+        counts = Counter(e.label for e in items)
+        named = ", ".join(str(f) for f in files)
+        if len(counts) < 2:
+            raise HarnessError(f"{named}: expected items of at least two labels to split into train and test, got "
+                               f"{len(items)} items all labelled {next(iter(counts), None)!r}; fix: add items of the "
+                               f"other labels {[x for x in self.labels if x not in counts]}, or give test= a test file")
+        if len(items) < 10:
+            raise HarnessError(f"{named}: cannot split {len(items)} examples: expected at least 10, got {len(items)} "
+                               f"(counts {dict(counts)}); fix: add labelled items, or give test= a test file")
+        rare = [label for label, n in counts.items() if n < 2]
+        if rare:
+            raise HarnessError(f"{named}: label {rare[0]!r} has one item: expected at least 2 of every label for a "
+                               f"stratified split, got counts {dict(counts)}; fix: add items labelled {rare[0]!r}, "
+                               "drop the label, or give test= a test file")
+        n_test = -(-len(items) * float(self.test_size) // 1)  # sklearn rounds the test side up
+        n_train = len(items) - n_test
+        if min(n_test, n_train) < len(counts):
+            side = "test" if n_test < len(counts) else "train"
+            low = len(counts) / len(items)
+            raise HarnessError(
+                f"{named}: test_size={self.test_size} leaves {int(n_train)} train and {int(n_test)} test items of "
+                f"{len(items)}: expected at least one item of each of the {len(counts)} labels on both sides, got a "
+                f"{side} side too small; fix: a test_size from {low:.3f} to {1 - low:.3f} (e.g. 0.2), or give test= "
+                "a test file")
 
     def load(self, config: RunConfig) -> TaskData:
         split = self.split(config.seed, config.root)

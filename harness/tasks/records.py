@@ -133,14 +133,34 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _csv_records(path: Path, text: str, delimiter: str) -> list[tuple[str, int, Mapping[str, Any]]]:
+    limit = csv.field_size_limit(FIELD_LIMIT)  # a valid CSV may hold a long field (a whole filing, a transcript)
+    try:
+        return _csv_rows(path, text, delimiter)
+    finally:
+        csv.field_size_limit(limit)
+
+
+FIELD_LIMIT = 2**31 - 1
+"""The CSV field size limit while a declared task's file is read (Python's default, 131072 characters, would
+refuse a valid file with one long text)."""
+OTHER_DELIMITERS = {";": ";", "\t": "a tab", "|": "|", ",": ","}
+
+
+def _csv_rows(path: Path, text: str, delimiter: str) -> list[tuple[str, int, Mapping[str, Any]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
     try:
         header = next(reader, None)
         if not header:
             raise HarnessError(f"{path}: empty file: expected a header row naming the columns, then labelled rows")
         header = [h.strip() for h in header]
+        _refuse_other_delimiter(path, header, delimiter)
         out = []
-        for row in reader:
+        while True:
+            start = reader.line_num + 1
+            row = next(reader, None)
+            if row is None:
+                break
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue  # a blank line is not a record
@@ -149,9 +169,27 @@ def _csv_records(path: Path, text: str, delimiter: str) -> list[tuple[str, int, 
                                    f"{row[:4]!r}; quote fields that contain the delimiter")
             out.append((f"{path}:{line}", len(out) + 1, dict(zip(header, row))))
     except csv.Error as exc:
+        if "end of data" in str(exc) or reader.line_num > start:
+            raise HarnessError(f"{path}:{start}: not valid CSV: expected a closed quoted field, got a quote opened in "
+                               f"the record starting on line {start} that runs to line {reader.line_num} ({exc}); fix: "
+                               "close the quote, or double a quote inside a quoted field (\"\")") from None
         raise HarnessError(f"{path}:{reader.line_num}: not valid CSV ({exc}); quote fields that hold quotes or "
                            "newlines") from None
     return out
+
+
+def _refuse_other_delimiter(path: Path, header: list[str], delimiter: str) -> None:
+    """A one-column header holding another delimiter: the file is separated by that one."""
+    if len(header) != 1:
+        return
+    other = next((d for d in OTHER_DELIMITERS if d != delimiter and d in header[0]), None)
+    if other is not None:
+        raise HarnessError(
+            f"{path}:1: header {header[0]!r}: expected columns separated by {OTHER_DELIMITERS[delimiter]!r} (the "
+            f"{path.suffix} suffix), got one column: the file looks {OTHER_DELIMITERS[other]}-separated. A declared "
+            "task reads .csv as comma-separated and .tsv as tab-separated; fix: convert it, e.g. python -c \"import "
+            f"csv,sys; csv.writer(sys.stdout).writerows(csv.reader(open(sys.argv[1], newline=''), delimiter="
+            f"{other!r}))\" {path.name} > fixed.csv")
 
 
 def _jsonl_records(path: Path, text: str) -> list[tuple[str, int, Mapping[str, Any]]]:
@@ -212,6 +250,11 @@ def _row(where: str, item_id: str, record: Mapping[str, Any], columns: Columns) 
             raise HarnessError(f"{where}: no column {column!r} (the task's {role} column): the columns are "
                                f"{sorted(map(str, record))}; set {role}=<column> in the task declaration")
     text, raw = record[columns.text], record[columns.label]
+    for column, value in ((columns.text, text), (columns.label, raw)):
+        if hasattr(value, "__len__") and not isinstance(value, str):  # a JSON list or object, Parquet array, bytes
+            kind = {list: "a JSON list", dict: "a JSON object"}.get(type(value), f"a {type(value).__name__}")
+            raise HarnessError(f"{where}: column {column!r}: expected a string, got {kind} ({repr(value)[:60]}), "
+                               "which would be read as its Python repr; fix: write the text itself in that field")
     if text is None or not str(text).strip():
         raise HarnessError(f"{where}: empty {columns.text!r}: expected the text to classify; remove the row or fill it")
     raw_label = "" if raw is None else str(raw).strip()

@@ -119,9 +119,28 @@ def _check_encoding(raw: bytes, source: str) -> None:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
+            _refuse_c1(raw, source)
             return  # latin-1 with accents (the original files are not valid UTF-8)
         raise HarnessError(f"{source}: the file is UTF-8 (it was re-saved): read as latin-1 its accented "
                            "letters would be garbled (\u00c5 as \u00c3\u0085); " + fix.format(enc="UTF-8"))
+
+
+C1 = re.compile(rb"[\x80-\x9f]")
+
+
+def _refuse_c1(raw: bytes, source: str) -> None:
+    """Refuse bytes 0x80-0x9F: latin-1 control characters, never in the original files, but cp1252's curly
+    quotes, dashes and euro sign (0x92 is ' in cp1252, U+0092 in latin-1)."""
+    found = C1.search(raw)
+    if found is None:
+        return
+    line = raw[: found.start()].count(b"\n") + 1
+    kinds = sorted({b for b in raw if 0x80 <= b <= 0x9F})
+    shown = ", ".join(f"0x{b:02X} ({bytes([b]).decode('cp1252', 'replace')!r} in cp1252)" for b in kinds[:5])
+    raise HarnessError(f"{source}:{line}: expected the original latin-1 Financial PhraseBank file, got C1 bytes "
+                       f"{shown}{' ...' if len(kinds) > 5 else ''}: latin-1 reads them as control characters, so this "
+                       "copy looks re-saved as Windows cp1252; fix: use the original file, or convert this one with: "
+                       "iconv -f CP1252 -t LATIN1//TRANSLIT FILE > FILE.latin1")
 
 
 def load_fpb(path: Path) -> FpbFile:

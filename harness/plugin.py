@@ -125,11 +125,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Count the harness items per (task, model, strategy): the progress totals and the partial-run check."""
     counts: Counter[tuple[str, str, str]] = Counter()
+    cases = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and PROPERTY in callspec.params:
             task, model, strategy, _ = callspec.params[PROPERTY]
             counts[(task, model, strategy)] += 1
+            cases.append((callspec.params[PROPERTY], item.nodeid))
+    try:
+        task_registry.check_declared_once(cases)  # one task run by two test functions: every item twice
+    except HarnessError as exc:
+        raise pytest.UsageError(f"harness: {exc}") from None
     config.stash[counts_key] = counts
     if not counts:
         return

@@ -265,3 +265,21 @@ def test_a_suite_declaring_a_task_named_summary_stops_before_any_case(tmp_path):
     assert result.returncode != 0 and "name='summary'" in output and "summary.md" in output, output[-3000:]
     assert " passed" not in output and "Traceback" not in output
     assert (tmp_path / "reports" / "summary.md").read_text() == "the last run's summary\n"
+
+
+@pytest.mark.slow
+def test_one_task_declared_in_two_suites_stops_before_any_case(tmp_path):
+    from conftest import run_pytest
+
+    write_csv(tmp_path / "data.csv", rows())
+    suite = ("import pytest\nfrom harness import ClassificationTask\n"
+             "TASK = ClassificationTask(name='tickets', data='data.csv', text='body', label='team', "
+             f"labels={LABELS!r}, instruction='Route it.')\npytestmark = pytest.mark.harness_task(TASK)\n"
+             "def test_tickets(harness_case):\n    assert harness_case['error'] is None\n")
+    (tmp_path / "test_a.py").write_text(suite)
+    (tmp_path / "test_b.py").write_text(suite)
+    ran = run_pytest("test_a.py", "test_b.py", "--harness-models=tfidf-logreg", f"--rootdir={tmp_path}",
+                     cwd=tmp_path, env={"HARNESS_MLFLOW": "off"})
+    output = ran.stdout + ran.stderr
+    assert ran.returncode == 4 and "test_a.py::test_tickets and test_b.py::test_tickets" in output, ran
+    assert " passed" not in output and not (tmp_path / "reports" / "tickets.json").exists()

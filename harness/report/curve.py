@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from harness.report.run import Report, RunReport
+
 LEARNING_CURVE = "learning_curve.json"
 CURVE_SPLIT_KEYS = ("method", "seed", "test_fingerprint")
 
@@ -17,22 +19,24 @@ def _curve_run(curve: Mapping[str, Any]) -> str:
             f"seed {split.get('seed')} (test {split.get('test_fingerprint')}), measured {curve.get('created_at', '?')}")
 
 
-def curve_mismatch(report: Mapping[str, Any], curve: Mapping[str, Any]) -> str | None:
+def curve_mismatch(report: Report, curve: Mapping[str, Any]) -> str | None:
     """Why a learning curve does not belong to this report (task, data file or split differ), or None."""
-    split, theirs = report.get("split") or {}, curve.get("split") or {}
+    report = RunReport.of(report)
+    split, theirs = report.split.to_json(), curve.get("split") or {}
     problems = [f"{key} {theirs.get(key)} ≠ {split.get(key)}" for key in CURVE_SPLIT_KEYS
                 if theirs.get(key) != split.get(key)]
-    mine, data = report.get("data") or {}, curve.get("data") or {}
-    if data.get("file") != mine.get("file"):
-        problems.append(f"data {data.get('file')} ≠ {mine.get('file')}")
-    elif data.get("file_sha256") and mine.get("file_sha256") and data["file_sha256"] != mine["file_sha256"]:
+    mine, data = report.data, curve.get("data") or {}
+    mine_file = mine.file or None
+    if data.get("file") != mine_file:
+        problems.append(f"data {data.get('file')} ≠ {mine_file}")
+    elif data.get("file_sha256") and mine.file_sha256 and data["file_sha256"] != mine.file_sha256:
         problems.append("data file contents differ (sha256)")
-    if curve.get("task", "fpb-sentiment") != report.get("task"):
-        problems.append(f"task {curve.get('task', 'fpb-sentiment')} ≠ {report.get('task')}")
+    if curve.get("task", "fpb-sentiment") != report.task:
+        problems.append(f"task {curve.get('task', 'fpb-sentiment')} ≠ {report.task}")
     return "; ".join(problems) or None
 
 
-def read_learning_curve(report: Mapping[str, Any], directory: Path) -> tuple[dict[str, Any] | None, str | None]:
+def read_learning_curve(report: Report, directory: Path) -> tuple[dict[str, Any] | None, str | None]:
     """This run's learning curve from ``directory`` (the report's own folder, never the package's), and a
     note: which run a curve belongs to when it is not this one's, or how to measure one."""
     path = directory / LEARNING_CURVE

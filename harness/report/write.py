@@ -13,6 +13,7 @@ from harness.files import atomic_write_text
 from harness.report import html
 from harness.report.curve import read_learning_curve
 from harness.report.markdown import markdown
+from harness.report.run import Report, RunReport
 from harness.secrets_scan import redact
 
 CSV_FIELDS = ("model", "strategy", "index", "example_id", "gold", "pred", "correct", "latency_s",
@@ -31,13 +32,14 @@ def predictions_csv(cases: Iterable[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directory: Path,
+def write(report: Report, cases: Iterable[Mapping[str, Any]], directory: Path,
           texts: Mapping[str, str] | None = None) -> dict[str, Path]:
     """JSON, predictions CSV, Markdown and the self-contained HTML (which holds the test sentences in
     ``texts``, like the CSV: both stay out of git). A ``learning_curve.json`` in ``directory`` is drawn
     when it was measured on this run's task, data and split (:func:`read_learning_curve`)."""
     cases = list(cases)
-    stem = report["task"]
+    report = RunReport.of(report)
+    stem = report.task
     paths = {
         "json": directory / f"{stem}.json",
         "csv": directory / f"{stem}_predictions.csv",
@@ -45,7 +47,7 @@ def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directo
         "html": directory / f"{stem}.html",
     }
     curve, curve_note = read_learning_curve(report, directory)
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["json"], json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(paths["csv"], predictions_csv(cases))
     atomic_write_text(paths["markdown"], markdown(report, curve_note, curve))
     atomic_write_text(paths["html"], html.render(report, cases, texts or {}, curve, curve_note=curve_note))

@@ -25,6 +25,7 @@ from harness.report.run import Report, RunReport, Training
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import alternative_kind, verdicts
+from harness.results import CaseResult
 from harness.secrets_scan import redact
 
 MAX_REPLY = 1500
@@ -96,22 +97,21 @@ def _confusion(row: Row) -> dict[str, Any]:
                      for label, counts in zip(conf["labels"], conf["matrix"])]}
 
 
-def _latencies(report: RunReport, cases: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
+def _latencies(report: RunReport, cases: Sequence[CaseResult]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {r.name: [] for r in report.rows}
     for c in cases:
-        if c.get("latency_s"):
-            out.setdefault(f"{c['model']} · {c['strategy']}", []).append(float(c["latency_s"]))
+        if c.latency_s:
+            out.setdefault(" · ".join(c.row), []).append(float(c.latency_s))
     return out
 
 
-def _browser_data(report: RunReport, cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str]) -> dict[str, Any]:
+def _browser_data(report: RunReport, cases: Sequence[CaseResult], texts: Mapping[str, str]) -> dict[str, Any]:
     names = [r.name for r in report.rows]
     by_item: dict[str, dict[str, Any]] = {}
-    for c in sorted(cases, key=lambda c: c["index"]):
-        name = f"{c['model']} · {c['strategy']}"
-        item = by_item.setdefault(c["example_id"], {"id": c["example_id"], "text": texts.get(c["example_id"], ""),
-                                                    "gold": c["gold"], "r": {}})
-        item["r"][name] = [c["pred"], redact(c["error"] or c["reply"] or "")[:MAX_REPLY]]  # no key-like text
+    for c in sorted(cases, key=lambda c: c.index):
+        item = by_item.setdefault(c.example_id, {"id": c.example_id, "text": texts.get(c.example_id, ""),
+                                                 "gold": c.gold, "r": {}})
+        item["r"][" · ".join(c.row)] = [c.pred, redact(c.error or c.reply or "")[:MAX_REPLY]]  # no key-like text
     wrong = [i for i in by_item.values() if any(p != i["gold"] for p, _ in i["r"].values())]
     return {"rows": names, "items": wrong}
 
@@ -144,10 +144,10 @@ def _run_meta(report: RunReport) -> list[list[Any]]:
         [[f"package {k}", v or "not installed"] for k, v in report.packages.items()]
 
 
-def context(report: Report, cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
+def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
             learning_curve: Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
-    report = RunReport.of(report)
+    report, cases = RunReport.of(report), [CaseResult.of(c) for c in cases]
     ran = list(report.rows)
     return {
         "task": report.task,
@@ -180,7 +180,7 @@ def context(report: Report, cases: Sequence[Mapping[str, Any]], texts: Mapping[s
     }
 
 
-def render(report: Report, cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
+def render(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
            learning_curve: Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
     """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.curve.read_learning_curve`
     decides whether a curve belongs to the run (``curve_note`` says why one is or is not shown)."""

@@ -20,7 +20,7 @@ from harness.compare import compare_rows, mcnemar_mde
 from harness.metrics import score
 from harness.pricing import MachinePrice, PriceTable, default_machine, load_machine_prices
 from harness.provenance import git_sha, package_versions
-from harness.report.run import SCHEMA_VERSION
+from harness.report.run import SCHEMA_VERSION, Items
 from harness.results import CaseResult
 
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
@@ -171,14 +171,9 @@ def items_table(order: Sequence[tuple[str, str]], grouped: Mapping[tuple[str, st
     return {"labels": list(labels), "ids": ids, "gold": letters(gold), "preds": preds}
 
 
-def decode_items(items: Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
+def decode_items(items: Items | Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
     """``{example_id: (gold, pred)}`` for one row of an :func:`items_table`; pred None = parse failure."""
-    labels = items["labels"]
-    out = {}
-    for i, g, p in zip(items["ids"], items["gold"], items["preds"].get(row, "")):
-        if p != "-" and g != "-":
-            out[i] = (labels[int(g)], None if p == "x" else labels[int(p)])
-    return out
+    return (items if isinstance(items, Items) else Items.from_json(items)).decode(row)
 
 
 def _throughput(items: Sequence[CaseResult]) -> float | None:

@@ -141,6 +141,33 @@ class AcrossSplits(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Items(Record):
+    """Per-item gold labels and each row's predictions as label codes keyed by example id (no text): one
+    character per id, the label's index in ``labels``, ``x`` for a parse failure or error, ``-`` where there is
+    no case for that item (:func:`~harness.report.build.items_table` writes it)."""
+
+    labels: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    gold: str = ""
+    preds: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Items:
+        return cls.from_mapping(data, labels=_tuple, ids=_tuple)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_mapping(labels=list(self.labels), ids=list(self.ids))
+
+    def decode(self, row: str) -> dict[str, tuple[str, str | None]]:
+        """``{example_id: (gold, pred)}`` for one row; pred None = parse failure."""
+        out = {}
+        for i, g, p in zip(self.ids, self.gold, self.preds.get(row, "")):
+            if p != "-" and g != "-":
+                out[i] = (self.labels[int(g)], None if p == "x" else self.labels[int(p)])
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunReport(Record):
     """One task's run report: the top of ``reports/<task>.json``, its rows and comparisons, its money."""
 
@@ -169,7 +196,7 @@ class RunReport(Record):
     comparisons: tuple[Comparison, ...] = ()
     mde: Mde = field(default_factory=Mde)
     economics: Economics = field(default_factory=Economics)
-    items: Mapping[str, Any] | None = None
+    items: Items | None = None
     """Per-item label codes (:func:`~harness.report.build.items_table`); decoded by the history and the gate."""
     across_splits: AcrossSplits | None = None
     companions: tuple[Companion, ...] = ()
@@ -187,7 +214,7 @@ class RunReport(Record):
             prices=lambda p: None if p is None else Prices.from_json(p), rows=_records(Row),
             comparisons=_records(Comparison), mde=lambda m: Mde.from_json(m or {}), economics=Economics.from_json,
             across_splits=lambda a: None if a is None else AcrossSplits.from_json(a),
-            companions=_records(Companion))
+            items=lambda i: None if i is None else Items.from_json(i), companions=_records(Companion))
 
     def to_json(self) -> dict[str, Any]:
         return self.to_mapping(
@@ -197,7 +224,7 @@ class RunReport(Record):
             comparisons=[c.to_json() for c in self.comparisons], mde=self.mde.to_json(),
             economics=self.economics.to_json(),
             across_splits=None if self.across_splits is None else self.across_splits.to_json(),
-            companions=[c.to_json() for c in self.companions])
+            items=None if self.items is None else self.items.to_json(), companions=[c.to_json() for c in self.companions])
 
     @property
     def partial_rows(self) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from harness import humanize
 from harness.report import plots
+from harness.report.curve import LearningCurve
 from harness.report.rows import Row
 from harness.report.run import Report, RunReport, Training
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
@@ -145,7 +146,7 @@ def _run_meta(report: RunReport) -> list[list[Any]]:
 
 
 def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
-            learning_curve: Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
+            learning_curve: LearningCurve | Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
     report, cases = RunReport.of(report), [CaseResult.of(c) for c in cases]
     ran = list(report.rows)
@@ -181,7 +182,7 @@ def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], tex
 
 
 def render(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
-           learning_curve: Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
+           learning_curve: LearningCurve | Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
     """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.curve.read_learning_curve`
     decides whether a curve belongs to the run (``curve_note`` says why one is or is not shown)."""
     return _environment().get_template("report.html.j2").render(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from harness.report.curve import LearningCurve
 from harness.report.run import Report, RunReport
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
@@ -71,7 +72,7 @@ def economics_markdown(report: Report) -> list[str]:
 
 
 def markdown(report: Report, learning_curve_note: str | None = None,
-             learning_curve: Mapping[str, Any] | None = None) -> str:
+             learning_curve: LearningCurve | Mapping[str, Any] | None = None) -> str:
     report = RunReport.of(report)
     out = [f"# {report.task}: fine-tune or prompt?", ""]
     if report.notice:
@@ -96,7 +97,7 @@ def markdown(report: Report, learning_curve_note: str | None = None,
     if learning_curve_note:
         plotted = " Plotted in the HTML report." if learning_curve else ""
         out += ["", "## Learning curve", "", learning_curve_note + plotted]
-        out += [""] + [f"- {line}" for line in (learning_curve or {}).get("answers") or []]
+        out += [""] + [f"- {line}" for line in (LearningCurve.of(learning_curve).answers if learning_curve else ())]
     for companion in report.companions:
         if companion.not_run:
             continue

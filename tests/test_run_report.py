@@ -11,7 +11,8 @@ import pytest
 
 from harness import HarnessError
 from harness.across_splits import Combined, markdown
-from harness.gate import Baseline, validate_baseline
+from harness.baseline import Baseline
+from harness.gate import validate_baseline
 from harness.report import markdown as report_markdown
 from harness.report.rows import DataInfo, Row, SplitInfo
 from harness.report.run import Economics, Items, RunReport

@@ -15,6 +15,7 @@ which is not committed.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
@@ -23,7 +24,7 @@ from harness.report import plots
 from harness.report.curve import LearningCurve
 from harness.report.rows import Row
 from harness.report.run import Report, RunReport, Training
-from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
+from harness.report.tables import Payoff, comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import alternative_kind, verdicts
 from harness.results import CaseResult
@@ -117,6 +118,13 @@ def _browser_data(report: RunReport, cases: Sequence[CaseResult], texts: Mapping
     return {"rows": names, "items": wrong}
 
 
+def _payoff(report: RunReport) -> Payoff:
+    """The payoff with each break-even grid as a template table."""
+    paid = payoff(report)
+    return replace(paid, pairs=tuple(replace(p, sensitivity=_table(p.sensitivity) if p.sensitivity else None)
+                                     for p in paid.pairs))
+
+
 def _script_json(value: Any) -> Any:
     """JSON for a ``<script type="application/json">`` block: no sentence can close the element."""
     return _markup(json.dumps(value, ensure_ascii=False).replace("</", "<\\/"))
@@ -161,9 +169,7 @@ def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], tex
         "comparisons": _table(comparison_table(report)) if report.comparisons else None,
         "mde": mde_cell(report),
         "costs": _table(cost_table(report), NUMERIC_COSTS),
-        "payoff": {**payoff(report), "pairs": [
-            {**p, "sensitivity": _table(p["sensitivity"]) if p["sensitivity"] else None}
-            for p in payoff(report)["pairs"]]},
+        "payoff": _payoff(report),
         "latency": _plot(plots.latency_boxes(_latencies(report, cases)), "plot-latency-dist", ""),
         "confusions": [_confusion(r) for r in ran],
         "learning_curve": _plot(plots.learning_curve(learning_curve), "plot-learning-curve", "")

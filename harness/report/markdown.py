@@ -58,16 +58,15 @@ def economics_markdown(report: Report) -> list[str]:
         return out
     paid = payoff(report)
     out += ["", "## Does fine-tuning pay off?", ""]
-    out += [f"- **{t['model']}** training cost: {t['usd']} ({t['note']})" for t in paid["training"]]
+    out += [f"- **{t.model}** training cost: {t.usd} ({t.note})" for t in paid.training]
     out += ["", f"Break-even: requests after which training + serving the fine-tuned row costs less than the "
-                f"other row's cost per request; payback at {paid['monthly_volume']} requests per month "
+                f"other row's cost per request; payback at {paid.monthly_volume} requests per month "
                 "(`--harness-monthly-volume`).", ""]
-    for pair in paid["pairs"]:
-        out.append(f"- {pair['a']} vs {pair['b']}: {pair['break_even']}"
-                   + (f", payback {pair['payback']}" if pair["payback"] else ""))
-        if pair["sensitivity"]:
+    for pair in paid.pairs:
+        out.append(f"- {pair.a} vs {pair.b}: {pair.break_even}" + (f", payback {pair.payback}" if pair.payback else ""))
+        if pair.sensitivity:
             out += ["", "  break-even requests (sensitivity):", ""] + \
-                ["  " + line for line in markdown_table(pair["sensitivity"])] + [""]
+                ["  " + line for line in markdown_table(pair.sensitivity)] + [""]
     return out
 
 

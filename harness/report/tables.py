@@ -4,6 +4,7 @@ paired comparisons and the break-even grids. Text, Markdown and HTML lay out the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from harness import humanize
@@ -125,16 +126,44 @@ def sensitivity_table(v: Versus) -> list[list[str]] | None:
                      for h, cells in zip(sens["dollars_per_hour"], sens["break_even_requests"])]
 
 
-def payoff(report: Report) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainingCost:
+    """One fine-tuned model's training cost, as text."""
+
+    model: str
+    usd: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Payback:
+    """When a fine-tuned row (``a``) pays back its training against another row (``b``), as text, and the
+    break-even grid (None when the pair has none)."""
+
+    a: str
+    b: str
+    break_even: str
+    payback: str | None
+    sensitivity: Any
+
+
+@dataclass(frozen=True)
+class Payoff:
+    """What "Does fine-tuning pay off?" says: training costs, each pair's break-even, the monthly volume."""
+
+    training: tuple[TrainingCost, ...]
+    pairs: tuple[Payback, ...]
+    monthly_volume: str
+
+
+def payoff(report: Report) -> Payoff:
     """What "Does fine-tuning pay off?" says, as data: training costs, each pair's break-even, the grids."""
     econ = RunReport.of(report).economics
-    training = [{"model": m, "usd": humanize.usd(t.usd), "note": t.note} for m, t in econ.training.items()]
+    training = tuple(TrainingCost(m, humanize.usd(t.usd), t.note) for m, t in econ.training.items())
     pairs = []
     for v in econ.versus_by_pair().values():
         n = v.break_even_requests
-        pairs.append({"a": v.a, "b": v.b, "break_even": (f"{humanize.requests(n)} requests" if n is not None
-                                                         else str(v.break_even_note)),
-                      "payback": humanize.months(v.payback_months) if v.payback_months is not None else None,
-                      "sensitivity": sensitivity_table(v)})
-    return {"training": training, "pairs": pairs, "monthly_volume": humanize.requests(econ.monthly_volume)}
-
+        pairs.append(Payback(v.a, v.b, f"{humanize.requests(n)} requests" if n is not None else str(v.break_even_note),
+                             humanize.months(v.payback_months) if v.payback_months is not None else None,
+                             sensitivity_table(v)))
+    return Payoff(training, tuple(pairs), humanize.requests(econ.monthly_volume))

@@ -41,11 +41,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import HarnessError, files
+from harness.baseline import BASELINE_VERSION, Baseline, BaselineRow
 from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.history import check_codes, validate_items, validate_report
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
-from harness.baseline import BASELINE_VERSION, Baseline, BaselineRow
 from harness.report.rows import Row, SplitInfo
 from harness.report.run import Items, Report, RunReport
 

@@ -100,7 +100,7 @@ def test_a_run_report_round_trips_key_for_key_with_keys_it_does_not_name():
     assert _same(report.to_json(), data)
     assert report.economics.machine.dollars_per_hour == 0.08 and report.economics.training["adapter:a"].usd == 0.05
     assert report.items.decode("adapter:a · zero_shot") == {"x": ("a", "a"), "y": ("b", "b")}
-    assert report.data.extra == {"future_key": 1} and report.extra["few_shot_examples"] == []
+    assert report.data.extra == {"future_key": 1} and report.few_shot_examples == () and not report.extra
     assert [c.name for c in report.companions] == ["TFNS", "slices"] and report.across_splits.lines == ("l",)
     assert RunReport.of(report) is report
     assert report_markdown(report) == report_markdown(data)  # the functions take either, the same way

@@ -184,6 +184,8 @@ class RunReport(Record):
     template_version: Any = None
     data: DataInfo = field(default_factory=DataInfo)
     split: SplitInfo = field(default_factory=SplitInfo)
+    few_shot_examples: tuple[str, ...] = ()
+    """The ids of the items the few-shot prompts show (from the training side)."""
     bootstrap_resamples: int | None = None
     models: tuple[str, ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
@@ -210,7 +212,7 @@ class RunReport(Record):
     def from_json(cls, data: Mapping[str, Any]) -> RunReport:
         return cls.from_mapping(
             data, partial=lambda p: tuple(p) if isinstance(p, list) else p, data=DataInfo.from_json,
-            split=lambda s: SplitInfo.from_json(s or {}), models=_tuple,
+            split=lambda s: SplitInfo.from_json(s or {}), few_shot_examples=_tuple, models=_tuple,
             prices=lambda p: None if p is None else Prices.from_json(p), rows=_records(Row),
             comparisons=_records(Comparison), mde=lambda m: Mde.from_json(m or {}), economics=Economics.from_json,
             across_splits=lambda a: None if a is None else AcrossSplits.from_json(a),
@@ -219,7 +221,8 @@ class RunReport(Record):
     def to_json(self) -> dict[str, Any]:
         return self.to_mapping(
             partial=list(self.partial) if isinstance(self.partial, tuple) else self.partial,
-            data=self.data.to_json(), split=self.split.to_json(), models=list(self.models),
+            data=self.data.to_json(), split=self.split.to_json(),
+            few_shot_examples=list(self.few_shot_examples), models=list(self.models),
             prices=None if self.prices is None else self.prices.to_json(), rows=[r.to_json() for r in self.rows],
             comparisons=[c.to_json() for c in self.comparisons], mde=self.mde.to_json(),
             economics=self.economics.to_json(),

@@ -18,7 +18,7 @@ report gives both the latency of one request and the throughput at batch N, warm
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from harness.models import Model, ModelContext, Reply, Request, build, strategie
 from harness.models.registry import is_fine_tuned
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
+from harness.results import CaseResult
 from harness.splits import DEFAULT_SEED
 from harness.tasks import DEFAULT_TASK, Task, TaskData, get_task
 
@@ -115,38 +116,6 @@ class BenchmarkConfig:
             if owner == task:
                 out[name] = value
         return out
-
-
-@dataclass(frozen=True)
-class CaseResult:
-    task: str
-    model: str
-    strategy: str
-    index: int
-    example_id: str
-    gold: str
-    pred: str | None
-    reply: str
-    latency_s: float | None
-    latency_source: str
-    batch_size: int
-    input_tokens: int | None
-    output_tokens: int | None
-    error: str | None
-    provenance: str
-    cost_usd: float | None = None
-    """At the price table's prices; None where there is no API price (local models, unknown models)."""
-    cached_input_tokens: int | None = None
-    kind: str = "local"
-    served_model: str | None = None
-    """What an API said answered (its ``model`` field), and its ``system_fingerprint``."""
-    system_fingerprint: str | None = None
-    fine_tuned: bool = False
-    batch1_latency_s: float | None = None
-    """Local models: seconds for one request alone, after a warm-up (the same for every case of a pair)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode, weighted_f1
+from harness.results import CaseResult
 
 
 def compare(golds: Sequence[str], preds_a: Sequence[str | None], preds_b: Sequence[str | None],
@@ -58,20 +59,20 @@ def holm(results: list[dict[str, Any]], *, alpha: float = 0.05) -> list[dict[str
     return results
 
 
-def compare_rows(cases: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]], targets: Sequence[tuple[str, str]],
+def compare_rows(cases: Mapping[tuple[str, str], Sequence[CaseResult]], targets: Sequence[tuple[str, str]],
                  labels: Sequence[str], *, resamples: int, seed: int) -> list[dict[str, Any]]:
     """Each target row (a fine-tuned model) against every other row, on the items both answered."""
     results = []
     for target in targets:
-        mine = {c["example_id"]: c for c in cases[target]}
+        mine = {c.example_id: c for c in cases[target]}
         for other, theirs in cases.items():
             if other == target:
                 continue
-            shared = [c for c in theirs if c["example_id"] in mine]
+            shared = [c for c in theirs if c.example_id in mine]
             if len(shared) < 2:
                 continue
-            result = compare([c["gold"] for c in shared], [mine[c["example_id"]]["pred"] for c in shared],
-                             [c["pred"] for c in shared], labels, resamples=resamples, seed=seed)
+            result = compare([c.gold for c in shared], [mine[c.example_id].pred for c in shared],
+                             [c.pred for c in shared], labels, resamples=resamples, seed=seed)
             results.append({"a": " · ".join(target), "b": " · ".join(other), **result})
     return holm(results)
 

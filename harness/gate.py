@@ -41,14 +41,15 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from harness import HarnessError, files
+from harness.baseline import BASELINE_VERSION, Baseline, BaselineRow
 from harness.baseline_check import check_stated_numbers
 from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
-from harness.history import check_codes, decode_items, validate_items, validate_report
+from harness.history import check_codes, validate_items, validate_report
 from harness.metrics import bootstrap_ci, coded_weighted_f1, encode
-from harness.report.rows import Record, Row, as_list, pair, rows_of
+from harness.report.rows import Row, SplitInfo
+from harness.report.run import Items, Report, RunReport
 
-BASELINE_VERSION = 1
 DEFAULT_MARGIN = 0.02
 DEFAULT_PARSE_SLACK = 0.02
 DEFAULT_COST_SLACK = 0.10
@@ -56,34 +57,6 @@ GATED_COST = ("billed", "estimated")
 DEFAULT_REPORT = "reports/fpb-sentiment.json"
 MIN_ITEMS = 2
 """A baseline row must hold at least this many items: a paired comparison needs two."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class BaselineRow(Record):
-    """One row of a baseline: its aggregates and its per-item prediction codes (no sentence text)."""
-
-    n: int = 0
-    weighted_f1: float | None = None
-    weighted_f1_ci95: tuple[float, float] | None = None
-    accuracy: float | None = None
-    parse_failures: int = 0
-    errors: int = 0
-    cost_per_1k_usd: float | None = None
-    cost_basis: str | None = None
-    preds: str = ""
-
-    @classmethod
-    def from_row(cls, row: Row, preds: str) -> BaselineRow:
-        return cls(n=row.n, weighted_f1=row.weighted_f1, weighted_f1_ci95=row.weighted_f1_ci95, accuracy=row.accuracy,
-                   parse_failures=row.parse_failures, errors=row.errors, cost_per_1k_usd=row.cost.per_1k_usd,
-                   cost_basis=row.cost.basis, preds=preds)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BaselineRow:
-        return cls.from_mapping(data, weighted_f1_ci95=pair)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.to_mapping(weighted_f1_ci95=as_list(self.weighted_f1_ci95))
 
 
 @dataclass(frozen=True)
@@ -142,13 +115,14 @@ def _report_for_baseline(report: Any, source: str) -> dict[str, Any]:
     return report
 
 
-def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None = None, *,
+def baseline_from_report(report: Report, rows: Sequence[str] | None = None, *,
                          source: str = "(in memory)") -> dict[str, Any]:
     """Aggregates and per-item label codes of a complete report; no sentence text. ``rows`` (names
     ``model · strategy``) keeps only those rows, for a CI job that gates a subset."""
-    report = _report_for_baseline(report, source)
-    items = report["items"]
-    by_name = {r.name: r for r in rows_of(report)}
+    raw = _report_for_baseline(report.to_json() if isinstance(report, RunReport) else report, source)
+    report = RunReport.of(raw)
+    items = report.items or Items()
+    by_name = {r.name: r for r in report.rows}
     chosen = list(by_name) if rows is None else list(dict.fromkeys(rows))
     unknown = [name for name in chosen if name not in by_name]
     if unknown or not chosen:
@@ -158,23 +132,23 @@ def baseline_from_report(report: Mapping[str, Any], rows: Sequence[str] | None =
     out = {}
     for name in chosen:
         r = by_name[name]
-        preds = items["preds"].get(name)
-        if preds is None or _held(items["gold"], preds) < MIN_ITEMS:
+        preds = items.preds.get(name)
+        if preds is None or _held(items.gold, preds) < MIN_ITEMS:
             raise HarnessError(f"report {source}: row {name}: expected per-item predictions for at least {MIN_ITEMS} "
-                               f"items in items.preds, got {0 if preds is None else _held(items['gold'], preds)}; "
+                               f"items in items.preds, got {0 if preds is None else _held(items.gold, preds)}; "
                                "fix: write the baseline from a report of a complete run")
         out[name] = BaselineRow.from_row(r, preds).to_json()
-    data = report.get("data")
+    split = report.split.to_json()
     return {
         "baseline_version": BASELINE_VERSION,
-        "task": report["task"], "task_version": report.get("task_version"),
-        "template_version": report.get("template_version"),
+        "task": report.task, "task_version": report.task_version,
+        "template_version": report.template_version,
         "written_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "from_report_created_at": report.get("created_at"), "git_sha": report.get("git_sha"),
+        "from_report_created_at": report.created_at or None, "git_sha": report.git_sha,
         "partial": [],  # a partial report is refused above; the gate refuses a baseline whose flag names rows
-        "split": {k: report["split"].get(k) for k in ("method", "seed", "n_test", "n_evaluated", "test_fingerprint")},
-        "data_file_sha256": data.get("file_sha256") if isinstance(data, dict) else None,
-        "labels": items["labels"], "ids": items["ids"], "gold": items["gold"],
+        "split": {k: split.get(k) for k in ("method", "seed", "n_test", "n_evaluated", "test_fingerprint")},
+        "data_file_sha256": report.data.file_sha256 if isinstance(raw.get("data"), dict) else None,
+        "labels": list(items.labels), "ids": list(items.ids), "gold": items.gold,
         "rows": out,
     }
 
@@ -278,18 +252,17 @@ def _one_sided_upper(golds: np.ndarray, now: np.ndarray, then: np.ndarray, label
                         level=0.90)[1]
 
 
-def _split_text(split: Mapping[str, Any]) -> str:
-    return (f"{split.get('method')} seed {split.get('seed')}, {split.get('n_test')} test items, "
-            f"fingerprint {split.get('test_fingerprint')}")
+def _split_text(split: SplitInfo) -> str:
+    return f"{split.method} seed {split.seed}, {split.n_test} test items, fingerprint {split.test_fingerprint}"
 
 
-def _refusals(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Check]:
+def _refusals(report: RunReport, baseline: Baseline) -> list[Check]:
     """A task or split other than the baseline's: nothing can be compared."""
-    if report["task"] != baseline["task"]:
-        return [Check("task", "FAIL", f"expected a run of the baseline's task {baseline['task']}, got a run of "
-                                      f"{report['task']}; fix: pass the task's own baseline to --harness-gate")]
-    theirs, mine = baseline["split"], report["split"]
-    if mine["test_fingerprint"] != theirs["test_fingerprint"]:
+    if report.task != baseline.task:
+        return [Check("task", "FAIL", f"expected a run of the baseline's task {baseline.task}, got a run of "
+                                      f"{report.task}; fix: pass the task's own baseline to --harness-gate")]
+    theirs, mine = baseline.split, report.split
+    if mine.test_fingerprint != theirs.test_fingerprint:
         return [Check("split", "FAIL", f"expected the baseline's test split ({_split_text(theirs)}), got "
                                        f"{_split_text(mine)}; fix: run on the baseline's split (--harness-split, "
                                        "--harness-seed, --harness-agreement as it was written), or write a baseline "
@@ -297,25 +270,25 @@ def _refusals(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Ch
     return []
 
 
-def _partial_checks(report: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Check]:
+def _partial_checks(report: RunReport, baseline: Baseline) -> list[Check]:
     checks = []
-    if _partial_rows(baseline.get("partial")):
+    if _partial_rows(baseline.partial):
         checks.append(Check("baseline", "FAIL", "expected a baseline written from a complete run, got one from a "
-                                                f"partial run (rows {', '.join(_partial_rows(baseline['partial']))}); "
+                                                f"partial run (rows {', '.join(_partial_rows(baseline.partial))}); "
                                                 "fix: write it again from a complete run's report"))
-    if _partial_rows(report.get("partial")):
+    if report.partial_rows:
         checks.append(Check("run", "FAIL", "expected a complete run, got a partial one (fewer cases than expected "
-                                           f"for {', '.join(_partial_rows(report['partial']))}); an interrupted run "
+                                           f"for {', '.join(report.partial_rows)}); an interrupted run "
                                            "cannot pass the gate; fix: run the suite to the end"))
     return checks
 
 
-def _coverage(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> list[Check]:
+def _coverage(current: Mapping[str, Any], baseline: Baseline) -> list[Check]:
     """One FAIL naming every baseline row the run lacks, then one FAIL per such row."""
-    missing = [name for name in baseline["rows"] if name not in current]
+    missing = [name for name in baseline.rows if name not in current]
     if not missing:
         return []
-    total = len(baseline["rows"])
+    total = len(baseline.rows)
     summary = Check("rows", "FAIL", f"expected all {total} baseline rows, compared {total - len(missing)}: "
                                     f"{len(missing)} missing from this run ({', '.join(missing)}); fix: run them too "
                                     "(--harness-models / --harness-strategies), or gate against a baseline written "
@@ -368,32 +341,30 @@ def _validate_run(report: Any) -> None:
          what="report", fix=fix)
 
 
-def check(report: Mapping[str, Any], baseline: Mapping[str, Any], *, name: str = "baseline",
+def check(report: Report, baseline: Mapping[str, Any], *, name: str = "baseline",
           margin: float = DEFAULT_MARGIN, parse_slack: float = DEFAULT_PARSE_SLACK,
           cost_slack: float = DEFAULT_COST_SLACK, resamples: int = 1000, seed: int = 0) -> GateResult:
-    """Every row of ``baseline`` against the same row of ``report`` (see the module docstring). Raises
-    HarnessError for a malformed baseline, report or limit; everything else is a ``Check``."""
+    """Every row of ``baseline`` against the same row of ``report`` (a RunReport or its JSON; see the module
+    docstring). Raises HarnessError for a malformed baseline, report or limit; everything else is a ``Check``."""
     validate_limits(margin, parse_slack, cost_slack)
     validate_baseline(baseline, name)
-    _validate_run(report)
-    refused = _refusals(report, baseline)
+    _validate_run(report.to_json() if isinstance(report, RunReport) else report)
+    run, base = RunReport.of(report), Baseline.from_json(baseline)
+    refused = _refusals(run, base)
     if refused:
         return GateResult(baseline=name, margin=margin, checks=tuple(refused))
-    labels = baseline["labels"]
-    if list(report["items"]["labels"]) != list(labels):
+    labels, items = list(base.labels), run.items or Items()
+    if list(items.labels) != labels:
         return GateResult(baseline=name, margin=margin, checks=(Check(
-            "labels", "FAIL", f"expected the baseline's labels {labels}, got {report['items']['labels']}; fix: "
+            "labels", "FAIL", f"expected the baseline's labels {labels}, got {list(items.labels)}; fix: "
                               "re-write the baseline for this version of the task"),))
-    base_items = {"labels": labels, "ids": baseline["ids"], "gold": baseline["gold"],
-                  "preds": {k: v["preds"] for k, v in baseline["rows"].items()}}
-    current = {r.name: r for r in rows_of(report)}
-    checks = _partial_checks(report, baseline) + _coverage(current, baseline)
+    current = {r.name: r for r in run.rows}
+    checks = _partial_checks(run, base) + _coverage(current, base)
     for row_name, row in current.items():
-        base = baseline["rows"].get(row_name)
-        if base is None:
+        if row_name not in base.rows:
             checks.append(Check(row_name, "SKIP", "new row: not in the baseline"))
             continue
-        checks.append(_row_check(row_name, row, BaselineRow.from_json(base), decode_items(report["items"], row_name),
-                                 decode_items(base_items, row_name), labels, margin=margin, parse_slack=parse_slack,
+        checks.append(_row_check(row_name, row, base.rows[row_name], items.decode(row_name),
+                                 base.items.decode(row_name), labels, margin=margin, parse_slack=parse_slack,
                                  cost_slack=cost_slack, resamples=resamples, seed=seed))
     return GateResult(baseline=name, margin=margin, checks=tuple(checks))

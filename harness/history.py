@@ -27,7 +27,7 @@ from harness.compare import compare
 from harness.files import atomic_write_text, describe, field_error, need
 from harness.report.build import decode_items  # one decoder of the items table
 from harness.report.markdown import markdown_table, not_run_markdown, verdict_markdown
-from harness.report.rows import rows_of
+from harness.report.run import Report, RunReport
 from harness.report.tables import comparison_table, leaderboard
 
 RUNS = "runs"
@@ -212,14 +212,15 @@ def diff(current: Mapping[str, Any], previous: Mapping[str, Any], *, resamples: 
     with its bootstrap CI and McNemar's p on the shared items, and the parse-failure and cost change."""
     validate_report(current, path="(this run)")
     validate_report(previous, path="(the earlier run)")
-    if previous["task"] != current["task"]:
-        raise HarnessError(f"--harness-compare: expected a saved run of task {current['task']}, got one of task "
-                           f"{previous['task']}; fix: pick a run of this task (a run number or part of its name)")
-    old_rows = {r.name: r for r in rows_of(previous)}
-    labels = current["items"]["labels"] if current.get("items") else []
-    pairable = bool(current.get("items") and previous.get("items")) and previous["items"]["labels"] == labels
+    now, then = RunReport.of(current), RunReport.of(previous)
+    if then.task != now.task:
+        raise HarnessError(f"--harness-compare: expected a saved run of task {now.task}, got one of task "
+                           f"{then.task}; fix: pick a run of this task (a run number or part of its name)")
+    old_rows = {r.name: r for r in then.rows}
+    labels = list(now.items.labels) if now.items else []
+    pairable = now.items is not None and then.items is not None and list(then.items.labels) == labels
     out = []
-    for row in rows_of(current):
+    for row in now.rows:
         name = row.name
         old = old_rows.get(name)
         entry: dict[str, Any] = {"row": name, "now": row.weighted_f1, "then": old.weighted_f1 if old else None,
@@ -228,7 +229,7 @@ def diff(current: Mapping[str, Any], previous: Mapping[str, Any], *, resamples: 
                                  "cost_per_1k_now": row.cost.per_1k_usd,
                                  "cost_per_1k_then": old.cost.per_1k_usd if old else None}
         if old and pairable:
-            mine, theirs = decode_items(current["items"], name), decode_items(previous["items"], name)
+            mine, theirs = decode_items(now.items, name), decode_items(then.items, name)  # type: ignore[arg-type]
             shared = [i for i in mine if i in theirs and mine[i][0] == theirs[i][0]]
             if len(shared) >= 2:
                 result = compare([mine[i][0] for i in shared], [mine[i][1] for i in shared],
@@ -258,28 +259,29 @@ def diff_table(entries: list[dict[str, Any]]) -> list[list[str]]:
     return table
 
 
-def summary_markdown(report: Mapping[str, Any], *, saved: Path | None = None, previous: Path | None = None,
+def summary_markdown(report: Report, *, saved: Path | None = None, previous: Path | None = None,
                      entries: list[dict[str, Any]] | None = None, gate_lines: list[str] | None = None) -> str:
     """A short Markdown summary for a pull-request comment: leaderboard, fine-tuned vs the rest, the change
     since an earlier run, and the gate's verdicts."""
 
+    report = RunReport.of(report)
     board = [r[:4] + r[6:9] for r in leaderboard(report)]
-    out = [f"### {report['task']}: fine-tune or prompt?", ""]
-    if report.get("notice"):
-        out += [f"**{report['notice']}**", ""]
+    out = [f"### {report.task}: fine-tune or prompt?", ""]
+    if report.notice:
+        out += [f"**{report.notice}**", ""]
     out += list(verdict_markdown(report, heading="####"))
     if gate_lines:
         failed = [line for line in gate_lines if line.startswith("FAIL")]
         out += [f"**Quality gate: {'FAILED' if failed else 'passed'}**", "", "```"] + gate_lines + ["```", ""]
     out += markdown_table(board)
-    if report.get("comparisons"):
+    if report.comparisons:
         out += ["", "**Fine-tuned vs the rest** (paired on the same items)", ""]
         out += markdown_table(comparison_table(report))
     if entries is not None and previous is not None:
         out += ["", f"**Since run `{previous.name}`**", ""] + markdown_table(diff_table(entries))
-    split = report["split"]
-    out += ["", f"<sub>{split['n_evaluated']} test items, split {split['method']} seed {split['seed']} "
-                f"({split['test_fingerprint']}), git {str(report.get('git_sha'))[:8]}"
+    split = report.split
+    out += ["", f"<sub>{split.n_evaluated} test items, split {split.method} seed {split.seed} "
+                f"({split.test_fingerprint}), git {str(report.git_sha)[:8]}"
                 + (f", saved as `{saved.name}`" if saved else "") + "</sub>", ""]
     out += list(not_run_markdown(report))
     return "\n".join(out)

@@ -96,7 +96,8 @@ def _cases(n: int = 453, seed: int = 7) -> list[dict]:
             wrong = LABELS[(LABELS.index(gold) + 1 + int(draws[i] * 10) % 2) % 3]
             pred = gold if draws[i] < right else None if draws[i] > 1 - unparsed else wrong
             cases.append({
-                "model": model, "strategy": strategy, "index": i, "example_id": f"ex{i:03d}", "gold": str(gold),
+                "task": "fpb-sentiment", "model": model, "strategy": strategy, "index": i,
+                "example_id": f"ex{i:03d}", "gold": str(gold),
                 "pred": None if pred is None else str(pred), "reply": "I cannot tell <b>" if pred is None else str(pred), "error": None,
                 "latency_s": None if latency is None else float(latency * (0.6 + draws[i])),
                 "latency_source": "none" if latency is None else ("recorded" if kind == "api" else "local"),

@@ -72,7 +72,8 @@ def _cases(n: int = 80) -> list[dict]:
         draws = rng.random(n)
         for i, gold in enumerate(golds):
             pred = str(gold) if draws[i] < right else None if draws[i] > 0.97 else LABELS[(LABELS.index(gold) + 1) % 3]
-            cases.append({"model": model, "strategy": strategy, "index": i, "example_id": f"ex{i:03d}",
+            cases.append({"task": "fpb-sentiment", "model": model, "strategy": strategy, "index": i,
+                          "example_id": f"ex{i:03d}",
                           "gold": str(gold), "pred": pred, "reply": str(pred), "error": None,
                           "latency_s": None if latency is None else latency * (0.5 + draws[i]),
                           "latency_source": "none" if latency is None else "recorded" if kind == "api" else "local",

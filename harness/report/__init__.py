@@ -2,6 +2,7 @@
 
 * :mod:`~harness.report.build`: the report as data (rows, comparisons, economics, the items table);
 * :mod:`~harness.report.rows`: its records typed (Row, Comparison, Versus, DataInfo, SplitInfo; from_json/to_json);
+* :mod:`~harness.report.run`: the whole report typed (RunReport: economics, items, companions, ...);
 * :mod:`~harness.report.verdict`: the answer to "fine-tune or prompt?" as data;
 * :mod:`~harness.report.tables`: the leaderboard, cost and comparison tables as text cells;
 * :mod:`~harness.report.text`: the terminal's lines; :mod:`~harness.report.markdown`: the Markdown report;
@@ -11,12 +12,14 @@
 Knows nothing of pytest or of models. The names below are the ones other modules use.
 """
 
-from harness.report.build import SAMPLE_NOTICE, SCHEMA_VERSION, build_report, decode_items, items_table
+from harness.report.build import SAMPLE_NOTICE, build_report, decode_items, items_table
 from harness.report.curve import LEARNING_CURVE, curve_mismatch, read_learning_curve
 from harness.report.markdown import (economics_markdown, markdown, markdown_table, not_run_markdown,
                                      verdict_markdown)
 from harness.report.rows import (Comparison, Cost, DataInfo, Latency, Pareto, Record, Row, SplitInfo, Versus,
                                  comparisons_of, rows_of, versus_of)
+from harness.report.run import (SCHEMA_VERSION, AcrossSplits, Companion, Economics, Items, Machine, Mde, Prices,
+                                Report, RunReport, Training)
 from harness.report.tables import (comparison_table, cost_table, delta_cell, leaderboard, payoff, row_name,
                                    sensitivity_table)
 from harness.report.text import (TERMINAL_WIDTH, comparison_lines, cost_lines, header_lines, leaderboard_lines,
@@ -27,6 +30,7 @@ from harness.report.write import CSV_FIELDS, predictions_csv, write
 __all__ = [
     "Comparison", "Cost", "DataInfo", "Latency", "Pareto", "Record", "Row", "SplitInfo", "Versus",
     "comparisons_of", "rows_of", "versus_of",
+    "AcrossSplits", "Companion", "Economics", "Items", "Machine", "Mde", "Prices", "Report", "RunReport", "Training",
     "ALTERNATIVES", "CSV_FIELDS", "LEARNING_CURVE", "SAMPLE_NOTICE", "SCHEMA_VERSION", "TERMINAL_WIDTH",
     "alternative_kind", "build_report", "comparison_lines", "comparison_table", "cost_lines", "cost_table",
     "curve_mismatch", "decode_items", "delta_cell", "economics_markdown", "header_lines", "items_table",

@@ -1,8 +1,8 @@
 """The run report as data: one row per model · strategy (scores, latency, tokens, cost, Pareto marks), the
 paired comparisons of each fine-tuned row with the rest, the economics, and the per-item table.
 
-Knows nothing of pytest or of models: it takes case dictionaries (as they rode on ``user_properties``) and the
-run's metadata.
+Knows nothing of pytest or of models: it takes the cases (:class:`~harness.results.CaseResult`, or the
+dictionaries they rode on ``user_properties`` as, rebuilt once here) and the run's metadata.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from harness.compare import compare_rows, mcnemar_mde
 from harness.metrics import score
 from harness.pricing import MachinePrice, PriceTable, default_machine, load_machine_prices
 from harness.provenance import git_sha, package_versions
+from harness.report.run import SCHEMA_VERSION, Items
+from harness.results import CaseResult
 
-SCHEMA_VERSION = 1
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
 
 
@@ -29,7 +30,11 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *, labels: Sequence[str],
+Case = CaseResult | Mapping[str, Any]
+"""A case as the report functions take it: typed, or the dictionary it travelled as."""
+
+
+def build_report(meta: Mapping[str, Any], cases: Iterable[Case], *, labels: Sequence[str],
                  pair_order: Sequence[tuple[str, str]], expected: Mapping[tuple[str, str], int],
                  root: Path, seed: int, resamples: int, machine: MachinePrice | None = None,
                  gpu_machine: MachinePrice | None = None, prices: PriceTable | None = None,
@@ -38,19 +43,21 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
         machines = load_machine_prices()
         machine = machine or default_machine("cpu", machines)
         gpu_machine = gpu_machine or default_machine("gpu", machines)
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for case in cases:
-        grouped[(case["model"], case["strategy"])].append(case)
+    grouped: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
+    for case in map(CaseResult.of, cases):
+        grouped[case.row].append(case)
     order = list(pair_order) + sorted(set(grouped) - set(pair_order))
-    reference = economics.reference_tokens({p: grouped[p] for p in order if grouped.get(p)})
+    as_json = {p: [c.to_json() for c in grouped[p]] for p in order if grouped.get(p)}  # economics reads dicts
+    reference = economics.reference_tokens(as_json)
     rows = []
     for pair in order:
-        items = sorted(grouped.get(pair, []), key=lambda c: c["index"])
+        items = sorted(grouped.get(pair, []), key=lambda c: c.index)
         if not items:
             continue
-        scores = score([c["gold"] for c in items], [c["pred"] for c in items], labels, resamples=resamples, seed=seed)
-        latencies = [c["latency_s"] for c in items if c["latency_s"] is not None]
-        sources = sorted({c["latency_source"] for c in items if c["latency_s"] is not None})
+        scores = score([c.gold for c in items], [c.pred for c in items], labels, resamples=resamples, seed=seed)
+        latencies = [c.latency_s for c in items if c.latency_s is not None]
+        sources = sorted({c.latency_source for c in items if c.latency_s is not None})
+        errors = sum(1 for c in items if c.error)
         rows.append({
             "model": pair[0],
             "strategy": pair[1],
@@ -64,31 +71,32 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], *,
             "weighted_precision": scores.weighted_precision,
             "weighted_recall": scores.weighted_recall,
             # a reply that names no label (or two); calls that produced no reply are counted as errors
-            "parse_failures": scores.parse_failures - sum(1 for c in items if c["error"]),
-            "errors": sum(1 for c in items if c["error"]),
+            "parse_failures": scores.parse_failures - errors,
+            "errors": errors,
             "per_class": scores.per_class,
             "confusion": {"labels": list(labels), "columns": list(labels) + ["<unparsed>"], "matrix": scores.confusion},
             "latency": {
                 "source": "+".join(sources) if sources else "none",
                 "p50_s": _percentile(latencies, 50),
                 "p95_s": _percentile(latencies, 95),
-                "batch_size": max(c["batch_size"] for c in items),
+                "batch_size": max(c.batch_size for c in items),
                 # local models, warm-up excluded: one request alone, and items per second at batch_size
-                "batch1_s": next((c["batch1_latency_s"] for c in items if c.get("batch1_latency_s") is not None), None),
+                "batch1_s": next((c.batch1_latency_s for c in items if c.batch1_latency_s is not None), None),
                 "throughput_per_s": _throughput(items),
             },
             "tokens": {
-                "input": sum(c["input_tokens"] or 0 for c in items),
-                "output": sum(c["output_tokens"] or 0 for c in items),
-                "cached_input": sum(c.get("cached_input_tokens") or 0 for c in items),
+                "input": sum(c.input_tokens or 0 for c in items),
+                "output": sum(c.output_tokens or 0 for c in items),
+                "cached_input": sum(c.cached_input_tokens or 0 for c in items),
             },
-            "cost": economics.row_cost(items, machine=machine, prices=prices, reference=reference),
-            "provenance": items[0]["provenance"],
+            "cost": economics.row_cost([c.to_json() for c in items], machine=machine, prices=prices,
+                                       reference=reference),
+            "provenance": items[0].provenance,
         })
     for row, by_cost, by_latency in zip(rows, economics.pareto(rows, lambda r: r["cost"]["per_1k_usd"]),
                                         economics.pareto(rows, lambda r: r["latency"]["p50_s"])):
         row["pareto"] = {"cost": by_cost, "latency": by_latency}
-    targets = [pair for pair in order if any(c.get("fine_tuned") for c in grouped.get(pair, []))]
+    targets = [pair for pair in order if any(c.fine_tuned for c in grouped.get(pair, []))]
     comparisons = compare_rows({p: grouped[p] for p in order if grouped.get(p)}, targets, labels,
                                resamples=resamples, seed=seed)
     for c in comparisons:
@@ -136,19 +144,20 @@ def _economics(rows: Sequence[Mapping[str, Any]], targets: Sequence[tuple[str, s
     }
 
 
-def items_table(order: Sequence[tuple[str, str]], grouped: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+def items_table(order: Sequence[tuple[str, str]], grouped: Mapping[tuple[str, str], Sequence[Case]],
                 labels: Sequence[str]) -> dict[str, Any]:
     """Per-item gold and predictions as label codes keyed by example id (no text): for paired tests later.
 
     ``gold`` and each row's string hold one character per id: the label's index in ``labels``, ``x`` for
     a parse failure or error, ``-`` where the row has no case for that item.
     """
+    grouped = {pair: [CaseResult.of(c) for c in cases] for pair, cases in grouped.items()}
     index: dict[str, int] = {}
     gold: dict[str, str] = {}
     for cases in grouped.values():
         for c in cases:
-            index.setdefault(c["example_id"], c["index"])
-            gold[c["example_id"]] = c["gold"]
+            index.setdefault(c.example_id, c.index)
+            gold[c.example_id] = c.gold
     ids = sorted(index, key=lambda i: (index[i], i))
     code = {label: str(i) for i, label in enumerate(labels)}
 
@@ -158,22 +167,17 @@ def items_table(order: Sequence[tuple[str, str]], grouped: Mapping[tuple[str, st
     preds = {}
     for pair in order:
         if grouped.get(pair):
-            preds[" · ".join(pair)] = letters({c["example_id"]: (None if c["error"] else c["pred"]) for c in grouped[pair]})
+            preds[" · ".join(pair)] = letters({c.example_id: (None if c.error else c.pred) for c in grouped[pair]})
     return {"labels": list(labels), "ids": ids, "gold": letters(gold), "preds": preds}
 
 
-def decode_items(items: Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
+def decode_items(items: Items | Mapping[str, Any], row: str) -> dict[str, tuple[str, str | None]]:
     """``{example_id: (gold, pred)}`` for one row of an :func:`items_table`; pred None = parse failure."""
-    labels = items["labels"]
-    out = {}
-    for i, g, p in zip(items["ids"], items["gold"], items["preds"].get(row, "")):
-        if p != "-" and g != "-":
-            out[i] = (labels[int(g)], None if p == "x" else labels[int(p)])
-    return out
+    return (items if isinstance(items, Items) else Items.from_json(items)).decode(row)
 
 
-def _throughput(items: Sequence[Mapping[str, Any]]) -> float | None:
+def _throughput(items: Sequence[CaseResult]) -> float | None:
     """Items per second of a local model's batches (each item carries its share of its batch's time)."""
-    shares = [c["latency_s"] for c in items if c["latency_source"] == "local" and c["latency_s"] is not None]
+    shares = [c.latency_s for c in items if c.latency_source == "local" and c.latency_s is not None]
     return len(shares) / sum(shares) if shares and sum(shares) > 0 else None
 

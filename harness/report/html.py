@@ -15,15 +15,19 @@ which is not committed.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from harness import economics, humanize
+from harness import humanize
 from harness.report import plots
-from harness.report.rows import DataInfo, Row, SplitInfo, comparisons_of, rows_of
-from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
+from harness.report.curve import LearningCurve
+from harness.report.rows import Row
+from harness.report.run import Report, RunReport, Training
+from harness.report.tables import Payoff, comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import alternative_kind, verdicts
+from harness.results import CaseResult
 from harness.secrets_scan import redact
 
 MAX_REPLY = 1500
@@ -55,13 +59,14 @@ def _plot(plot: plots.Plot, plot_id: str, title: str, caption: str = "") -> dict
             "caption": caption}
 
 
-def _tuned_names(report: Mapping[str, Any]) -> set[str]:
-    return {c.a for c in comparisons_of(report)}
+def _tuned_names(report: RunReport) -> set[str]:
+    return {c.a for c in report.comparisons}
 
 
-def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def summary_plots(report: Report) -> list[dict[str, Any]]:
     """The plots under the verdict: F1 per row, quality vs $ and vs latency, and one break-even per tuned row."""
-    ran, tuned = rows_of(report), _tuned_names(report)
+    report = RunReport.of(report)
+    ran, tuned = list(report.rows), _tuned_names(report)
     out = [
         _plot(plots.f1_bars(ran, tuned), "plot-f1", "Weighted F1 per row",
               "Points: weighted F1; bars: 95% bootstrap CI. Overlapping bars are not a test: see the paired "
@@ -71,15 +76,14 @@ def summary_plots(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         _plot(plots.quality_vs_latency(ran, tuned), "plot-latency", "Quality against latency",
               "A local row's latency is per item at its batch size; an API row's is per call."),
     ]
-    econ = report.get("economics") or {}
+    econ = report.economics
     by_name = {r.name: r for r in ran}
     for i, name in enumerate(sorted(tuned)):
         if name not in by_name:
             continue
         others = [r for r in ran if r.name != name and alternative_kind(r.model)]
-        training = (econ.get("training") or {}).get(by_name[name].model) or {}
-        plot = plots.break_even(by_name[name], training.get("usd"), others,
-                                econ.get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME),
+        training = econ.training.get(by_name[name].model) or Training()
+        plot = plots.break_even(by_name[name], training.usd, others, econ.monthly_volume,
                                 colors=plots.colors_for(ran, tuned))
         out.append(_plot(plot, f"plot-break-even-{i}", f"Break-even: {name}",
                          "First month's total cost: training plus serving for the fine-tuned row, serving alone for "
@@ -95,24 +99,30 @@ def _confusion(row: Row) -> dict[str, Any]:
                      for label, counts in zip(conf["labels"], conf["matrix"])]}
 
 
-def _latencies(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]]) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {r.name: [] for r in rows_of(report)}
+def _latencies(report: RunReport, cases: Sequence[CaseResult]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {r.name: [] for r in report.rows}
     for c in cases:
-        if c.get("latency_s"):
-            out.setdefault(f"{c['model']} · {c['strategy']}", []).append(float(c["latency_s"]))
+        if c.latency_s:
+            out.setdefault(" · ".join(c.row), []).append(float(c.latency_s))
     return out
 
 
-def _browser_data(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str]) -> dict[str, Any]:
-    names = [r.name for r in rows_of(report)]
+def _browser_data(report: RunReport, cases: Sequence[CaseResult], texts: Mapping[str, str]) -> dict[str, Any]:
+    names = [r.name for r in report.rows]
     by_item: dict[str, dict[str, Any]] = {}
-    for c in sorted(cases, key=lambda c: c["index"]):
-        name = f"{c['model']} · {c['strategy']}"
-        item = by_item.setdefault(c["example_id"], {"id": c["example_id"], "text": texts.get(c["example_id"], ""),
-                                                    "gold": c["gold"], "r": {}})
-        item["r"][name] = [c["pred"], redact(c["error"] or c["reply"] or "")[:MAX_REPLY]]  # no key-like text
+    for c in sorted(cases, key=lambda c: c.index):
+        item = by_item.setdefault(c.example_id, {"id": c.example_id, "text": texts.get(c.example_id, ""),
+                                                 "gold": c.gold, "r": {}})
+        item["r"][" · ".join(c.row)] = [c.pred, redact(c.error or c.reply or "")[:MAX_REPLY]]  # no key-like text
     wrong = [i for i in by_item.values() if any(p != i["gold"] for p, _ in i["r"].values())]
     return {"rows": names, "items": wrong}
+
+
+def _payoff(report: RunReport) -> Payoff:
+    """The payoff with each break-even grid as a template table."""
+    paid = payoff(report)
+    return replace(paid, pairs=tuple(replace(p, sensitivity=_table(p.sensitivity) if p.sensitivity else None)
+                                     for p in paid.pairs))
 
 
 def _script_json(value: Any) -> Any:
@@ -120,66 +130,65 @@ def _script_json(value: Any) -> Any:
     return _markup(json.dumps(value, ensure_ascii=False).replace("</", "<\\/"))
 
 
-def _run_line(report: Mapping[str, Any]) -> str:
-    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
+def _run_line(report: RunReport) -> str:
+    data, split = report.data, report.split
     parts = [f"{split.n_evaluated} test items from {data.file}", f"split {split.method} seed {split.seed}",
-             f"bootstrap {report.get('bootstrap_resamples')} resamples"]
-    if report.get("prices"):
-        parts.append(f"API prices as of {report['prices']['as_of']}")
-    econ = report.get("economics") or {}
-    if econ.get("machine"):
-        parts.append(f"local time at ${econ['machine']['dollars_per_hour']:g}/h")
+             f"bootstrap {report.bootstrap_resamples} resamples"]
+    if report.prices:
+        parts.append(f"API prices as of {report.prices.as_of}")
+    machine = report.economics.machine
+    if machine:
+        parts.append(f"local time at ${machine.dollars_per_hour:g}/h")
     return " · ".join(parts)
 
 
-def _run_meta(report: Mapping[str, Any]) -> list[list[str]]:
-    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
-    return [["key", "value"], ["created", report["created_at"]], ["git sha", report.get("git_sha") or "unknown"],
-            ["task", f"{report['task']} v{report.get('task_version')}"], ["template", report.get("template_version")],
+def _run_meta(report: RunReport) -> list[list[Any]]:
+    data, split = report.data, report.split
+    return [["key", "value"], ["created", report.created_at], ["git sha", report.git_sha or "unknown"],
+            ["task", f"{report.task} v{report.task_version}"], ["template", report.template_version],
             ["data", f"{data.file} sha256 {str(data.file_sha256)[:16]} ({data.source})"],
             ["split", f"{split.method} seed {split.seed}, test fingerprint {split.test_fingerprint}"],
-            ["bootstrap resamples", report.get("bootstrap_resamples")], ["record mode", report.get("record_mode")],
-            ["python", report.get("python")]] + \
-        [[f"package {k}", v or "not installed"] for k, v in (report.get("packages") or {}).items()]
+            ["bootstrap resamples", report.bootstrap_resamples], ["record mode", report.record_mode],
+            ["python", report.python]] + \
+        [[f"package {k}", v or "not installed"] for k, v in report.packages.items()]
 
 
-def context(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
-            learning_curve: Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
+def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
+            learning_curve: LearningCurve | Mapping[str, Any] | None = None, curve_note: str | None = None) -> dict[str, Any]:
     """Everything the template shows, computed here so the template only lays it out."""
-    ran = rows_of(report)
+    report, cases = RunReport.of(report), [CaseResult.of(c) for c in cases]
+    ran = list(report.rows)
     return {
-        "task": report["task"],
-        "notice": report.get("notice"),
-        "partial": report.get("partial") or [],
+        "task": report.task,
+        "notice": report.notice,
+        "partial": report.partial_rows,
         "verdict": verdicts(report),
         "run_line": _run_line(report),
         "plots": summary_plots(report),
         "leaderboard": _table(leaderboard(report), NUMERIC_LEADERBOARD),
-        "comparisons": _table(comparison_table(report)) if report.get("comparisons") else None,
+        "comparisons": _table(comparison_table(report)) if report.comparisons else None,
         "mde": mde_cell(report),
         "costs": _table(cost_table(report), NUMERIC_COSTS),
-        "payoff": {**payoff(report), "pairs": [
-            {**p, "sensitivity": _table(p["sensitivity"]) if p["sensitivity"] else None}
-            for p in payoff(report)["pairs"]]},
+        "payoff": _payoff(report),
         "latency": _plot(plots.latency_boxes(_latencies(report, cases)), "plot-latency-dist", ""),
         "confusions": [_confusion(r) for r in ran],
         "learning_curve": _plot(plots.learning_curve(learning_curve), "plot-learning-curve", "")
         if learning_curve else None,
         "curve_note": curve_note,
-        "companions": [{"task": c["task"], "title": c["title"], "notes": c["notes"], "table": _table(c["table"])}
-                       for c in report.get("companions") or [] if not c.get("not_run")],
+        "companions": [{"task": c.task, "title": c.title, "notes": c.notes, "table": _table(c.table)}
+                       for c in report.companions if not c.not_run],
         "browser": _script_json(_browser_data(report, cases, texts)),
         "meta_lines": header_lines(report, not_run=False) + cost_lines(report),
         "run_meta": _table(_run_meta(report)),
         "provenance": [{"name": r.name, "text": r.provenance} for r in ran],
         "not_run": [{"name": name, "reason": reason} for name, reason in not_run_items(report)],
-        "machine": (report.get("economics") or {}).get("machine"),
+        "machine": report.economics.machine,
         "usd": humanize.usd,
     }
 
 
-def render(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], texts: Mapping[str, str],
-           learning_curve: Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
+def render(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], texts: Mapping[str, str],
+           learning_curve: LearningCurve | Mapping[str, Any] | None = None, *, curve_note: str | None = None) -> str:
     """The whole page. ``learning_curve`` is drawn as given: :func:`harness.report.curve.read_learning_curve`
     decides whether a curve belongs to the run (``curve_note`` says why one is or is not shown)."""
     return _environment().get_template("report.html.j2").render(

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from harness.report.rows import rows_of
+from harness.report.curve import LearningCurve
+from harness.report.run import Report, RunReport
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
 from harness.report.verdict import verdicts
 
 
-def verdict_markdown(report: Mapping[str, Any], heading: str = "##") -> list[str]:
+def verdict_markdown(report: Report, heading: str = "##") -> list[str]:
     """The verdict block as Markdown (for the report and for ``summary.md`` / a CI step summary)."""
     v = verdicts(report)
     out = [f"{heading} Verdict", "", f"**{v['headline']}**", ""]
@@ -20,7 +21,7 @@ def verdict_markdown(report: Mapping[str, Any], heading: str = "##") -> list[str
     return out + [""]
 
 
-def not_run_markdown(report: Mapping[str, Any]) -> list[str]:
+def not_run_markdown(report: Report) -> list[str]:
     """The rows and tables that did not run, collapsed (GitHub renders ``<details>``)."""
     items = not_run_items(report)
     if not items:
@@ -43,42 +44,43 @@ def markdown_table(table: Sequence[Sequence[object]]) -> list[str]:
     return [line(table[0]), "|" + "---|" * len(table[0])] + [line(r) for r in table[1:]]
 
 
-def economics_markdown(report: Mapping[str, Any]) -> list[str]:
-    econ = report.get("economics") or {}
+def economics_markdown(report: Report) -> list[str]:
+    report = RunReport.of(report)
+    econ = report.economics
     out = ["", "## Cost per row", ""]
-    machine = econ.get("machine")
+    machine = econ.machine
     if machine:
-        out += [f"Local rows are priced as measured time × **${machine['dollars_per_hour']:g}/h**: "
-                f"{machine['description']} ({machine['source']}, as of {machine['as_of']}). Latency of a local "
+        out += [f"Local rows are priced as measured time × **${machine.dollars_per_hour:g}/h**: "
+                f"{machine.description} ({machine.source}, as of {machine.as_of}). Latency of a local "
                 "row is its batch's time divided by the batch size (the batch size is in the leaderboard).", ""]
     out += markdown_table(cost_table(report))
-    if not econ.get("training"):
+    if not econ.training:
         return out
     paid = payoff(report)
     out += ["", "## Does fine-tuning pay off?", ""]
-    out += [f"- **{t['model']}** training cost: {t['usd']} ({t['note']})" for t in paid["training"]]
+    out += [f"- **{t.model}** training cost: {t.usd} ({t.note})" for t in paid.training]
     out += ["", f"Break-even: requests after which training + serving the fine-tuned row costs less than the "
-                f"other row's cost per request; payback at {paid['monthly_volume']} requests per month "
+                f"other row's cost per request; payback at {paid.monthly_volume} requests per month "
                 "(`--harness-monthly-volume`).", ""]
-    for pair in paid["pairs"]:
-        out.append(f"- {pair['a']} vs {pair['b']}: {pair['break_even']}"
-                   + (f", payback {pair['payback']}" if pair["payback"] else ""))
-        if pair["sensitivity"]:
+    for pair in paid.pairs:
+        out.append(f"- {pair.a} vs {pair.b}: {pair.break_even}" + (f", payback {pair.payback}" if pair.payback else ""))
+        if pair.sensitivity:
             out += ["", "  break-even requests (sensitivity):", ""] + \
-                ["  " + line for line in markdown_table(pair["sensitivity"])] + [""]
+                ["  " + line for line in markdown_table(pair.sensitivity)] + [""]
     return out
 
 
-def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
-             learning_curve: Mapping[str, Any] | None = None) -> str:
-    out = [f"# {report['task']}: fine-tune or prompt?", ""]
-    if report.get("notice"):
-        out += [f"> **{report['notice']}**", ""]
+def markdown(report: Report, learning_curve_note: str | None = None,
+             learning_curve: LearningCurve | Mapping[str, Any] | None = None) -> str:
+    report = RunReport.of(report)
+    out = [f"# {report.task}: fine-tune or prompt?", ""]
+    if report.notice:
+        out += [f"> **{report.notice}**", ""]
     out += verdict_markdown(report)
     out += [f"> {line}" for line in header_lines(report, not_run=False) if not line.startswith("!!!")]
     out += [f"> {line}" for line in cost_lines(report)]
     out += ["", "## Leaderboard", ""] + markdown_table(leaderboard(report))
-    if report.get("comparisons"):
+    if report.comparisons:
         out += ["", "## Fine-tuned vs the rest (paired, same items)", ""]
         out += markdown_table(comparison_table(report))
         out += ["", "latency and cost compare the fine-tuned row's p50 latency and $ per call with the other row's; a "
@@ -89,21 +91,21 @@ def markdown(report: Mapping[str, Any], learning_curve_note: str | None = None,
     out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
     out += markdown_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
                           [[r.model, r.strategy, str(r.pareto.cost or "n/a"), str(r.pareto.latency or "n/a")]
-                           for r in rows_of(report)])
+                           for r in report.rows])
     out += economics_markdown(report)
     if learning_curve_note:
         plotted = " Plotted in the HTML report." if learning_curve else ""
         out += ["", "## Learning curve", "", learning_curve_note + plotted]
-        out += [""] + [f"- {line}" for line in (learning_curve or {}).get("answers") or []]
-    for companion in report.get("companions") or []:
-        if companion.get("not_run"):
+        out += [""] + [f"- {line}" for line in (LearningCurve.of(learning_curve).answers if learning_curve else ())]
+    for companion in report.companions:
+        if companion.not_run:
             continue
-        out += ["", f"## {companion['title']} ({companion['task']})", ""]
-        out += [f"> {line}" for line in companion["notes"]] + [""] + markdown_table(companion["table"])
+        out += ["", f"## {companion.title} ({companion.task})", ""]
+        out += [f"> {line}" for line in companion.notes] + [""] + markdown_table(companion.table)
     out += ["", "## Where each row comes from", ""]
-    out += [f"- **{r.name}**: {r.provenance}" for r in rows_of(report)]
-    out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; "
-                f"template {report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
+    out += [f"- **{r.name}**: {r.provenance}" for r in report.rows]
+    out += ["", f"Generated {report.created_at} at git {report.git_sha or 'unknown'}; "
+                f"template {report.template_version}; bootstrap {report.bootstrap_resamples} resamples.", ""]
     out += not_run_markdown(report)
     return "\n".join(out)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import humanize
+from harness.report.curve import LearningCurve
 from harness.report.rows import Row
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
@@ -271,29 +272,29 @@ def latency_boxes(latencies: Mapping[str, Sequence[float]]) -> Plot:
 
 
 @_styled
-def learning_curve(curve: Mapping[str, Any]) -> Plot:
+def learning_curve(curve: LearningCurve | Mapping[str, Any]) -> Plot:
     """Weighted F1 (CI band) against training examples, the run's other rows as dashed lines."""
-    points = sorted((p for p in curve.get("rows", []) if p.get("n") and p.get("weighted_f1") is not None),
-                    key=lambda p: p["n"])
+    curve = LearningCurve.of(curve)
+    points = sorted((p for p in curve.rows if p.n and p.weighted_f1 is not None), key=lambda p: p.n or 0)
     if not points:
         return Plot("", "The learning-curve file has no measured rows.")
-    baselines = [b for b in curve.get("baselines", []) if b.get("weighted_f1") is not None]
+    baselines = [b for b in curve.baselines if b.weighted_f1 is not None]
     fig, ax = _figure(height=3.8, width=WIDTH_IN * 1.1)
-    ns = [p["n"] for p in points]
-    band = [p for p in points if p.get("weighted_f1_ci95")]
+    ns = [p.n for p in points]
+    band = [p for p in points if p.weighted_f1_ci95]
     if band:
-        ax.fill_between([p["n"] for p in band], [p["weighted_f1_ci95"][0] for p in band],
-                        [p["weighted_f1_ci95"][1] for p in band], color=TUNED_COLOR, alpha=0.15, linewidth=0)
-    ax.plot(ns, [p["weighted_f1"] for p in points], "o-", color=TUNED_COLOR, label="fine-tuned adapter (95% CI)")
+        ax.fill_between([p.n for p in band], [p.weighted_f1_ci95[0] for p in band],  # type: ignore[index]
+                        [p.weighted_f1_ci95[1] for p in band], color=TUNED_COLOR, alpha=0.15, linewidth=0)  # type: ignore[index]
+    ax.plot(ns, [p.weighted_f1 for p in points], "o-", color=TUNED_COLOR, label="fine-tuned adapter (95% CI)")
     for i, b in enumerate(baselines):
         color = OTHERS[i % len(OTHERS)]
-        ax.axhline(b["weighted_f1"], color=color, linestyle="--", linewidth=1,
-                   label=f"{b.get('model')} · {b.get('strategy')} {b['weighted_f1']:.3f}")
+        ax.axhline(b.weighted_f1, color=color, linestyle="--", linewidth=1,
+                   label=f"{b.model or None} · {b.strategy or None} {b.weighted_f1:.3f}")
     ax.set_xscale("log")
     lo, hi = _log_axis(ax.xaxis, ns, lambda v: humanize.number(v, 3))
     ax.set_xlim(lo, hi)
-    _f1_limits(ax, [v for p in points for v in (p.get("weighted_f1_ci95") or [p["weighted_f1"]] * 2)]
-               + [b["weighted_f1"] for b in baselines])
+    _f1_limits(ax, [v for p in points for v in (p.weighted_f1_ci95 or [p.weighted_f1] * 2)]
+               + [b.weighted_f1 for b in baselines])
     ax.set_xlabel("labelled training examples (log scale)")
     ax.set_ylabel("weighted F1")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8, frameon=False)

@@ -205,17 +205,24 @@ class SplitInfo(Record):
     test_repeats_kept: int = 0
 
 
-def rows_of(report: Mapping[str, Any]) -> list[Row]:
-    """The report's leaderboard rows, typed."""
+def rows_of(report: Any) -> list[Row]:
+    """The report's leaderboard rows, typed (``report``: a RunReport, or its JSON dictionary)."""
+    if not isinstance(report, Mapping):
+        return list(report.rows)
     return [Row.from_json(r) for r in report.get("rows") or []]
 
 
-def comparisons_of(report: Mapping[str, Any]) -> list[Comparison]:
-    """The report's paired comparisons, typed."""
+def comparisons_of(report: Any) -> list[Comparison]:
+    """The report's paired comparisons, typed (``report``: a RunReport, or its JSON dictionary)."""
+    if not isinstance(report, Mapping):
+        return list(report.comparisons)
     return [Comparison.from_json(c) for c in report.get("comparisons") or []]
 
 
-def versus_of(report: Mapping[str, Any]) -> dict[tuple[str, str], Versus]:
-    """The economics of each fine-tuned row against each other row, by ``(a, b)`` row names."""
+def versus_of(report: Any) -> dict[tuple[str, str], Versus]:
+    """The economics of each fine-tuned row against each other row, by ``(a, b)`` row names (``report``: a
+    RunReport, or its JSON dictionary)."""
+    if not isinstance(report, Mapping):
+        return report.versus()
     found = (Versus.from_json(v) for v in (report.get("economics") or {}).get("versus", []))
     return {(v.a, v.b): v for v in found}

@@ -4,10 +4,12 @@ paired comparisons and the break-even grids. Text, Markdown and HTML lay out the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from harness import economics, humanize
-from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
+from harness import humanize
+from harness.report.rows import Comparison, Row, Versus
+from harness.report.run import Report, RunReport
 
 
 def row_name(row: Mapping[str, Any]) -> str:
@@ -55,10 +57,10 @@ def _n(row: Row) -> str:
     return f"{row.n}" if row.n == row.expected else f"{row.n}/{row.expected}"
 
 
-def leaderboard(report: Mapping[str, Any], *, compact: bool = False) -> list[list[str]]:
+def leaderboard(report: Report, *, compact: bool = False) -> list[list[str]]:
     """Rows best first. The full table's column order is read by other modules (history, tfns): keep it.
     ``compact``: the terminal's narrower table (one row-name column, no accuracy / macro F1, p50 only)."""
-    ranked = sorted(rows_of(report), key=lambda r: -r.weighted_f1)
+    ranked = sorted(RunReport.of(report).rows, key=lambda r: -r.weighted_f1)
     if compact:
         return [["row", "n", "weighted F1 [95% CI]", "parse fail", "p50", "$ per 1k", "Pareto $/p50"]] + [
             [r.name, _n(r), ci_cell(r), _failures(r), humanize.duration(r.latency.p50_s), _dollars(r), _front(r)]
@@ -69,22 +71,23 @@ def leaderboard(report: Mapping[str, Any], *, compact: bool = False) -> list[lis
                         _failures(r), _latency(r), _dollars(r), _front(r)] for r in ranked]
 
 
-def cost_table(report: Mapping[str, Any]) -> list[list[str]]:
+def cost_table(report: Report) -> list[list[str]]:
     """$ per call, per 1k requests and in total, with how each was obtained."""
     usd = humanize.usd
     return [["model", "strategy", "$ per call", "$ per 1k", "$ total", "calls", "how"]] + [
         [r.model, r.strategy, usd(r.cost.per_call_usd), usd(r.cost.per_1k_usd), usd(r.cost.total_usd),
-         str(r.cost.calls or r.n), str(r.cost.note or "")] for r in rows_of(report)]
+         str(r.cost.calls or r.n), str(r.cost.note or "")] for r in RunReport.of(report).rows]
 
 
-def comparison_table(report: Mapping[str, Any]) -> list[list[str]]:
+def comparison_table(report: Report) -> list[list[str]]:
     """Fine-tuned rows vs every other row: paired F1 difference, McNemar p (Holm), verdict, and the money."""
-    money = versus_of(report)
-    volume = (report.get("economics") or {}).get("monthly_volume", economics.DEFAULT_MONTHLY_VOLUME)
+    report = RunReport.of(report)
+    money = report.versus()
+    volume = report.economics.monthly_volume
     table = [["fine-tuned", "vs", "ΔF1 [95% CI]", "McNemar p (Holm)", "verdict", "latency", "cost",
               "break-even", f"payback at {humanize.requests(volume)}/month"]]
     previous = None
-    for c in comparisons_of(report):
+    for c in report.comparisons:
         e = money.get((c.a, c.b)) or Versus(a=c.a, b=c.b)
         computable = (c.a, c.b) in money and e.computable
         table.append([
@@ -107,10 +110,10 @@ def _p(c: Comparison) -> str:
     return f"{humanize.p_value(c.mcnemar_p)} ({humanize.p_value(c.p_holm)})"
 
 
-def mde_cell(report: Mapping[str, Any]) -> str:
+def mde_cell(report: Report) -> str:
     """The smallest accuracy difference McNemar detects at each pair's observed discordance, one per pair."""
     return "; ".join(f"{c.b}: {c.mde_accuracy:.3f}" if c.mde_accuracy else f"{c.b}: none at this n"
-                     for c in comparisons_of(report))
+                     for c in RunReport.of(report).comparisons)
 
 
 def sensitivity_table(v: Versus) -> list[list[str]] | None:
@@ -123,17 +126,44 @@ def sensitivity_table(v: Versus) -> list[list[str]] | None:
                      for h, cells in zip(sens["dollars_per_hour"], sens["break_even_requests"])]
 
 
-def payoff(report: Mapping[str, Any]) -> dict[str, Any]:
-    """What "Does fine-tuning pay off?" says, as data: training costs, each pair's break-even, the grids."""
-    econ = report.get("economics") or {}
-    training = [{"model": m, "usd": humanize.usd(t.get("usd")), "note": t.get("note")}
-                for m, t in (econ.get("training") or {}).items()]
-    pairs = []
-    for v in versus_of(report).values():
-        n = v.break_even_requests
-        pairs.append({"a": v.a, "b": v.b, "break_even": (f"{humanize.requests(n)} requests" if n is not None
-                                                         else str(v.break_even_note)),
-                      "payback": humanize.months(v.payback_months) if v.payback_months is not None else None,
-                      "sensitivity": sensitivity_table(v)})
-    return {"training": training, "pairs": pairs, "monthly_volume": humanize.requests(econ.get("monthly_volume"))}
+@dataclass(frozen=True)
+class TrainingCost:
+    """One fine-tuned model's training cost, as text."""
 
+    model: str
+    usd: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Payback:
+    """When a fine-tuned row (``a``) pays back its training against another row (``b``), as text, and the
+    break-even grid (None when the pair has none)."""
+
+    a: str
+    b: str
+    break_even: str
+    payback: str | None
+    sensitivity: Any
+
+
+@dataclass(frozen=True)
+class Payoff:
+    """What "Does fine-tuning pay off?" says: training costs, each pair's break-even, the monthly volume."""
+
+    training: tuple[TrainingCost, ...]
+    pairs: tuple[Payback, ...]
+    monthly_volume: str
+
+
+def payoff(report: Report) -> Payoff:
+    """What "Does fine-tuning pay off?" says, as data: training costs, each pair's break-even, the grids."""
+    econ = RunReport.of(report).economics
+    training = tuple(TrainingCost(m, humanize.usd(t.usd), t.note) for m, t in econ.training.items())
+    pairs = []
+    for v in econ.versus_by_pair().values():
+        n = v.break_even_requests
+        pairs.append(Payback(v.a, v.b, f"{humanize.requests(n)} requests" if n is not None else str(v.break_even_note),
+                             humanize.months(v.payback_months) if v.payback_months is not None else None,
+                             sensitivity_table(v)))
+    return Payoff(training, tuple(pairs), humanize.requests(econ.monthly_volume))

@@ -4,9 +4,9 @@ verdict block, wrapped lines."""
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
-from harness.report.rows import DataInfo, SplitInfo, rows_of
+from harness.report.run import Mde, Report, RunReport
 from harness.report.tables import comparison_table, leaderboard
 from harness.report.verdict import verdicts
 
@@ -30,18 +30,19 @@ def text_table(table: Sequence[Sequence[str]], max_width: int | None = None) -> 
     return lines
 
 
-def leaderboard_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) -> list[str]:
+def leaderboard_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """The terminal's leaderboard: the compact table, at most ``width`` columns (details are in the Markdown)."""
     return text_table(leaderboard(report, compact=True), max_width=width)
 
 
-def header_lines(report: Mapping[str, Any], *, not_run: bool = True) -> list[str]:
+def header_lines(report: Report, *, not_run: bool = True) -> list[str]:
     """Data, split and price lines; with ``not_run`` also one line per model or pair that did not run
     (the reports show those in a collapsed section at the end instead: :func:`not_run_lines`)."""
-    data, split = DataInfo.from_json(report["data"]), SplitInfo.from_json(report["split"])
+    report = RunReport.of(report)
+    data, split = report.data, report.split
     lines = []
-    if report.get("notice"):
-        lines.append(f"!!! {report['notice']} !!!")
+    if report.notice:
+        lines.append(f"!!! {report.notice} !!!")
     lines.append(
         f"data: {data.file} ({data.source}: {data.directory}), {data.examples} examples, "
         f"{data.duplicate_lines} duplicate lines kept, "
@@ -53,33 +54,35 @@ def header_lines(report: Mapping[str, Any], *, not_run: bool = True) -> list[str
         f"{split.leaked_removed_from_train} leaked + {split.repeats_removed_from_train} repeated items removed from "
         "train"
     )
-    if report.get("prices"):
-        lines.append(f"prices: USD per 1M tokens as of {report['prices']['as_of']} (harness/prices.toml); "
+    if report.prices:
+        lines.append(f"prices: USD per 1M tokens as of {report.prices.as_of} (harness/prices.toml); "
                      "recorded latencies are replayed from cassettes and labelled with their recording date")
     if not_run:
         lines += not_run_lines(report)
-    if report.get("partial"):
-        lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report['partial'])}")
+    if report.partial:
+        lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report.partial_rows)}")
     return lines
 
 
-def not_run_lines(report: Mapping[str, Any]) -> list[str]:
+def not_run_lines(report: Report) -> list[str]:
     """One line per model or model · strategy that was asked for but could not run, with why."""
-    return [f"not run: {name}: {reason}" for name, reason in (report.get("unavailable") or {}).items()]
+    return [f"not run: {name}: {reason}" for name, reason in RunReport.of(report).unavailable.items()]
 
 
-def not_run_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def not_run_items(report: Report) -> list[tuple[str, str]]:
     """(name, reason) of every row and companion table that did not run."""
-    items = list((report.get("unavailable") or {}).items())
-    items += [(c.get("title") or c["task"], c["not_run"]) for c in report.get("companions") or [] if c.get("not_run")]
+    report = RunReport.of(report)
+    items = list(report.unavailable.items())
+    items += [(c.name, c.not_run) for c in report.companions if c.not_run]
     return items
 
 
-def comparison_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) -> list[str]:
+def comparison_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """The comparison table as aligned terminal lines, at most ``width`` wide (none without a fine-tuned row):
     a line naming each fine-tuned row, then the rows it was compared with: ΔF1, p, verdict, cost and
     break-even (latency and payback are in the Markdown)."""
-    if not report.get("comparisons"):
+    report = RunReport.of(report)
+    if not report.comparisons:
         return []
     full = comparison_table(report)
     lines = text_table([["vs"] + [full[0][i] for i in (2, 3, 4, 6, 7)]]
@@ -101,47 +104,48 @@ def wrap(lines: Iterable[str], width: int = TERMINAL_WIDTH) -> list[str]:
     return out
 
 
-def terminal_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) -> list[str]:
+def terminal_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """Everything the terminal shows for a task, at most ``width`` columns (detail is in the Markdown): the
     verdict first, then data / split / costs, the compact leaderboard, the comparisons, and last the rows
     that did not run. Lines to colour start with "VERDICT", "PARTIAL" or "!!!"."""
+    report = RunReport.of(report)
     sections = [verdict_lines(report, width), wrap(header_lines(report, not_run=False) + cost_lines(report), width),
                 leaderboard_lines(report, width), comparison_lines(report, width), wrap(not_run_lines(report), width)]
     return [line for i, section in enumerate(s for s in sections if s) for line in ([""] if i else []) + section]
 
 
-def _mde_sentence(mde: Mapping[str, Any]) -> str | None:
+def _mde_sentence(mde: Mde) -> str | None:
     """The smallest accuracy difference McNemar's test detects at this n, in words; says so when none is."""
-    at = mde.get("accuracy_difference_at_discordant_rate") or {}
-    if not at or not mde.get("n"):
+    at = mde.accuracy_difference_at_discordant_rate or {}
+    if not at or not mde.n:
         return None
-    head = f"minimum detectable accuracy difference (McNemar, α=0.05, power 0.8, n={mde['n']}): "
+    head = f"minimum detectable accuracy difference (McNemar, α=0.05, power 0.8, n={mde.n}): "
     found = [f"{v:.3f} when {float(k):.0%} of items are discordant" for k, v in at.items() if v is not None]
     if not found:
         rates = ", ".join(f"{float(k):.0%}" for k in at)
-        return head + (f"none: with {mde['n']} items no difference is detectable when {rates} of the items are "
+        return head + (f"none: with {mde.n} items no difference is detectable when {rates} of the items are "
                        "discordant; evaluate more items")
     missing = [f"{float(k):.0%}" for k, v in at.items() if v is None]
     return head + "; ".join(found) + (f" (none detectable at {', '.join(missing)})" if missing else "")
 
 
-def cost_lines(report: Mapping[str, Any]) -> list[str]:
+def cost_lines(report: Report) -> list[str]:
     """How local time and training are priced, and the smallest difference this test set detects."""
+    report = RunReport.of(report)
     lines = []
-    econ = report.get("economics") or {}
-    machine = econ.get("machine")
+    machine = report.economics.machine
     if machine:
-        lines.append(f"costs: local rows = measured time × ${machine['dollars_per_hour']:g}/h ({machine['name']}, "
-                     f"as of {machine['as_of']}; --harness-dollars-per-hour to change)"
+        lines.append(f"costs: local rows = measured time × ${machine.dollars_per_hour:g}/h ({machine.name}, "
+                     f"as of {machine.as_of}; --harness-dollars-per-hour to change)"
                      + ("; est. = tokens estimated from another row (see the Markdown report)"
-                        if any(r.cost.basis == "estimated" for r in rows_of(report)) else ""))
-    sentence = _mde_sentence(report.get("mde") or {})
+                        if any(r.cost.basis == "estimated" for r in report.rows) else ""))
+    sentence = _mde_sentence(report.mde)
     if sentence:
         lines.append(sentence)
     return lines
 
 
-def verdict_lines(report: Mapping[str, Any], width: int = TERMINAL_WIDTH) -> list[str]:
+def verdict_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """The verdict block for the terminal: the headline, then one wrapped bullet per sentence and per gap."""
     v = verdicts(report)
     lines = textwrap.wrap("VERDICT: " + v["headline"], width, subsequent_indent="  ")

@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 
 from harness import humanize
 from harness.models.registry import Role, is_api, is_fine_tuned, kind_of
-from harness.report.rows import Comparison, Row, Versus, comparisons_of, rows_of, versus_of
+from harness.report.rows import Comparison, Row, Versus
+from harness.report.run import Report, RunReport
 from harness.report.tables import delta_cell
 
 ALTERNATIVES = ("published LLM", "prompted API", "prompted local LLM", "TF-IDF floor")
@@ -76,36 +77,36 @@ def _payback_words(v: Versus | None) -> str:
     return text
 
 
-def _marker(report: Mapping[str, Any]) -> str:
+def _marker(report: RunReport) -> str:
     try:
         from harness.tasks import registry
 
-        return registry()[report["task"]].marker
+        return registry()[report.task].marker
     except Exception:  # noqa: BLE001 - a report from another task set: the sentiment suite's marker
         return "sentiment"
 
 
-def _missing_llm(report: Mapping[str, Any]) -> str:
+def _missing_llm(report: RunReport) -> str:
     """What is missing when no prompted LLM row ran, and the one command that records (or replays) one."""
-    for name, reason in (report.get("unavailable") or {}).items():
+    for name, reason in report.unavailable.items():
         if is_api(name.partition(" · ")[0]) and "record with: " in reason:
             return (f"No prompted LLM row ran, so fine-tuning is compared with no LLM ({name}: not recorded). "
                     f"Record it with: {reason.split('record with: ', 1)[1]}")
-    split = report.get("split") or {}
-    if split.get("method") == "published" and report.get("task") == "fpb-sentiment":
+    if report.split.method == "published" and report.task == "fpb-sentiment":
         return ("No prompted LLM row ran, so fine-tuning is compared with no LLM. Replay the published GPT-4 "
                 f"replies (no API key) with: {PUBLISHED_REPLAY.format(marker=_marker(report))}")
     return ("No prompted LLM row ran, so fine-tuning is compared with no LLM. Record one with: "
             f"{RECORD.format(marker=_marker(report))}")
 
 
-def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
+def verdicts(report: Report) -> dict[str, Any]:
     """The answer first: a headline, one sentence per fine-tuned row and serious alternative, and what is
     missing. ``{"headline": str, "sentences": [{"tuned", "other", "kind", "verdict", "text"}], "missing": [str]}``."""
-    ran = rows_of(report)
+    report = RunReport.of(report)
+    ran = list(report.rows)
     by_name = {r.name: r for r in ran}
-    versus = versus_of(report)
-    pairs = [c for c in comparisons_of(report) if c.a in by_name]
+    versus = report.versus()
+    pairs = [c for c in report.comparisons if c.a in by_name]
     tuned = list(dict.fromkeys(c.a for c in pairs))
     order = {kind: i for i, kind in enumerate(ALTERNATIVES)}
     sentences = []
@@ -129,14 +130,15 @@ def verdicts(report: Mapping[str, Any]) -> dict[str, Any]:
     elif not tuned:
         missing.append("No fine-tuned row ran, so this run cannot answer fine-tune or prompt. Add one with: "
                        f"pytest suites -m {_marker(report)} --harness-models=adapter:fpb-sentiment-smollm2-135m"
-                       if report.get("task") == "fpb-sentiment" else
+                       if report.task == "fpb-sentiment" else
                        "No fine-tuned row ran, so this run cannot answer fine-tune or prompt: add an adapter:<folder> "
                        "model to --harness-models.")
     if not any(alternative_kind(r.model) in LLM_ALTERNATIVES for r in ran):
         missing.append(_missing_llm(report))
-    splits = report.get("across_splits") or {}
-    across = [f"Across {len(splits.get('splits', []))} splits ({Path(splits['file']).name}): {line}"
-              for line in splits.get("lines", [])] + ([splits["note"]] if splits.get("note") else [])
+    splits = report.across_splits
+    across = [] if splits is None else (
+        [f"Across {len(splits.splits)} splits ({Path(splits.file).name}): {line}" for line in splits.lines]
+        + ([splits.note] if splits.note else []))
     headline = (f"No answer yet: {', '.join(alone)} ran, but no other row to compare it with." if alone
                 else _headline(tuned, sentences, by_name))
     return {"headline": headline, "sentences": sentences, "missing": missing,

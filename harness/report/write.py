@@ -13,6 +13,8 @@ from harness.files import atomic_write_text
 from harness.report import html
 from harness.report.curve import read_learning_curve
 from harness.report.markdown import markdown
+from harness.report.run import Report, RunReport
+from harness.results import CaseResult
 from harness.secrets_scan import redact
 
 CSV_FIELDS = ("model", "strategy", "index", "example_id", "gold", "pred", "correct", "latency_s",
@@ -20,24 +22,24 @@ CSV_FIELDS = ("model", "strategy", "index", "example_id", "gold", "pred", "corre
               "system_fingerprint", "error", "reply")
 
 
-def predictions_csv(cases: Iterable[Mapping[str, Any]]) -> str:
+def predictions_csv(cases: Iterable[CaseResult | Mapping[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for case in sorted(cases, key=lambda c: (c["model"], c["strategy"], c["index"])):
-        writer.writerow({**case, "reply": redact(case.get("reply") or ""),  # no key-like text leaves the run
-                         "error": redact(case["error"]) if case.get("error") else None,
-                         "correct": case["pred"] == case["gold"]})
+    for case in sorted(map(CaseResult.of, cases), key=lambda c: (c.model, c.strategy, c.index)):
+        writer.writerow({**case.to_json(), "reply": redact(case.reply or ""),  # no key-like text leaves the run
+                         "error": redact(case.error) if case.error else None, "correct": case.pred == case.gold})
     return out.getvalue()
 
 
-def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directory: Path,
+def write(report: Report, cases: Iterable[CaseResult | Mapping[str, Any]], directory: Path,
           texts: Mapping[str, str] | None = None) -> dict[str, Path]:
     """JSON, predictions CSV, Markdown and the self-contained HTML (which holds the test sentences in
     ``texts``, like the CSV: both stay out of git). A ``learning_curve.json`` in ``directory`` is drawn
     when it was measured on this run's task, data and split (:func:`read_learning_curve`)."""
-    cases = list(cases)
-    stem = report["task"]
+    cases = [CaseResult.of(c) for c in cases]
+    report = RunReport.of(report)
+    stem = report.task
     paths = {
         "json": directory / f"{stem}.json",
         "csv": directory / f"{stem}_predictions.csv",
@@ -45,7 +47,7 @@ def write(report: Mapping[str, Any], cases: Iterable[Mapping[str, Any]], directo
         "html": directory / f"{stem}.html",
     }
     curve, curve_note = read_learning_curve(report, directory)
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(paths["json"], json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(paths["csv"], predictions_csv(cases))
     atomic_write_text(paths["markdown"], markdown(report, curve_note, curve))
     atomic_write_text(paths["html"], html.render(report, cases, texts or {}, curve, curve_note=curve_note))

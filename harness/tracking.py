@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import HarnessError
-from harness.tracking_fields import comparison_metrics, leaderboard_note, metric_key, row_metrics, run_params
+from harness.models.card import AdapterCard
+from harness.report.run import Report, RunReport
+from harness.tracking_fields import (card_of, comparison_metrics, finetune_metrics, finetune_params, finetune_steps,
+                                     leaderboard_note, metric_key, part, row_metrics, run_params, stated)
 
 MODES = ("auto", "off", "on")
 MODE_ENV = "HARNESS_MLFLOW"
@@ -181,56 +184,55 @@ def _log(client: Any, run_id: str, *, params: Mapping[str, Any] = {}, metrics: M
         client.log_batch(run_id, metrics=m[i:i + 100], params=p[i:i + 100], tags=t[i:i + 100])
 
 
-def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: Path,
+def log_run(report: Report, paths: Mapping[str, Path], *, store_dir: Path,
             run_name: str | None = None, experiment: str | None = None) -> Logged:
     """Log one benchmark run: a parent run with the run's parameters, tags and report files, and one child
     run per leaderboard row with its metrics. Raises on any failure (the caller keeps the report)."""
     from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
+    report = RunReport.of(report)
+    known = stated(report)
     uri = tracking_uri(store_dir)
     client = _client(uri)
-    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or report["task"]
+    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or report.task
     experiment_id = _experiment_id(client, name, store_dir)
-    partial = list(report.get("partial") or [])
+    partial = report.partial_rows
     tags = {
         "harness.kind": "benchmark", "harness.partial": str(bool(partial)).lower(),
         "harness.partial_rows": ", ".join(partial) or None,
-        "harness.sample_data": str(bool((report.get("data") or {}).get("is_sample"))).lower(),
-        "harness.notice": report.get("notice"),
-        "harness.not_run": "; ".join(f"{k}: {v}" for k, v in (report.get("unavailable") or {}).items()) or None,
-        "harness.created_at": report.get("created_at"),
+        "harness.sample_data": str(bool(part(known.data).is_sample)).lower(),
+        "harness.notice": report.notice,
+        "harness.not_run": "; ".join(f"{k}: {v}" for k, v in report.unavailable.items()) or None,
+        "harness.created_at": known.created_at,
         "harness.artifacts_hold_fpb_text": str("html" in paths).lower(),
-        MLFLOW_GIT_COMMIT: report.get("git_sha"),
+        MLFLOW_GIT_COMMIT: report.git_sha,
         MLFLOW_RUN_NOTE: leaderboard_note(report),
     }
-    parent = client.create_run(experiment_id, run_name=run_name or f"{report['task']} {report.get('created_at', '')}".strip())
+    parent = client.create_run(experiment_id, run_name=run_name or f"{report.task} {report.created_at}".strip())
     parent_id = parent.info.run_id
     children: list[str] = []
+    split = part(known.split)
     try:
         _log(client, parent_id, params=run_params(report), tags=tags,
-             metrics={"rows": len(report.get("rows", [])), "mde.n": (report.get("mde") or {}).get("n")})
+             metrics={"rows": len(report.rows), "mde.n": part(known.mde).n})
         for key in RUN_ARTIFACTS:
             if key in paths and Path(paths[key]).is_file():
                 client.log_artifact(parent_id, str(paths[key]), artifact_path="report")
-        for row in report.get("rows", []):
-            row_name = f"{row['model']} · {row['strategy']}"
-            child = client.create_run(experiment_id, run_name=row_name, tags={MLFLOW_PARENT_RUN_ID: parent_id})
+        for row in report.rows:
+            child = client.create_run(experiment_id, run_name=row.name, tags={MLFLOW_PARENT_RUN_ID: parent_id})
             children.append(child.info.run_id)
-            metrics, vs_tags = comparison_metrics(report, row_name)
-            pareto = row.get("pareto") or {}
+            metrics, vs_tags = comparison_metrics(report, row.name)
+            shown_row = stated(row)
+            latency, cost, pareto = part(shown_row.latency), part(shown_row.cost), part(shown_row.pareto)
             _log(client, child.info.run_id,
-                 params={"model": row["model"], "strategy": row["strategy"], "task": report.get("task"),
-                         "template_version": report.get("template_version"),
-                         "split.seed": (report.get("split") or {}).get("seed"),
-                         "split.test_fingerprint": (report.get("split") or {}).get("test_fingerprint"),
-                         "latency.source": (row.get("latency") or {}).get("source"),
-                         "batch_size": (row.get("latency") or {}).get("batch_size"),
-                         "cost.basis": (row.get("cost") or {}).get("basis"), "provenance": row.get("provenance")},
+                 params={"model": row.model, "strategy": row.strategy, "task": known.task,
+                         "template_version": known.template_version, "split.seed": split.seed,
+                         "split.test_fingerprint": split.test_fingerprint, "latency.source": latency.source,
+                         "batch_size": latency.batch_size, "cost.basis": cost.basis, "provenance": shown_row.provenance},
                  metrics=row_metrics(row) | metrics,
-                 tags={"harness.kind": "benchmark-row", "harness.partial": str(row_name in partial).lower(),
-                       "harness.cost_note": (row.get("cost") or {}).get("note"),
-                       "harness.pareto.cost": pareto.get("cost"), "harness.pareto.latency": pareto.get("latency"),
-                       MLFLOW_GIT_COMMIT: report.get("git_sha"), **vs_tags})
+                 tags={"harness.kind": "benchmark-row", "harness.partial": str(row.name in partial).lower(),
+                       "harness.cost_note": cost.note, "harness.pareto.cost": pareto.cost,
+                       "harness.pareto.latency": pareto.latency, MLFLOW_GIT_COMMIT: report.git_sha, **vs_tags})
             client.set_terminated(child.info.run_id, "FINISHED")
     except BaseException:
         for run_id in children + [parent_id]:
@@ -243,44 +245,30 @@ def log_run(report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: 
     return Logged(uri, name, parent_id, tuple(children))
 
 
-def log_finetune(card: Mapping[str, Any], adapter_dir: Path, *, store_dir: Path, log_weights: bool = False,
-                 run_name: str | None = None, experiment: str | None = None) -> Logged:
+def log_finetune(card: AdapterCard | Mapping[str, Any], adapter_dir: Path, *, store_dir: Path,
+                 log_weights: bool = False, run_name: str | None = None, experiment: str | None = None) -> Logged:
     """Log one fine-tuning job from its adapter card: parameters, metrics (validation loss at each evaluation,
     tokens/s, wall time, $), the card and the adapter's config as artifacts; the weights only when asked."""
     from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
+    card = card_of(card)
     uri = tracking_uri(store_dir)
     client = _client(uri)
-    task = card.get("task") or "finetune"
-    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"{task}{FINETUNE_SUFFIX}"
+    name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"{card.task or 'finetune'}{FINETUNE_SUFFIX}"
     experiment_id = _experiment_id(client, name, store_dir)
     adapter_dir = Path(adapter_dir)
-    params = {k: card.get(k) for k in (
-        "card_version", "base_model", "base_weights", "base_sha256", "task", "task_version", "template_version",
-        "train_examples", "validation_examples", "train_data_sha256", "test_fingerprint", "data_source",
-        "label_source", "split_seed", "split_method", "backend", "device", "shared_prefix_tokens", "group_by_length",
-        "eval_every_used", "dollars_per_hour", "peak_memory_kind", "command")}
-    params |= {f"hp.{k}": v for k, v in (card.get("hyperparameters") or {}).items()}
-    for nested in ("teacher", "refit_of"):  # a distilled run's teacher; a refit's validated source run
-        params |= {f"{nested}.{k}": v for k, v in (card.get(nested) or {}).items() if not isinstance(v, (list, dict))}
-    params["adapter_dir"] = str(adapter_dir.resolve())
-    metrics = {k: card.get(k) for k in (
-        "steps", "epochs_run", "wall_seconds", "train_tokens_per_second", "peak_memory_gib", "gpu_hours",
-        "machine_hours", "cost_usd", "loss_first", "loss_last", "best_eval_loss")}
-    every = card.get("eval_every_used") or (card.get("hyperparameters") or {}).get("eval_every") or 1
-    steps = [("eval_loss", loss, every * (i + 1)) for i, loss in enumerate(card.get("eval_losses") or [])]
-    run = client.create_run(experiment_id, run_name=run_name or f"{adapter_dir.name} {card.get('created_at', '')}".strip())
+    run = client.create_run(experiment_id, run_name=run_name or f"{adapter_dir.name} {card.created_at}".strip())
     run_id = run.info.run_id
     try:
-        _log(client, run_id, params=params, metrics=metrics, steps=steps,
-             tags={"harness.kind": "finetune", "harness.created_at": card.get("created_at"),
-                   MLFLOW_GIT_COMMIT: card.get("git_sha")})
+        _log(client, run_id, params=finetune_params(card, adapter_dir), metrics=finetune_metrics(card),
+             steps=finetune_steps(card), tags={"harness.kind": "finetune", "harness.created_at": card.created_at,
+                                               MLFLOW_GIT_COMMIT: card.extra.get("git_sha")})
         names = ADAPTER_ARTIFACTS + (WEIGHTS if log_weights else ())
         for file in names:
             if (adapter_dir / file).is_file():
                 client.log_artifact(run_id, str(adapter_dir / file), artifact_path="adapter")
         if not (adapter_dir / ADAPTER_ARTIFACTS[0]).is_file():  # a card that was never written to the folder
-            client.log_dict(run_id, dict(card), f"adapter/{ADAPTER_ARTIFACTS[0]}")
+            client.log_dict(run_id, card.to_json(), f"adapter/{ADAPTER_ARTIFACTS[0]}")
     except BaseException:
         try:
             client.set_terminated(run_id, "FAILED")
@@ -301,7 +289,7 @@ def _safely(what: str, call: Any) -> str:
     return logged.line(what)
 
 
-def track_run(switch: str, report: Mapping[str, Any], paths: Mapping[str, Path], *, store_dir: Path) -> str | None:
+def track_run(switch: str, report: Report, paths: Mapping[str, Path], *, store_dir: Path) -> str | None:
     """The plugin's entry point: log the run when the switch says so; a line for the terminal (the run's
     place, or a warning when logging failed), None when logging is off."""
     if not enabled(switch):
@@ -311,7 +299,7 @@ def track_run(switch: str, report: Mapping[str, Any], paths: Mapping[str, Path],
                                           run_name=Path(run_path).stem if run_path else None))
 
 
-def track_finetune(switch: str, card: Mapping[str, Any], adapter_dir: Path, *, store_dir: Path) -> str | None:
+def track_finetune(switch: str, card: AdapterCard | Mapping[str, Any], adapter_dir: Path, *, store_dir: Path) -> str | None:
     """``python -m finetune``'s entry point, like :func:`track_run`."""
     if not enabled(switch):
         return None

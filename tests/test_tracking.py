@@ -178,3 +178,73 @@ def test_a_question_answering_row_logs_exact_match_f1_and_per_type_scores():
     assert (metrics["f1"], metrics["f1_ci95_low"], metrics["f1_ci95_high"]) == (0.4, 0.1, 0.7)
     assert metrics["scale_accuracy"] == 0.75 and metrics["span.em"] == 0.5 and metrics["count.n"] == 2
     assert metrics["weighted_f1"] is None  # a sentiment metric the row does not have stays absent, never 0
+
+
+SPARSE = {"task": "t", "task_version": 2, "git_sha": "abc", "data": {"source": "s", "is_sample": True},
+          "split": {"seed": 7, "n_test": 3}, "models": ["m"], "packages": {"numpy": "2.0"},
+          "economics": {"machine": {"name": "cpu", "dollars_per_hour": 0.5},
+                        "versus": [{"a": "ft · supervised", "b": "m · zero_shot", "payback_months": 1.5}]},
+          "rows": [{"model": "m", "strategy": "zero_shot", "n": 4, "parse_failures": 1, "latency": {"p50_s": 0.2}},
+                   {"model": "ft", "strategy": "supervised", "n": 4, "weighted_f1": 0.5}],
+          "comparisons": [{"a": "ft · supervised", "b": "m · zero_shot", "f1_difference": 0.1, "verdict": "better"}]}
+"""A report with most keys missing: what MLflow gets is what the JSON holds, None elsewhere (never a typed
+record's default: no "n/a" agreement, no 0 weighted F1, no default monthly volume)."""
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["json", "RunReport"])
+def test_the_logged_fields_are_the_reports_values_and_none_where_it_has_no_key(typed):
+    from harness.report.run import RunReport
+
+    report = RunReport.of(SPARSE) if typed else SPARSE
+    unknown = dict.fromkeys
+    assert tracking_fields.run_params(report) == {
+        "task": "t", "task_version": 2, "template_version": None, "schema_version": None, "git_sha": "abc",
+        "data.source": "s", **unknown(["data.file", "data.file_sha256", "data.agreement", "data.examples"]),
+        "data.is_sample": True, "split.method": None, "split.seed": 7, "split.n_train": None, "split.n_test": 3,
+        **unknown(["split.n_evaluated", "split.limit", "split.test_fingerprint"]), "models": "m",
+        "rows": "m · zero_shot,ft · supervised", "few_shot_examples": "", "record_mode": None,
+        "bootstrap_resamples": None, "prices.as_of": None, "machine": "cpu", "machine.dollars_per_hour": 0.5,
+        "monthly_volume": None, "python": None, "package.numpy": "2.0"}
+    rows = RunReport.of(SPARSE).rows if typed else SPARSE["rows"]
+    rest = ["expected", "weighted_f1_ci95_low", "weighted_f1_ci95_high", "accuracy", "accuracy_ci95_low",
+            "accuracy_ci95_high", "macro_f1", "weighted_precision", "weighted_recall", "errors", "latency_p95_s",
+            "latency_batch1_s", "throughput_per_s", "cost_per_call_usd", "cost_per_1k_usd", "cost_total_usd",
+            "tokens_input", "tokens_output"]
+    assert tracking_fields.row_metrics(rows[0]) == {
+        **unknown(rest), "n": 4, "weighted_f1": None, "parse_failures": 1, "parse_failure_rate": 0.25,
+        "latency_p50_s": 0.2}
+    assert tracking_fields.row_metrics(rows[1]) == {
+        **unknown(rest), "n": 4, "weighted_f1": 0.5, "parse_failures": None, "parse_failure_rate": None,
+        "latency_p50_s": None}
+    vs = "vs.m_zero_shot."
+    assert tracking_fields.comparison_metrics(report, "ft · supervised") == (
+        {f"{vs}f1_difference": 0.1, **unknown([f"{vs}f1_difference_ci95_low", f"{vs}f1_difference_ci95_high",
+                                               f"{vs}mcnemar_p", f"{vs}p_holm", f"{vs}break_even_requests"]),
+         f"{vs}payback_months": 1.5, f"{vs}latency_ratio": None, f"{vs}cost_ratio": None},
+        {"harness.vs.m_zero_shot": "BETTER"})
+    assert tracking_fields.comparison_metrics(report, "m · zero_shot") == ({}, {})
+
+
+@pytest.mark.parametrize("name", ["fpb-sentiment-smollm2-135m", "tatqa-smollm2-135m"])
+def test_a_finetuning_jobs_fields_are_its_cards_values(name, tmp_path):
+    """Without MLflow: the parameters, metrics and validation-loss steps a fine-tuning run logs, from the
+    shipped cards (a refit one and one with validation losses), and None for a key a card lacks."""
+    from harness.models.card import AdapterCard
+
+    adapter = ROOT / "adapters" / name
+    card = json.loads((adapter / "adapter_card.json").read_text())
+    for given in (card, AdapterCard.from_json(card)):
+        params = tracking_fields.finetune_params(given, adapter)
+        assert {k: params[k] for k in tracking_fields.FINETUNE_PARAMS} == {k: card.get(k) for k in tracking_fields.FINETUNE_PARAMS}
+        assert {k[3:]: v for k, v in params.items() if k.startswith("hp.")} == card["hyperparameters"]
+        assert {k[9:]: v for k, v in params.items() if k.startswith("refit_of.")} == {
+            k: v for k, v in (card.get("refit_of") or {}).items() if not isinstance(v, list)}
+        assert params["adapter_dir"] == str(adapter.resolve())
+        assert tracking_fields.finetune_metrics(given) == {k: card.get(k) for k in tracking_fields.FINETUNE_METRICS}
+        every = card.get("eval_every_used") or card["hyperparameters"]["eval_every"]
+        assert tracking_fields.finetune_steps(given) == [("eval_loss", loss, every * (i + 1))
+                                                        for i, loss in enumerate(card["eval_losses"])]
+    sparse = {k: v for k, v in card.items() if k not in ("validation_examples", "card_version", "peak_memory_gib")}
+    params = tracking_fields.finetune_params(sparse, adapter)
+    assert params["validation_examples"] is None and params["card_version"] is None  # not the card's defaults
+    assert tracking_fields.finetune_metrics(sparse)["peak_memory_gib"] is None

@@ -43,7 +43,7 @@ class Record:
         return [f.name for f in fields(cls) if f.name not in BOOKKEEPING]
 
     @classmethod
-    def from_mapping(cls: type[T], data: Mapping[str, Any], **typed: Callable[[Any], Any]) -> T:
+    def from_mapping(cls: type[T], data: Mapping[str, Any], /, **typed: Callable[[Any], Any]) -> T:
         """``cls`` from ``data``; ``typed`` converts a key's JSON value (a nested record, a pair)."""
         names = cls._names()
         values = {k: (typed[k](data[k]) if k in typed else data[k]) for k in names if k in data}

@@ -13,42 +13,16 @@ import datetime as dt
 import io
 import json
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics
-from harness.report.rows import Cost, Latency, Record
-from harness.tasks.tatqa.data import ANSWER_TYPES, ParsedAnswer, Question, answer_from_dict
+from harness.report.rows import Cost, Latency
+from harness.tasks.tatqa.data import ANSWER_TYPES, Question
 from harness.tasks.tatqa.metric import score
-from harness.tasks.tatqa.rows import LATENCY_KEYS, EmAnchor, GroupScore, TatqaReport, TatqaRow
+from harness.tasks.tatqa.rows import LATENCY_KEYS, EmAnchor, GroupScore, TatqaCase, TatqaReport, TatqaRow
 
 SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class TatqaCase(Record):
-    """What the report reads of one case (a model's reply to one question), typed once from its dictionary."""
-
-    model: str
-    strategy: str
-    index: int
-    example_id: str
-    gold: str = ""
-    pred: ParsedAnswer | None = None
-    reply: str = ""
-    latency_s: float | None = None
-    latency_source: str = "none"
-    batch_size: int = 1
-    batch1_latency_s: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    error: str | None = None
-    provenance: str = ""
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TatqaCase:
-        return cls.from_mapping(data, pred=answer_from_dict)
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:

@@ -1,7 +1,7 @@
 """The TAT-QA report's records as typed values: a leaderboard :class:`TatqaRow` (EM and F1 with CIs, per answer
 type and per answer source as :class:`GroupScore`, scale accuracy, latency, cost), the data and split it was
 measured on (:class:`TatqaDataInfo`, :class:`TatqaSplitInfo`), a published :class:`EmAnchor`, and the whole
-:class:`TatqaReport` the formatting code reads.
+:class:`TatqaReport` the formatting code reads; and :class:`TatqaCase`, what the report reads of one case.
 
 Built on :class:`harness.report.rows.Record`: ``from_json`` reads the dictionary the report JSON holds and
 ``to_json`` writes the same dictionary back (same keys, same order); keys a record does not name ride in ``extra``.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from harness.report.rows import Cost, Latency, Record, as_list, pair
+from harness.tasks.tatqa.data import ParsedAnswer, answer_from_dict
 from harness.tasks.tatqa.metric import GroupScores
 
 LATENCY_KEYS = ("source", "p50_s", "p95_s", "batch_size", "batch1_s")
@@ -91,6 +92,31 @@ class TatqaRow(Record):
         return self.to_mapping(em_ci95=as_list(self.em_ci95), f1_ci95=as_list(self.f1_ci95),
                                per_type=groups_to_json(self.per_type), per_source=groups_to_json(self.per_source),
                                latency=self.latency.to_json(), cost=self.cost.to_json(), items=dict(self.items))
+
+
+@dataclass(frozen=True, kw_only=True)
+class TatqaCase(Record):
+    """What the report reads of one case (a model's reply to one question), typed once from its dictionary."""
+
+    model: str
+    strategy: str
+    index: int
+    example_id: str
+    gold: str = ""
+    pred: ParsedAnswer | None = None
+    reply: str = ""
+    latency_s: float | None = None
+    latency_source: str = "none"
+    batch_size: int = 1
+    batch1_latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    error: str | None = None
+    provenance: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TatqaCase:
+        return cls.from_mapping(data, pred=answer_from_dict)
 
 
 @dataclass(frozen=True, kw_only=True)

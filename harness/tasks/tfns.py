@@ -21,7 +21,7 @@ import csv
 import hashlib
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -60,12 +60,11 @@ class TfnsNotes(Record):
     """What the TFNS notes read of its report: the published anchors and the pairs that did not run."""
 
     anchors_weighted_f1: Sequence[F1Anchor] = ()
-    unavailable: Mapping[str, str] = field(default_factory=dict)
+    unavailable: Mapping[str, str] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TfnsNotes:
-        return cls.from_mapping(data, anchors_weighted_f1=lambda a: tuple(map(F1Anchor.from_json, a)),
-                                unavailable=lambda u: u or {})
+        return cls.from_mapping(data, anchors_weighted_f1=lambda a: tuple(map(F1Anchor.from_json, a)))
 
     def to_json(self) -> dict[str, Any]:
         return self.to_mapping(anchors_weighted_f1=[a.to_json() for a in self.anchors_weighted_f1])
@@ -137,7 +136,7 @@ class Tfns(FpbPromptTask):
         table = [row[:7] for row in report_mod.leaderboard(report)]  # quality columns; costs are in tfns.md
         return {"title": "Cross-domain: Twitter Financial News Sentiment (valid split)",
                 "notes": header_notes(report)
-                         + [f"not run: {k}: {v}" for k, v in TfnsNotes.from_json(report).unavailable.items()],
+                         + [f"not run: {k}: {v}" for k, v in (TfnsNotes.from_json(report).unavailable or {}).items()],
                 "table": table}
 
     def load(self, config: RunConfig) -> TaskData:

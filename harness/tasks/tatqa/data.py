@@ -21,9 +21,9 @@ import json
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from harness import HarnessError, files
 
@@ -71,6 +71,25 @@ class Question:
     scale: str
     derivation: str
     context: Context
+
+
+@dataclass(frozen=True)
+class RawQuestion:
+    """A question object as the file has it, each field read once (a missing field reads as its default) and
+    checked by :func:`parse_tatqa_bytes` before it becomes a :class:`Question`."""
+
+    uid: Any = ""
+    order: Any = None
+    question: Any = None
+    answer: Any = None
+    answer_type: Any = None
+    answer_from: Any = ""
+    scale: Any = None
+    derivation: Any = ""
+
+    @classmethod
+    def read(cls, item: Mapping[str, Any]) -> RawQuestion:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -172,19 +191,19 @@ def parse_tatqa_bytes(raw: bytes, *, split: str, path: Path, sha256: str = "") -
     seen: set[str] = set()
     for index, item in enumerate(data):
         context = _context(item, f"{path}: context {index}")
-        for q in item["questions"]:
-            uid = str(q.get("uid", "")) if isinstance(q, dict) else ""
-            reason = _unusable(q, seen)
-            if reason:
-                skipped.append(Skipped(uid or f"context {index}", reason))
+        for item_question in item["questions"]:
+            q = RawQuestion.read(item_question) if isinstance(item_question, dict) else None
+            uid = str(q.uid) if q else ""
+            reason = _unusable(q, seen) if q else f"not an object: {type(item_question).__name__}"
+            if reason or q is None:
+                skipped.append(Skipped(uid or f"context {index}", str(reason)))
                 continue
             seen.add(uid)
-            answer = q["answer"]
             questions.append(Question(
-                uid=uid, order=_int(q.get("order")), question=q["question"].strip(),
-                answer=tuple(answer) if isinstance(answer, list) else answer,
-                answer_type=q["answer_type"], answer_from=q.get("answer_from", ""), scale=q["scale"],
-                derivation=str(q.get("derivation", "")), context=context,
+                uid=uid, order=_int(q.order), question=q.question.strip(),
+                answer=tuple(q.answer) if isinstance(q.answer, list) else q.answer,
+                answer_type=q.answer_type, answer_from=q.answer_from, scale=q.scale,
+                derivation=str(q.derivation), context=context,
             ))
     return TatqaSplit(split, path, sha256, len(data), tuple(questions), tuple(skipped))
 
@@ -220,21 +239,19 @@ def _int(value: object) -> int:
         return 0
 
 
-def _unusable(q: object, seen: set[str]) -> str | None:
+def _unusable(q: RawQuestion, seen: set[str]) -> str | None:
     """Why a question cannot be scored, or None."""
-    if not isinstance(q, dict):
-        return f"not an object: {type(q).__name__}"
-    uid, answer, kind = q.get("uid"), q.get("answer"), q.get("answer_type")
+    uid, answer, kind = q.uid, q.answer, q.answer_type
     if not isinstance(uid, str) or not uid:
         return "no uid"
     if uid in seen:
         return "repeated uid"
-    if not isinstance(q.get("question"), str) or not q["question"].strip():
+    if not isinstance(q.question, str) or not q.question.strip():
         return "no question text"
     if kind not in ANSWER_TYPES:
         return f"unknown answer_type {kind!r}"
-    if q.get("scale") not in SCALES:
-        return f"unknown scale {q.get('scale')!r}"
+    if q.scale not in SCALES:
+        return f"unknown scale {q.scale!r}"
     if kind in ("span", "multi-span"):
         if not isinstance(answer, list) or not answer or not all(isinstance(s, str) and s.strip() for s in answer):
             return f"{kind} answer is not a non-empty list of strings: {answer!r}"[:200]

@@ -77,15 +77,12 @@ def build_report(meta: Mapping[str, Any], questions: Sequence[Question], cases: 
                              expected=expected.get(pair, len(found)), seed=seed, resamples=resamples,
                              machine=machine, prices=prices))
     partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
-    report = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git_sha": git_sha(root), "packages": package_versions(), "partial": partial, **meta,
-        "rows": [r.to_json() for r in rows],
+        "rows": [r.to_json() for r in rows], "findings": findings(rows, TatqaReport.from_json(meta).anchors_em),
     }
-    anchors = TatqaReport.from_json(report).anchors_em
-    report["findings"] = findings(rows, anchors)
-    return report
 
 
 def _pct(x: float) -> str:
@@ -217,9 +214,9 @@ def write(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], directo
     from harness.files import atomic_write_text
 
     stem = TatqaReport.from_json(report).task
-    paths = {"json": Path(directory) / f"{stem}.json", "markdown": Path(directory) / f"{stem}.md",
-             "csv": Path(directory) / f"{stem}_predictions.csv"}
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    atomic_write_text(paths["markdown"], markdown(report))
-    atomic_write_text(paths["csv"], predictions_csv(cases))
-    return paths
+    json_path, markdown_path, csv_path = (Path(directory) / f"{stem}{end}"
+                                          for end in (".json", ".md", "_predictions.csv"))
+    atomic_write_text(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(markdown_path, markdown(report))
+    atomic_write_text(csv_path, predictions_csv(cases))
+    return {"json": json_path, "markdown": markdown_path, "csv": csv_path}

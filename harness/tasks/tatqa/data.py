@@ -74,6 +74,32 @@ class Question:
 
 
 @dataclass(frozen=True)
+class RawContext:
+    """An item of the file as it is: its table object, paragraph objects and question objects, read once."""
+
+    table: Any = None
+    paragraphs: Any = None
+    questions: Any = None
+
+    @classmethod
+    def read(cls, item: Mapping[str, Any]) -> RawContext:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class RawParagraph:
+    """A paragraph object as the file has it (a missing field reads as its default); not an object: itself."""
+
+    uid: Any = ""
+    order: Any = None
+    text: Any = None
+
+    @classmethod
+    def read(cls, item: Any) -> RawParagraph | Any:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)}) if isinstance(item, dict) else item
+
+
+@dataclass(frozen=True)
 class RawQuestion:
     """A question object as the file has it, each field read once (a missing field reads as its default) and
     checked by :func:`parse_tatqa_bytes` before it becomes a :class:`Question`."""
@@ -190,8 +216,8 @@ def parse_tatqa_bytes(raw: bytes, *, split: str, path: Path, sha256: str = "") -
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for index, item in enumerate(data):
-        context = _context(item, f"{path}: context {index}")
-        for item_question in item["questions"]:
+        context, item_questions = _context(item, f"{path}: context {index}")
+        for item_question in item_questions:
             q = RawQuestion.read(item_question) if isinstance(item_question, dict) else None
             uid = str(q.uid) if q else ""
             reason = _unusable(q, seen) if q else f"not an object: {type(item_question).__name__}"
@@ -208,28 +234,31 @@ def parse_tatqa_bytes(raw: bytes, *, split: str, path: Path, sha256: str = "") -
     return TatqaSplit(split, path, sha256, len(data), tuple(questions), tuple(skipped))
 
 
-def _context(item: object, where: str) -> Context:
+def _context(item: object, where: str) -> tuple[Context, list[Any]]:
+    """The context of one item of the file, and its question objects (checked one by one by the caller)."""
     fix = "Is this an unmodified tatqa_dataset_*.json file?"
     if not isinstance(item, dict) or not {"table", "paragraphs", "questions"} <= item.keys():
         got = sorted(item) if isinstance(item, dict) else type(item).__name__
         raise HarnessError(f"{where}: expected an object with table, paragraphs and questions, got {got}. {fix}")
-    table, paragraphs = item["table"], item["paragraphs"]
+    raw = RawContext.read(item)
+    table, paragraphs = raw.table, raw.paragraphs
     rows = table.get("table") if isinstance(table, dict) else None
     if (not isinstance(rows, list) or not all(isinstance(r, list) for r in rows)
             or not all(isinstance(c, str) for r in rows for c in r)):
         raise HarnessError(f"{where}: expected table.table to be a list of rows of strings, got "
                            f"{type(rows).__name__}. {fix}")
-    if not isinstance(paragraphs, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("text"), str) for p in paragraphs):
+    read = [RawParagraph.read(p) for p in paragraphs] if isinstance(paragraphs, list) else None
+    if read is None or not all(isinstance(p, RawParagraph) and isinstance(p.text, str) for p in read):
         raise HarnessError(f"{where}: expected paragraphs to be a list of {{uid, order, text}}. {fix}")
-    if not isinstance(item["questions"], list):
-        raise HarnessError(f"{where}: expected questions to be a list, got {type(item['questions']).__name__}. {fix}")
-    ordered = sorted(paragraphs, key=lambda p: _int(p.get("order")))
-    return Context(
+    if not isinstance(raw.questions, list):
+        raise HarnessError(f"{where}: expected questions to be a list, got {type(raw.questions).__name__}. {fix}")
+    ordered = sorted(read, key=lambda p: _int(p.order))
+    context = Context(
         uid=str(table.get("uid", "")),
         table=tuple(tuple(row) for row in rows),
-        paragraphs=tuple(Paragraph(str(p.get("uid", "")), _int(p.get("order")), p["text"]) for p in ordered),
+        paragraphs=tuple(Paragraph(str(p.uid), _int(p.order), p.text) for p in ordered),
     )
+    return context, raw.questions
 
 
 def _int(value: object) -> int:

@@ -12,6 +12,7 @@ Prompts, parser and few-shot examples are the main job's (:mod:`harness.tasks.fp
 ``adapter:fpb-sentiment-smollm2-135m`` runs on exactly its trained prompt. ``cot`` is not run by default
 (~3,000 sentences of generation on a CPU); ``--harness-task-option fpb-slices.cot=1`` adds it.
 ``--harness-limit N`` evaluates the first N sentences of every band.
+The band counts and band rows are typed records (:mod:`harness.tasks.fpb.slice_rows`); the tables read them.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ latency and cost per model × strategy; the published anchors as context; and a 
 it fails, computed from its numbers. JSON, Markdown, a predictions CSV and terminal lines.
 
 Scores come from :mod:`harness.tasks.tatqa.metric` (the paper's EM and numeracy-aware F1); costs from
-:mod:`harness.economics`, like the sentiment report.
+:mod:`harness.economics`, like the sentiment report. Cases are typed once (:class:`TatqaCase`), rows are built as
+:class:`TatqaRow`, and every output reads a :class:`TatqaReport` (:mod:`harness.tasks.tatqa.rows`), never
+``report["key"]``.
 """
 
 from __future__ import annotations

@@ -23,11 +23,12 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from harness import HarnessError, files
 from harness.example import Example
 from harness.models.registry import Role, is_api, role_of
+from harness.report.rows import Record
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, normalise, without_leaks
 from harness.tasks.base import RunConfig, TaskData
@@ -36,13 +37,37 @@ from harness.tasks.training import TrainingData, TrainingRequest, carve_validati
 
 TFNS_ENV = "TFNS_DIR"
 DEFAULT_DIR = Path.cwd().resolve().parent / "shared" / "data" / "twitter_financial_news_sentiment"
-FILES = {"train": "sent_train.csv", "valid": "sent_valid.csv"}
+TRAIN_FILE, VALID_FILE = "sent_train.csv", "sent_valid.csv"
+FILES = {"train": TRAIN_FILE, "valid": VALID_FILE}
 LABEL_MAP = {"0": "negative", "1": "positive", "2": "neutral"}
 MAPPING_TEXT = "TFNS label 0 bearish -> negative, 1 bullish -> positive, 2 neutral -> neutral"
 TRAINED_ON = ("in-domain: tfidf-logreg and adapter:tfns-sentiment-smollm2-135m are trained on TFNS train tweets; "
               "cross-domain: adapter:fpb-sentiment-smollm2-135m is trained on FPB sentences only")
 ANCHORS = (("GPT-4o zero-shot (published)", 0.740), ("Llama-3.1-8B + LoRA (FinLoRA, published)", 0.932),
            ("FinGPT v3.3 (published)", 0.903))
+
+
+@dataclass(frozen=True, kw_only=True)
+class F1Anchor(Record):
+    """A published weighted F1 on the TFNS valid split: context for the report, never a paired comparison."""
+
+    name: str
+    weighted_f1: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TfnsNotes(Record):
+    """What the TFNS notes read of its report: the published anchors and the pairs that did not run."""
+
+    anchors_weighted_f1: Sequence[F1Anchor] = ()
+    unavailable: Mapping[str, str] | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TfnsNotes:
+        return cls.from_mapping(data, anchors_weighted_f1=lambda a: tuple(map(F1Anchor.from_json, a)))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_mapping(anchors_weighted_f1=[a.to_json() for a in self.anchors_weighted_f1])
 
 
 def tfns_dir(explicit: str | None = None) -> Path:
@@ -88,8 +113,8 @@ class TfnsSplit:
 
 
 def load_split(folder: Path) -> TfnsSplit:
-    test, test_sha = read_tfns(folder / FILES["valid"], "valid")
-    train_all, train_sha = read_tfns(folder / FILES["train"], "train")
+    test, test_sha = read_tfns(folder / VALID_FILE, "valid")
+    train_all, train_sha = read_tfns(folder / TRAIN_FILE, "train")
     train, leaked, repeats = without_leaks(train_all, {normalise(e.text) for e in test})
     return TfnsSplit(test, tuple(train), test_sha, train_sha, leaked, repeats)
 
@@ -111,7 +136,7 @@ class Tfns(FpbPromptTask):
         table = [row[:7] for row in report_mod.leaderboard(report)]  # quality columns; costs are in tfns.md
         return {"title": "Cross-domain: Twitter Financial News Sentiment (valid split)",
                 "notes": header_notes(report)
-                         + [f"not run: {k}: {v}" for k, v in (report.get("unavailable") or {}).items()],
+                         + [f"not run: {k}: {v}" for k, v in (TfnsNotes.from_json(report).unavailable or {}).items()],
                 "table": table}
 
     def load(self, config: RunConfig) -> TaskData:
@@ -133,7 +158,7 @@ class Tfns(FpbPromptTask):
                          predictions_dir=None, adapter_task=self.adapter_task, adapter_task_version=1),
             meta={
                 "data": {"source": "tfns", "directory": str(folder), "is_sample": False, "notes": [MAPPING_TEXT],
-                         "file": FILES["valid"], "file_sha256": split.test_sha256, "train_file_sha256": split.train_sha256,
+                         "file": VALID_FILE, "file_sha256": split.test_sha256, "train_file_sha256": split.train_sha256,
                          "agreement": "n/a", "examples": len(test_all), "duplicate_lines": 0,
                          "conflicting_sentences_removed": 0, "label_mapping": MAPPING_TEXT},
                 "split": {"method": "TFNS valid split as test (FinGPT / FinLoRA protocol), train split as train",
@@ -143,7 +168,7 @@ class Tfns(FpbPromptTask):
                           "repeats_removed_from_train": split.repeats_removed,
                           "test_repeats_kept": 0},
                 "few_shot_examples": [e.id for e in shots],
-                "anchors_weighted_f1": [{"name": n, "weighted_f1": v} for n, v in ANCHORS],
+                "anchors_weighted_f1": [F1Anchor(name=n, weighted_f1=v).to_json() for n, v in ANCHORS],
             },
             extra={"cot": cot},
         )
@@ -158,10 +183,10 @@ class Tfns(FpbPromptTask):
         train, validation = carve_validation(pool, request.val_fraction, request.seed)
         return TrainingData(
             train=tuple(train), validation=tuple(validation), test_fingerprint=fingerprint(split.test),
-            test_ids=tuple(e.id for e in split.test), source=f"tfns: {FILES['train']} sha256:{split.train_sha256[:16]}",
+            test_ids=tuple(e.id for e in split.test), source=f"tfns: {TRAIN_FILE} sha256:{split.train_sha256[:16]}",
             task=self.name, task_version=self.version, template_version=self.template_version,
             messages=self.prompts.training_messages, split_method="tfns-valid",
-            notes={"pool": f"{FILES['train']} ({len(split.train) + split.leaked_removed + split.repeats_removed} tweets)",
+            notes={"pool": f"{TRAIN_FILE} ({len(split.train) + split.leaked_removed + split.repeats_removed} tweets)",
                    "label_mapping": MAPPING_TEXT, "left_out_repeating_a_test_tweet": split.leaked_removed,
                    "left_out_repeating_a_train_tweet": split.repeats_removed,
                    "not_taken_by_limit": len(split.train) - len(pool)})
@@ -183,10 +208,11 @@ class Tfns(FpbPromptTask):
         from harness import report as report_mod
 
         paths = report_mod.write(report, cases, directory, texts=texts)
-        text = paths["markdown"].read_text()
+        markdown = paths["markdown"]
+        text = markdown.read_text()
         head, _, rest = text.partition("\n\n")
         extra = "".join(f"> {line}\n" for line in header_notes(report))
-        files.atomic_write_text(paths["markdown"], f"{head}\n\n{extra}{rest}")
+        files.atomic_write_text(markdown, f"{head}\n\n{extra}{rest}")
         return paths
 
 
@@ -197,7 +223,7 @@ def header_notes(report: dict[str, Any]) -> list[str]:
 
 def anchor_line(report: dict[str, Any]) -> str:
     return ("published weighted-F1 anchors on the TFNS valid split (other models; context, not paired): "
-            + "; ".join(f"{a['name']} {a['weighted_f1']:.3f}" for a in report.get("anchors_weighted_f1", [])))
+            + "; ".join(f"{a.name} {a.weighted_f1:.3f}" for a in TfnsNotes.from_json(report).anchors_weighted_f1))
 
 
 TASK = Tfns()

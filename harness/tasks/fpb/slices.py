@@ -12,19 +12,23 @@ Prompts, parser and few-shot examples are the main job's (:mod:`harness.tasks.fp
 ``adapter:fpb-sentiment-smollm2-135m`` runs on exactly its trained prompt. ``cot`` is not run by default
 (~3,000 sentences of generation on a CPU); ``--harness-task-option fpb-slices.cot=1`` adds it.
 ``--harness-limit N`` evaluates the first N sentences of every band.
+The band counts and band rows are typed records (:mod:`harness.tasks.fpb.slice_rows`); the tables read them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, Mapping
 
 from harness import HarnessError
 from harness.models.registry import Role, is_api, role_of
+from harness.report.rows import rows_of
 from harness.tasks.fpb.data import LABELS, Example, load_fpb, resolve_source
 from harness.tasks.fpb.prompts import select_shots
 from harness.splits import fingerprint, make_split, normalise, without_leaks
 from harness.tasks.base import LoadedRun, RunConfig, TaskData
 from harness.tasks.fpb.sentiment import FpbPromptTask, fpb_settings
+from harness.tasks.fpb.slice_rows import BandCounts, SliceRow, SlicesReport
 
 BANDS: tuple[tuple[str, str, str | None], ...] = (
     # band, file, next stricter file (subtracted)
@@ -36,20 +40,20 @@ BANDS: tuple[tuple[str, str, str | None], ...] = (
 
 
 def make_bands(files: dict[str, tuple[Example, ...]], train: tuple[Example, ...],
-               test: tuple[Example, ...]) -> tuple[dict[str, tuple[Example, ...]], dict[str, dict[str, int]]]:
+               test: tuple[Example, ...]) -> tuple[dict[str, tuple[Example, ...]], dict[str, BandCounts]]:
     """The contested bands (file minus next stricter file), without AllAgree-train sentences, deduplicated;
     and per band what was excluded and why. ``files`` maps agreement level -> examples."""
     train_texts = {normalise(e.text) for e in train}
     bands: dict[str, tuple[Example, ...]] = {BANDS[0][0]: tuple(test)}
-    counts: dict[str, dict[str, int]] = {BANDS[0][0]: {"in_file": len(test), "kept": len(test)}}
+    counts = {BANDS[0][0]: BandCounts(in_file=len(test), kept=len(test))}
     for band, level, stricter in BANDS[1:]:
         stricter_texts = {normalise(e.text) for e in files[stricter]}
         kept, excluded, repeats = without_leaks(files[level], stricter_texts | train_texts)
         in_stricter = sum(normalise(e.text) in stricter_texts for e in files[level])
         in_train = excluded - in_stricter  # in the AllAgree train split but not in the stricter file
         bands[band] = tuple(kept)
-        counts[band] = {"in_file": len(files[level]), "in_stricter_file": in_stricter,
-                        "excluded_in_allagree_train": in_train, "repeats_dropped": repeats, "kept": len(kept)}
+        counts[band] = BandCounts(in_file=len(files[level]), in_stricter_file=in_stricter,
+                                  excluded_in_allagree_train=in_train, repeats_dropped=repeats, kept=len(kept))
     return bands, counts
 
 
@@ -62,9 +66,10 @@ class FpbSlices(FpbPromptTask):
     """The main job's report shows this task's table when both ran in one session."""
 
     def companion_table(self, report: dict[str, Any]) -> dict[str, Any]:
+        typed = SlicesReport.from_json(report)
         return {"title": "Robustness: weighted F1 by annotator agreement (AllAgree train excluded)",
-                "notes": notes(report) + ["Δ = band minus the 100 % band (same models, same run); n per cell."],
-                "table": band_table(report)}
+                "notes": notes(typed) + ["Δ = band minus the 100 % band (same models, same run); n per cell."],
+                "table": band_table(typed)}
 
     def load(self, config: RunConfig) -> TaskData:
         options = config.options_for(self.name)
@@ -87,7 +92,7 @@ class FpbSlices(FpbPromptTask):
             for e in chosen:
                 band_of[e.id] = band
             test.extend(chosen)
-            counts[band]["evaluated"] = len(chosen)
+            counts[band] = replace(counts[band], evaluated=len(chosen))
         shots = select_shots(split.train, per_label=config.shots_per_label, seed=config.seed)
         test_t = tuple(test)
         return TaskData(
@@ -104,7 +109,7 @@ class FpbSlices(FpbPromptTask):
                           "n_evaluated": len(test_t), "limit": config.limit, "test_fingerprint": fingerprint(test_t),
                           "leaked_removed_from_train": split.leaked_removed_from_train,
                           "repeats_removed_from_train": split.repeats_removed_from_train, "test_repeats_kept": 0},
-                "bands": counts,
+                "bands": {band: c.to_json() for band, c in counts.items()},
                 "few_shot_examples": [e.id for e in shots],
             },
             extra={"band_of": band_of, "cot": cot},
@@ -117,25 +122,24 @@ class FpbSlices(FpbPromptTask):
             return "cot over ~3,000 sentences takes ~45 min on a 2-core CPU; add it with --harness-task-option fpb-slices.cot=1"
         return None
 
-    def build_report(self, run: LoadedRun, cases: list[dict[str, Any]], **common: Any) -> dict[str, Any]:
+    def build_report(self, run: LoadedRun, cases: list[dict[str, Any]], *,
+                     expected: Mapping[tuple[str, str], int], **common: Any) -> dict[str, Any]:
         from harness import report as report_mod
 
         band_of = run.data.extra["band_of"]
         meta = run.meta()
-        out: dict[str, Any] = {**meta, "band_reports": {}}
+        bands = SlicesReport.from_json(meta).bands
+        band_reports: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, Any] = {**meta, "band_reports": band_reports}
         first = None
         for band, _, _ in BANDS:
             band_cases = [c for c in cases if band_of[c["example_id"]] == band]
             if not band_cases:
                 continue
-            n_band = meta["bands"][band]["evaluated"]
-            expected = {pair: n_band for pair in common["expected"]}
-            built = report_mod.build_report(meta, band_cases, labels=LABELS, **{**common, "expected": expected})
+            built = report_mod.build_report(meta, band_cases, labels=LABELS,
+                                            expected={pair: bands[band].evaluated for pair in expected}, **common)
             first = first or built
-            out["band_reports"][band] = [
-                {k: r[k] for k in ("model", "strategy", "n", "expected", "weighted_f1", "weighted_f1_ci95", "accuracy",
-                                   "accuracy_ci95", "macro_f1", "parse_failures", "errors", "per_class")}
-                for r in built["rows"]]
+            band_reports[band] = [SliceRow.of(row).to_json() for row in rows_of(built)]
         for key in ("schema_version", "created_at", "git_sha", "python", "packages", "notice", "partial"):
             out[key] = first.get(key) if first else None
         return out
@@ -148,34 +152,36 @@ class FpbSlices(FpbPromptTask):
         from harness.files import atomic_write_text
         from harness.report import predictions_csv
 
-        paths = {"json": Path(directory) / f"{self.name}.json", "markdown": Path(directory) / f"{self.name}.md",
-                 "csv": Path(directory) / f"{self.name}_predictions.csv"}
-        atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        json_path, markdown_path, csv_path = (Path(directory) / f"{self.name}{end}"
+                                              for end in (".json", ".md", "_predictions.csv"))
+        atomic_write_text(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         lines = [f"# {self.name}: weighted F1 by annotator agreement", ""]
-        lines += [f"> {line}" for line in notes(report)]
+        typed = SlicesReport.from_json(report)
+        lines += [f"> {line}" for line in notes(typed)]
         lines += [""] + ["| " + " | ".join(row) + " |" if i != 1 else "|" + "---|" * len(row)
-                         for i, row in enumerate(_with_rule(band_table(report)))]
+                         for i, row in enumerate(_with_rule(band_table(typed)))]
         lines += ["", "weighted F1 [95 % bootstrap CI] per band; Δ = band minus the 100 % band (same models, same run).",
-                  f"Generated {report['created_at']} at git {report.get('git_sha') or 'unknown'}.", ""]
-        atomic_write_text(paths["markdown"], "\n".join(lines))
-        atomic_write_text(paths["csv"], predictions_csv(cases))
-        return paths
+                  f"Generated {typed.created_at} at git {typed.git_sha or 'unknown'}.", ""]
+        atomic_write_text(markdown_path, "\n".join(lines))
+        atomic_write_text(csv_path, predictions_csv(cases))
+        return {"json": json_path, "markdown": markdown_path, "csv": csv_path}
 
     def terminal_lines(self, report: dict[str, Any]) -> list[str]:
         from harness.report import text_table
 
-        return notes(report) + text_table(band_table(report))
+        typed = SlicesReport.from_json(report)
+        return notes(typed) + text_table(band_table(typed))
 
 
-def notes(report: dict[str, Any]) -> list[str]:
+def notes(report: SlicesReport) -> list[str]:
     """What each band holds and why sentences were left out; the pairs that did not run."""
     lines = []
-    for band, c in report["bands"].items():
-        lines.append(f"band {band}: {c.get('evaluated', 0)} evaluated of {c['kept']} kept" + (
-            f" ({c['in_file']} in its file, {c['in_stricter_file']} also in the stricter file, "
-            f"{c['excluded_in_allagree_train']} excluded as AllAgree train, {c['repeats_dropped']} repeats dropped)"
-            if "in_stricter_file" in c else " (the main job's test split)"))
-    for name, reason in report.get("unavailable", {}).items():
+    for band, c in report.bands.items():
+        lines.append(f"band {band}: {c.evaluated or 0} evaluated of {c.kept} kept" + (
+            f" ({c.in_file} in its file, {c.in_stricter_file} also in the stricter file, "
+            f"{c.excluded_in_allagree_train} excluded as AllAgree train, {c.repeats_dropped} repeats dropped)"
+            if c.contested else " (the main job's test split)"))
+    for name, reason in report.unavailable.items():
         lines.append(f"not run: {name}: {reason}")
     return lines
 
@@ -184,22 +190,22 @@ def _with_rule(table: list[list[str]]) -> list[list[str]]:
     return [table[0], table[0]] + table[1:]
 
 
-def band_table(report: dict[str, Any]) -> list[list[str]]:
-    bands = list(report["band_reports"])
+def band_table(report: SlicesReport) -> list[list[str]]:
+    bands = list(report.band_reports)
     head = ["model", "strategy"] + [f"{b} (n)" for b in bands] + [f"Δ {b}" for b in bands[1:]]
     rows = []
     pairs = []
     for band in bands:
-        for r in report["band_reports"][band]:
-            if (r["model"], r["strategy"]) not in pairs:
-                pairs.append((r["model"], r["strategy"]))
+        for r in report.band_reports[band]:
+            if r.pair not in pairs:
+                pairs.append(r.pair)
     for pair in pairs:
-        found = {b: next((r for r in report["band_reports"][b] if (r["model"], r["strategy"]) == pair), None)
-                 for b in bands}
-        cells = [f"{r['weighted_f1']:.3f} [{r['weighted_f1_ci95'][0]:.3f}, {r['weighted_f1_ci95'][1]:.3f}] ({r['n']})"
+        found = {b: next((r for r in report.band_reports[b] if r.pair == pair), None) for b in bands}
+        cells = [f"{r.weighted_f1:.3f} [{r.weighted_f1_ci95[0]:.3f}, {r.weighted_f1_ci95[1]:.3f}] ({r.n})"
                  if r else "-" for r in found.values()]
         base = found[bands[0]]
-        deltas = [f"{found[b]['weighted_f1'] - base['weighted_f1']:+.3f}" if found[b] and base else "-" for b in bands[1:]]
+        deltas = [f"{found_b.weighted_f1 - base.weighted_f1:+.3f}" if (found_b := found[b]) and base else "-"
+                  for b in bands[1:]]
         rows.append(list(pair) + cells + deltas)
     return [head] + rows
 

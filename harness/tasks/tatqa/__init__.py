@@ -1,11 +1,13 @@
 """The TAT-QA task (Zhu et al., ACL 2021; CC BY 4.0): financial question answering over a table plus
 paragraphs, answers of type span / multi-span / arithmetic / count with a scale.
 
-One import for the task's parts, which live in three small modules:
+One import for the task's parts, which live in small modules:
 
 * :mod:`harness.tasks.tatqa.data`: the loader (sha256-checked files, unusable questions counted),
 * :mod:`harness.tasks.tatqa.prompts`: context linearisation, prompts, the strict reply parser,
-* :mod:`harness.tasks.tatqa.metric`: exact match and numeracy-aware F1, per type, with bootstrap CIs.
+* :mod:`harness.tasks.tatqa.metric`: exact match and numeracy-aware F1, per type, with bootstrap CIs,
+* :mod:`harness.tasks.tatqa.rows` and :mod:`~harness.tasks.tatqa.report`: the report's typed records (rows with
+  EM / F1 per answer type, the data and split) and the JSON, Markdown, CSV and terminal lines built from them.
 
 ``test_gold`` is the test set; ``dev`` is the few-shot pool and the fine-tuning data (no train file is
 shipped). Published anchors on the test set (leaderboard, hidden test set of 1,669 questions; the gold file

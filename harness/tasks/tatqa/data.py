@@ -21,9 +21,9 @@ import json
 import math
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from harness import HarnessError, files
 
@@ -71,6 +71,51 @@ class Question:
     scale: str
     derivation: str
     context: Context
+
+
+@dataclass(frozen=True)
+class RawContext:
+    """An item of the file as it is: its table object, paragraph objects and question objects, read once."""
+
+    table: Any = None
+    paragraphs: Any = None
+    questions: Any = None
+
+    @classmethod
+    def read(cls, item: Mapping[str, Any]) -> RawContext:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class RawParagraph:
+    """A paragraph object as the file has it (a missing field reads as its default); not an object: itself."""
+
+    uid: Any = ""
+    order: Any = None
+    text: Any = None
+
+    @classmethod
+    def read(cls, item: Any) -> RawParagraph | Any:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)}) if isinstance(item, dict) else item
+
+
+@dataclass(frozen=True)
+class RawQuestion:
+    """A question object as the file has it, each field read once (a missing field reads as its default) and
+    checked by :func:`parse_tatqa_bytes` before it becomes a :class:`Question`."""
+
+    uid: Any = ""
+    order: Any = None
+    question: Any = None
+    answer: Any = None
+    answer_type: Any = None
+    answer_from: Any = ""
+    scale: Any = None
+    derivation: Any = ""
+
+    @classmethod
+    def read(cls, item: Mapping[str, Any]) -> RawQuestion:
+        return cls(**{f.name: item.get(f.name, f.default) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -171,46 +216,49 @@ def parse_tatqa_bytes(raw: bytes, *, split: str, path: Path, sha256: str = "") -
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for index, item in enumerate(data):
-        context = _context(item, f"{path}: context {index}")
-        for q in item["questions"]:
-            uid = str(q.get("uid", "")) if isinstance(q, dict) else ""
-            reason = _unusable(q, seen)
-            if reason:
-                skipped.append(Skipped(uid or f"context {index}", reason))
+        context, item_questions = _context(item, f"{path}: context {index}")
+        for item_question in item_questions:
+            q = RawQuestion.read(item_question) if isinstance(item_question, dict) else None
+            uid = str(q.uid) if q else ""
+            reason = _unusable(q, seen) if q else f"not an object: {type(item_question).__name__}"
+            if reason or q is None:
+                skipped.append(Skipped(uid or f"context {index}", str(reason)))
                 continue
             seen.add(uid)
-            answer = q["answer"]
             questions.append(Question(
-                uid=uid, order=_int(q.get("order")), question=q["question"].strip(),
-                answer=tuple(answer) if isinstance(answer, list) else answer,
-                answer_type=q["answer_type"], answer_from=q.get("answer_from", ""), scale=q["scale"],
-                derivation=str(q.get("derivation", "")), context=context,
+                uid=uid, order=_int(q.order), question=q.question.strip(),
+                answer=tuple(q.answer) if isinstance(q.answer, list) else q.answer,
+                answer_type=q.answer_type, answer_from=q.answer_from, scale=q.scale,
+                derivation=str(q.derivation), context=context,
             ))
     return TatqaSplit(split, path, sha256, len(data), tuple(questions), tuple(skipped))
 
 
-def _context(item: object, where: str) -> Context:
+def _context(item: object, where: str) -> tuple[Context, list[Any]]:
+    """The context of one item of the file, and its question objects (checked one by one by the caller)."""
     fix = "Is this an unmodified tatqa_dataset_*.json file?"
     if not isinstance(item, dict) or not {"table", "paragraphs", "questions"} <= item.keys():
         got = sorted(item) if isinstance(item, dict) else type(item).__name__
         raise HarnessError(f"{where}: expected an object with table, paragraphs and questions, got {got}. {fix}")
-    table, paragraphs = item["table"], item["paragraphs"]
+    raw = RawContext.read(item)
+    table, paragraphs = raw.table, raw.paragraphs
     rows = table.get("table") if isinstance(table, dict) else None
     if (not isinstance(rows, list) or not all(isinstance(r, list) for r in rows)
             or not all(isinstance(c, str) for r in rows for c in r)):
         raise HarnessError(f"{where}: expected table.table to be a list of rows of strings, got "
                            f"{type(rows).__name__}. {fix}")
-    if not isinstance(paragraphs, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("text"), str) for p in paragraphs):
+    read = [RawParagraph.read(p) for p in paragraphs] if isinstance(paragraphs, list) else None
+    if read is None or not all(isinstance(p, RawParagraph) and isinstance(p.text, str) for p in read):
         raise HarnessError(f"{where}: expected paragraphs to be a list of {{uid, order, text}}. {fix}")
-    if not isinstance(item["questions"], list):
-        raise HarnessError(f"{where}: expected questions to be a list, got {type(item['questions']).__name__}. {fix}")
-    ordered = sorted(paragraphs, key=lambda p: _int(p.get("order")))
-    return Context(
+    if not isinstance(raw.questions, list):
+        raise HarnessError(f"{where}: expected questions to be a list, got {type(raw.questions).__name__}. {fix}")
+    ordered = sorted(read, key=lambda p: _int(p.order))
+    context = Context(
         uid=str(table.get("uid", "")),
         table=tuple(tuple(row) for row in rows),
-        paragraphs=tuple(Paragraph(str(p.get("uid", "")), _int(p.get("order")), p["text"]) for p in ordered),
+        paragraphs=tuple(Paragraph(str(p.uid), _int(p.order), p.text) for p in ordered),
     )
+    return context, raw.questions
 
 
 def _int(value: object) -> int:
@@ -220,21 +268,19 @@ def _int(value: object) -> int:
         return 0
 
 
-def _unusable(q: object, seen: set[str]) -> str | None:
+def _unusable(q: RawQuestion, seen: set[str]) -> str | None:
     """Why a question cannot be scored, or None."""
-    if not isinstance(q, dict):
-        return f"not an object: {type(q).__name__}"
-    uid, answer, kind = q.get("uid"), q.get("answer"), q.get("answer_type")
+    uid, answer, kind = q.uid, q.answer, q.answer_type
     if not isinstance(uid, str) or not uid:
         return "no uid"
     if uid in seen:
         return "repeated uid"
-    if not isinstance(q.get("question"), str) or not q["question"].strip():
+    if not isinstance(q.question, str) or not q.question.strip():
         return "no question text"
     if kind not in ANSWER_TYPES:
         return f"unknown answer_type {kind!r}"
-    if q.get("scale") not in SCALES:
-        return f"unknown scale {q.get('scale')!r}"
+    if q.scale not in SCALES:
+        return f"unknown scale {q.scale!r}"
     if kind in ("span", "multi-span"):
         if not isinstance(answer, list) or not answer or not all(isinstance(s, str) and s.strip() for s in answer):
             return f"{kind} answer is not a non-empty list of strings: {answer!r}"[:200]

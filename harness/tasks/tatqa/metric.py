@@ -71,13 +71,17 @@ class ItemScore:
 def parse_number(text: str) -> tuple[Decimal, bool] | None:
     """The value of a span that is wholly a number, and whether it was written with ``%``; else None."""
     m = _NUMBER.match(text.strip())
-    if not m or bool(m["open"]) != bool(m["close"]):
+    if not m:
         return None
-    value = Decimal(m["digits"].replace(",", ""))
-    if m["word"]:
-        value *= _WORD_FACTOR[m["word"].lower()]
-    negative = bool(m["open"]) ^ (m["sign"] in ("-", "\u2212")) ^ (m["sign2"] in ("-", "\u2212"))
-    return (-value if negative else value), bool(m["pct"] or m["pct2"])
+    sign, opened, sign2, digits, pct, closed, pct2, word = m.group(
+        "sign", "open", "sign2", "digits", "pct", "close", "pct2", "word")
+    if bool(opened) != bool(closed):
+        return None
+    value = Decimal(digits.replace(",", ""))
+    if word:
+        value *= _WORD_FACTOR[word.lower()]
+    negative = bool(opened) ^ (sign in ("-", "\u2212")) ^ (sign2 in ("-", "\u2212"))
+    return (-value if negative else value), bool(pct or pct2)
 
 
 def number_token(value: Decimal, percent_sign: bool, scale: str, *, raw: bool = False) -> str:

@@ -3,7 +3,9 @@ latency and cost per model × strategy; the published anchors as context; and a 
 it fails, computed from its numbers. JSON, Markdown, a predictions CSV and terminal lines.
 
 Scores come from :mod:`harness.tasks.tatqa.metric` (the paper's EM and numeracy-aware F1); costs from
-:mod:`harness.economics`, like the sentiment report.
+:mod:`harness.economics`, like the sentiment report. Cases are typed once (:class:`TatqaCase`), rows are built as
+:class:`TatqaRow`, and every output reads a :class:`TatqaReport` (:mod:`harness.tasks.tatqa.rows`), never
+``report["key"]``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from harness import economics
-from harness.tasks.tatqa.data import ANSWER_TYPES, Question, answer_from_dict
-from harness.tasks.tatqa.metric import GroupScores, score
+from harness.report.rows import Cost, Latency
+from harness.tasks.tatqa.data import ANSWER_TYPES, Question
+from harness.tasks.tatqa.metric import score
+from harness.tasks.tatqa.rows import LATENCY_KEYS, EmAnchor, GroupScore, TatqaCase, TatqaReport, TatqaRow
 
 SCHEMA_VERSION = 1
-
-
-def _group(g: GroupScores) -> dict[str, Any]:
-    return {"n": g.n, "em": g.em, "em_ci95": list(g.em_ci), "f1": g.f1, "f1_ci95": list(g.f1_ci)}
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
@@ -33,134 +33,141 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
+def _row(pair: tuple[str, str], items: Sequence[TatqaCase], raw: Sequence[Mapping[str, Any]],
+         by_index: Mapping[str, Question], *, expected: int, seed: int, resamples: int, machine: Any,
+         prices: Any) -> TatqaRow:
+    scores = score([by_index[c.example_id] for c in items], [c.pred for c in items], resamples=resamples, seed=seed)
+    timed = [c for c in items if c.latency_s is not None]
+    sources = sorted({c.latency_source for c in timed})
+    errors = sum(1 for c in items if c.error)
+    overall = GroupScore.of(scores.overall)
+    return TatqaRow(
+        model=pair[0], strategy=pair[1], n=len(items), expected=expected,
+        em=overall.em, em_ci95=overall.em_ci95, f1=overall.f1, f1_ci95=overall.f1_ci95,
+        per_type={t: GroupScore.of(g) for t, g in scores.per_type.items()},
+        per_source={t: GroupScore.of(g) for t, g in scores.per_source.items()},
+        scale_accuracy=scores.scale_accuracy, parse_failures=scores.parse_failures - errors, errors=errors,
+        latency=Latency(source="+".join(sources) if sources else "none",
+                        p50_s=_percentile([c.latency_s for c in timed], 50),  # type: ignore[misc]
+                        p95_s=_percentile([c.latency_s for c in timed], 95),  # type: ignore[misc]
+                        batch_size=max(c.batch_size for c in items),
+                        batch1_s=next((c.batch1_latency_s for c in items if c.batch1_latency_s is not None), None),
+                        keys=LATENCY_KEYS),
+        tokens={"input": sum(c.input_tokens or 0 for c in items), "output": sum(c.output_tokens or 0 for c in items)},
+        cost=Cost.from_json(economics.row_cost(raw, machine=machine, prices=prices, reference=None)),
+        provenance=items[0].provenance,
+        items={c.example_id: [round(s.em, 3), round(s.f1, 3)] for c, s in zip(items, scores.items)},
+    )
+
+
 def build_report(meta: Mapping[str, Any], questions: Sequence[Question], cases: Sequence[Mapping[str, Any]], *,
                  pair_order: Sequence[tuple[str, str]], expected: Mapping[tuple[str, str], int], root: Path,
                  seed: int, resamples: int, machine: Any, prices: Any = None, **_: Any) -> dict[str, Any]:
     from harness.provenance import git_sha, package_versions
 
     by_index = {q.uid: q for q in questions}
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    for case in cases:
-        grouped[(case["model"], case["strategy"])].append(case)
+    grouped: dict[tuple[str, str], list[tuple[TatqaCase, Mapping[str, Any]]]] = defaultdict(list)
+    for raw in cases:
+        case = TatqaCase.from_json(raw)
+        grouped[(case.model, case.strategy)].append((case, raw))
     order = list(pair_order) + sorted(set(grouped) - set(pair_order))
     rows = []
     for pair in order:
-        items = sorted(grouped.get(pair, []), key=lambda c: c["index"])
-        if not items:
-            continue
-        qs = [by_index[c["example_id"]] for c in items]
-        scores = score(qs, [answer_from_dict(c["pred"]) for c in items], resamples=resamples, seed=seed)
-        latencies = [c["latency_s"] for c in items if c["latency_s"] is not None]
-        sources = sorted({c["latency_source"] for c in items if c["latency_s"] is not None})
-        errors = sum(1 for c in items if c["error"])
-        rows.append({
-            "model": pair[0], "strategy": pair[1], "n": len(items), "expected": expected.get(pair, len(items)),
-            **{k: v for k, v in _group(scores.overall).items() if k != "n"},
-            "per_type": {t: _group(g) for t, g in scores.per_type.items()},
-            "per_source": {t: _group(g) for t, g in scores.per_source.items()},
-            "scale_accuracy": scores.scale_accuracy,
-            "parse_failures": scores.parse_failures - errors, "errors": errors,
-            "latency": {"source": "+".join(sources) if sources else "none", "p50_s": _percentile(latencies, 50),
-                        "p95_s": _percentile(latencies, 95), "batch_size": max(c["batch_size"] for c in items),
-                        "batch1_s": next((c["batch1_latency_s"] for c in items if c.get("batch1_latency_s") is not None), None)},
-            "tokens": {"input": sum(c["input_tokens"] or 0 for c in items),
-                       "output": sum(c["output_tokens"] or 0 for c in items)},
-            "cost": economics.row_cost(items, machine=machine, prices=prices, reference=None),
-            "provenance": items[0]["provenance"],
-            "items": {c["example_id"]: [round(s.em, 3), round(s.f1, 3)] for c, s in zip(items, scores.items)},
-        })
+        found = sorted(grouped.get(pair, []), key=lambda found: found[0].index)
+        if found:
+            rows.append(_row(pair, [c for c, _ in found], [raw for _, raw in found], by_index,
+                             expected=expected.get(pair, len(found)), seed=seed, resamples=resamples,
+                             machine=machine, prices=prices))
     partial = [f"{m} · {s}" for (m, s), n in expected.items() if len(grouped.get((m, s), [])) < n]
-    report = {
+    return {
         "schema_version": SCHEMA_VERSION,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_sha": git_sha(root), "packages": package_versions(), "partial": partial, **meta, "rows": rows,
+        "git_sha": git_sha(root), "packages": package_versions(), "partial": partial, **meta,
+        "rows": [r.to_json() for r in rows], "findings": findings(rows, TatqaReport.from_json(meta).anchors_em),
     }
-    report["findings"] = findings(report)
-    return report
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def findings(report: Mapping[str, Any]) -> list[str]:
+def findings(rows: Sequence[TatqaRow], anchors: Sequence[EmAnchor]) -> list[str]:
     """One sentence per row on where it fails, from its own numbers (never a fixed text)."""
-    anchors = report.get("anchors_em") or []
-    gpt4 = next((a["em"] for a in anchors if a["name"].startswith("GPT-4")), None)
+    gpt4 = next((a.em for a in anchors if a.name.startswith("GPT-4")), None)
     out = []
-    for row in report["rows"]:
-        n = row["n"]
-        types = sorted(row["per_type"].items(), key=lambda kv: (kv[1]["em"], -kv[1]["n"]))
-        worst = ", ".join(f"{t} EM {_pct(g['em'])} % of {g['n']}" for t, g in types[:2])
-        zero = [t for t, g in types if g["em"] == 0]
-        parts = [f"{row['model']} · {row['strategy']}: EM {_pct(row['em'])} % "
-                 f"[{_pct(row['em_ci95'][0])}, {_pct(row['em_ci95'][1])}] on {n} questions"]
+    for row in rows:
+        n = row.n
+        types = sorted(row.per_type.items(), key=lambda kv: (kv[1].em, -kv[1].n))
+        worst = ", ".join(f"{t} EM {_pct(g.em)} % of {g.n}" for t, g in types[:2])
+        zero = [t for t, g in types if g.em == 0]
+        parts = [f"{row.model} · {row.strategy}: EM {_pct(row.em)} % "
+                 f"[{_pct(row.em_ci95[0])}, {_pct(row.em_ci95[1])}] on {n} questions"]
         if gpt4 is not None:
-            hi = 100 * row["em_ci95"][1]
+            hi = 100 * row.em_ci95[1]
             parts.append(f"below GPT-4's published {gpt4} even at the upper end of its CI" if hi < gpt4
                          else f"its CI reaches GPT-4's published {gpt4}")
         parts.append(f"weakest types: {worst}" + (f" (no exact match at all on {', '.join(zero)})" if zero else ""))
-        failed = row["parse_failures"] + row["errors"]
+        failed = row.parse_failures + row.errors
         parts.append(f"{failed} of {n} replies ({_pct(failed / n)} %) had no parsable 'Answer: ... | Scale: ...' line"
-                     + (f" ({row['errors']} calls failed)" if row["errors"] else ""))
-        parts.append(f"scale right on {_pct(row['scale_accuracy'])} %")
+                     + (f" ({row.errors} calls failed)" if row.errors else ""))
+        parts.append(f"scale right on {_pct(row.scale_accuracy)} %")
         out.append("; ".join(parts) + ".")
     return out
 
 
-def _ci(g: Mapping[str, Any], key: str) -> str:
-    lo, hi = g[f"{key}_ci95"]
-    return f"{_pct(g[key])} [{_pct(lo)}, {_pct(hi)}]"
+def _ci(value: float, ci95: tuple[float, float]) -> str:
+    lo, hi = ci95
+    return f"{_pct(value)} [{_pct(lo)}, {_pct(hi)}]"
 
 
-def _latency(row: Mapping[str, Any]) -> str:
-    lat = row["latency"]
-    if lat["p50_s"] is None:
+def _latency(row: TatqaRow) -> str:
+    lat = row.latency
+    if lat.p50_s is None:
         return "n/a"
-    text = f"{lat['p50_s']:.2f} / {lat['p95_s']:.2f} s ({lat['source']}, batch {lat['batch_size']})"
-    return text + (f"; alone {lat['batch1_s']:.2f} s" if lat.get("batch1_s") else "")
+    text = f"{lat.p50_s:.2f} / {lat.p95_s:.2f} s ({lat.source}, batch {lat.batch_size})"
+    return text + (f"; alone {lat.batch1_s:.2f} s" if lat.batch1_s else "")
 
 
-def _cost(row: Mapping[str, Any]) -> str:
-    cost = row["cost"]
-    per_1k = cost.get("per_1k_usd")
-    return f"${per_1k:.4f} ({cost.get('basis', '')})" if per_1k is not None else str(cost.get("note") or "n/a")
+def _cost(row: TatqaRow) -> str:
+    cost = row.cost
+    if cost.per_1k_usd is not None:
+        return f"${cost.per_1k_usd:.4f} ({cost.basis or ''})"
+    return str(cost.note or "n/a")
 
 
-def leaderboard(report: Mapping[str, Any]) -> list[list[str]]:
+def leaderboard(report: TatqaReport) -> list[list[str]]:
     head = ["model", "strategy", "n", "EM % [95% CI]", "F1 % [95% CI]"] + [f"EM {t}" for t in ANSWER_TYPES] + \
            ["scale acc.", "parse fail.", "latency p50 / p95", "$ per 1k"]
     body = []
-    for r in report["rows"]:
-        per = [f"{_pct(r['per_type'][t]['em'])} (n={r['per_type'][t]['n']})" if t in r["per_type"] else "-"
-               for t in ANSWER_TYPES]
-        body.append([r["model"], r["strategy"], f"{r['n']}/{r['expected']}", _ci(r, "em"), _ci(r, "f1")] + per +
-                    [_pct(r["scale_accuracy"]), f"{r['parse_failures']}" + (f" (+{r['errors']} errors)" if r["errors"] else ""),
+    for r in report.rows:
+        per = [f"{_pct(r.per_type[t].em)} (n={r.per_type[t].n})" if t in r.per_type else "-" for t in ANSWER_TYPES]
+        body.append([r.model, r.strategy, f"{r.n}/{r.expected}", _ci(r.em, r.em_ci95), _ci(r.f1, r.f1_ci95)] + per +
+                    [_pct(r.scale_accuracy), f"{r.parse_failures}" + (f" (+{r.errors} errors)" if r.errors else ""),
                      _latency(r), _cost(r)])
     return [head] + body
 
 
-def per_type_table(report: Mapping[str, Any]) -> list[list[str]]:
+def per_type_table(report: TatqaReport) -> list[list[str]]:
     head = ["model", "strategy", "answer type", "n", "EM % [95% CI]", "F1 % [95% CI]"]
-    return [head] + [[r["model"], r["strategy"], t, str(g["n"]), _ci(g, "em"), _ci(g, "f1")]
-                     for r in report["rows"] for t, g in r["per_type"].items()]
+    return [head] + [[r.model, r.strategy, t, str(g.n), _ci(g.em, g.em_ci95), _ci(g.f1, g.f1_ci95)]
+                     for r in report.rows for t, g in r.per_type.items()]
 
 
-def header_lines(report: Mapping[str, Any]) -> list[str]:
-    data, split = report["data"], report["split"]
-    per = ", ".join(f"{t} {split['per_type_evaluated'][t]}/{data['per_type'][t]}" for t in ANSWER_TYPES)
-    lines = [f"data: TAT-QA {data['file']} ({data['directory']}, sha256 {data['file_sha256'][:12]}, {data['licence']}): "
-             f"{data['questions']} questions from {data['contexts']} contexts, {data['skipped']} unusable skipped",
-             f"evaluated {split['n_evaluated']} of {split['n_total']} test_gold questions ({split['method']}; seed "
-             f"{split['subset_seed']}; per type {per}); --harness-task-option tatqa.subset=all runs every question",
-             f"few-shot pool: {data['pool']} ({data['pool_questions']} questions, never test): "
-             + ", ".join(report.get("few_shot_examples", [])),
+def header_lines(report: TatqaReport) -> list[str]:
+    data, split = report.data, report.split
+    per = ", ".join(f"{t} {split.per_type_evaluated[t]}/{data.per_type[t]}" for t in ANSWER_TYPES)
+    lines = [f"data: TAT-QA {data.file} ({data.directory}, sha256 {data.file_sha256[:12]}, {data.licence}): "
+             f"{data.questions} questions from {data.contexts} contexts, {data.skipped} unusable skipped",
+             f"evaluated {split.n_evaluated} of {split.n_total} test_gold questions ({split.method}; seed "
+             f"{split.subset_seed}; per type {per}); --harness-task-option tatqa.subset=all runs every question",
+             f"few-shot pool: {data.pool} ({data.pool_questions} questions, never test): "
+             + ", ".join(report.few_shot_examples),
              "published EM anchors on the TAT-QA test set (other models, the leaderboard's 1,669 questions; context, "
-             "not a paired comparison): " + "; ".join(f"{a['name']} {a['em']}" for a in report.get("anchors_em", []))]
-    for name, reason in report.get("unavailable", {}).items():
+             "not a paired comparison): " + "; ".join(f"{a.name} {a.em}" for a in report.anchors_em)]
+    for name, reason in report.unavailable.items():
         lines.append(f"not run: {name}: {reason}")
-    if report.get("partial"):
-        lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report['partial'])}")
+    if report.partial:
+        lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report.partial)}")
     return lines
 
 
@@ -171,25 +178,27 @@ def text_table(table: Sequence[Sequence[str]]) -> list[str]:
 
 
 def terminal_lines(report: Mapping[str, Any]) -> list[str]:
-    return header_lines(report) + text_table(leaderboard(report)) + ["where it fails:"] + \
-        ["  " + f for f in report.get("findings", [])]
+    typed = TatqaReport.from_json(report)
+    return header_lines(typed) + text_table(leaderboard(typed)) + ["where it fails:"] + \
+        ["  " + f for f in typed.findings]
 
 
 def markdown(report: Mapping[str, Any]) -> str:
     from harness.report.markdown import markdown_table
 
-    out = [f"# {report['task']} leaderboard", ""]
-    out += [f"> {line}" for line in header_lines(report)]
+    typed = TatqaReport.from_json(report)
+    out = [f"# {typed.task} leaderboard", ""]
+    out += [f"> {line}" for line in header_lines(typed)]
     out += ["", "EM and F1 in % (the TAT-QA paper's metrics: exact match after normalisation and numeracy-aware "
                 "bag-of-words F1, numbers compared after applying the scale, so a right number at the wrong scale "
                 "scores 0); 95 % bootstrap CIs over questions.", ""]
-    out += markdown_table(leaderboard(report))
-    out += ["", "## Per answer type", ""] + markdown_table(per_type_table(report))
-    out += ["", "## Where it fails (computed from the numbers above)", ""] + [f"- {f}" for f in report["findings"]]
+    out += markdown_table(leaderboard(typed))
+    out += ["", "## Per answer type", ""] + markdown_table(per_type_table(typed))
+    out += ["", "## Where it fails (computed from the numbers above)", ""] + [f"- {f}" for f in typed.findings]
     out += ["", "## Where each row comes from", ""]
-    out += [f"- **{r['model']} · {r['strategy']}**: {r['provenance']}" for r in report["rows"]]
-    out += ["", f"Generated {report['created_at']} at git {report['git_sha'] or 'unknown'}; template "
-                f"{report['template_version']}; bootstrap {report['bootstrap_resamples']} resamples.", ""]
+    out += [f"- **{r.model} · {r.strategy}**: {r.provenance}" for r in typed.rows]
+    out += ["", f"Generated {typed.created_at} at git {typed.git_sha or 'unknown'}; template "
+                f"{typed.template_version}; bootstrap {typed.bootstrap_resamples} resamples.", ""]
     return "\n".join(out)
 
 
@@ -197,20 +206,19 @@ def predictions_csv(cases: Sequence[Mapping[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["model", "strategy", "uid", "gold", "parsed", "reply", "error"])
-    for c in cases:
-        pred = c["pred"]
-        writer.writerow([c["model"], c["strategy"], c["example_id"], c["gold"],
-                         "" if pred is None else f"{pred['text']} | {pred['scale'] or 'none'}", c["reply"], c["error"] or ""])
+    for c in map(TatqaCase.from_json, cases):
+        parsed = "" if c.pred is None else f"{c.pred.text} | {c.pred.scale or 'none'}"
+        writer.writerow([c.model, c.strategy, c.example_id, c.gold, parsed, c.reply, c.error or ""])
     return buffer.getvalue()
 
 
 def write(report: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], directory: Path) -> dict[str, Path]:
     from harness.files import atomic_write_text
 
-    stem = report["task"]
-    paths = {"json": Path(directory) / f"{stem}.json", "markdown": Path(directory) / f"{stem}.md",
-             "csv": Path(directory) / f"{stem}_predictions.csv"}
-    atomic_write_text(paths["json"], json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    atomic_write_text(paths["markdown"], markdown(report))
-    atomic_write_text(paths["csv"], predictions_csv(cases))
-    return paths
+    stem = TatqaReport.from_json(report).task
+    json_path, markdown_path, csv_path = (Path(directory) / f"{stem}{end}"
+                                          for end in (".json", ".md", "_predictions.csv"))
+    atomic_write_text(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(markdown_path, markdown(report))
+    atomic_write_text(csv_path, predictions_csv(cases))
+    return {"json": json_path, "markdown": markdown_path, "csv": csv_path}

@@ -23,6 +23,7 @@ from harness.tasks.tatqa import report as tatqa_report
 from harness.tasks.tatqa.data import ANSWER_TYPES, Question, answer_dict, answer_from_dict, load_tatqa
 from harness.tasks.tatqa.prompts import (MAX_NEW_TOKENS, STRATEGIES, TEMPLATE_VERSION, format_answer, parse_reply,
                                          render, render_context, select_shots, training_messages)
+from harness.tasks.tatqa.rows import EmAnchor, TatqaDataInfo, TatqaSplitInfo
 from harness.tasks.training import TrainingData, TrainingRequest, carve_validation, stratified_take
 
 __all__ = ["ANCHORS", "DEFAULT_SUBSET", "MAX_BATCH", "MIN_PER_TYPE", "TASK", "Tatqa", "answer_dict",
@@ -134,23 +135,20 @@ class Tatqa(Task):
             test=test, train=(), shots=shots,
             context={"batch_size": min(config.batch_size, MAX_BATCH), "full_test": full_test},
             meta={
-                "data": {
-                    "source": "tatqa", "file": test_split.path.name, "file_sha256": test_split.sha256,
-                    "directory": str(test_split.path.parent), "is_sample": False, "notes": [],
-                    "questions": len(test_split.questions), "contexts": test_split.contexts,
-                    "skipped": len(test_split.skipped), "per_type": test_split.counts(),
-                    "pool": pool.path.name, "pool_questions": len(pool.questions), "licence": "CC BY 4.0",
-                },
-                "split": {
-                    "test": "test_gold", "n_total": len(test_split.questions), "n_evaluated": len(test),
-                    "subset": raw, "subset_seed": config.seed, "per_type_evaluated": evaluated,
-                    "method": ("all questions" if raw == "all" else
-                               f"stratified by answer type (proportional, at least {MIN_PER_TYPE} per type), "
-                               f"seeded, file order"),
-                    "limit": config.limit, "uids": [e.id for e in test],
-                },
+                "data": TatqaDataInfo(
+                    file=test_split.path.name, file_sha256=test_split.sha256, directory=str(test_split.path.parent),
+                    questions=len(test_split.questions), contexts=test_split.contexts,
+                    skipped=len(test_split.skipped), per_type=test_split.counts(), pool=pool.path.name,
+                    pool_questions=len(pool.questions), licence="CC BY 4.0").to_json(),
+                "split": TatqaSplitInfo(
+                    test="test_gold", n_total=len(test_split.questions), n_evaluated=len(test), subset=raw,
+                    subset_seed=config.seed, per_type_evaluated=evaluated,
+                    method=("all questions" if raw == "all" else
+                            f"stratified by answer type (proportional, at least {MIN_PER_TYPE} per type), "
+                            f"seeded, file order"),
+                    limit=config.limit, uids=tuple(e.id for e in test)).to_json(),
                 "few_shot_examples": [q.uid for q in shots],
-                "anchors_em": [{"name": n, "em": v} for n, v in ANCHORS],
+                "anchors_em": [EmAnchor(name=n, em=v).to_json() for n, v in ANCHORS],
             },
             extra={"questions": subset},
         )

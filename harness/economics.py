@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from harness import HarnessError, humanize
 from harness.models.card import TrainingCompute
@@ -215,11 +215,22 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b not in (None, 0) else None
 
 
-def versus(tuned: Row, other: Row, training: Mapping[str, Any], *, monthly_volume: int) -> dict[str, Any]:
+class TrainingPrice(Protocol):
+    """What :func:`versus` reads of a training cost: :class:`harness.report.run.Training` (the report package
+    imports this module, so it is named here by shape)."""
+
+    @property
+    def usd(self) -> float | None: ...
+
+    @property
+    def note(self) -> str | None: ...
+
+
+def versus(tuned: Row, other: Row, training: TrainingPrice, *, monthly_volume: int) -> dict[str, Any]:
     """Latency and cost ratios, break-even volume and payback of a fine-tuned row against another row
-    (``training``: :func:`training_cost`'s answer)."""
+    (``training``: :func:`training_cost`'s answer, typed)."""
     a_cost, b_cost = tuned.cost.per_call_usd, other.cost.per_call_usd
-    training_usd = training.get("usd")
+    training_usd = training.usd
     out: dict[str, Any] = {
         "a": tuned.name, "b": other.name,
         "latency_ratio": _ratio(tuned.latency.p50_s, other.latency.p50_s),
@@ -230,7 +241,7 @@ def versus(tuned: Row, other: Row, training: Mapping[str, Any], *, monthly_volum
     if a_cost is None or b_cost is None or training_usd is None:
         missing = [r for r, c in ((tuned.name, a_cost), (other.name, b_cost)) if c is None]
         out["break_even_note"] = ("not computable: no cost for " + " and ".join(missing) if missing
-                                  else "not computable: " + str(training.get("note")))
+                                  else "not computable: " + str(training.note))
         return out
     n = break_even(training_usd, a_cost, b_cost)
     out["break_even_requests"] = n

@@ -8,6 +8,7 @@ from harness.compare import mcnemar_mde
 from harness.models.card import TrainingCompute
 from harness.pricing import MachinePrice, load_machine_prices, load_prices
 from harness.report.rows import Row
+from harness.report.run import Training
 from harness.results import CaseResult
 
 MACHINE = MachinePrice("test-cpu", 0.36, "cpu", "test machine", "2026-01-01", "test")
@@ -89,7 +90,7 @@ def test_break_even_payback_and_sensitivity():
         "cost": {"per_call_usd": per_call, "basis": basis, **k}})
     tuned = row("adapter:a", 0.001, "machine time", 0.1, dollars_per_hour=0.36)
     api = row("openai:b", 0.003, "billed", 0.5)
-    v = economics.versus(tuned, api, {"usd": 10.0}, monthly_volume=1000)
+    v = economics.versus(tuned, api, Training(usd=10.0), monthly_volume=1000)
     assert v["break_even_requests"] == pytest.approx(5000) and v["payback_months"] == pytest.approx(5)
     assert v["latency_ratio"] == pytest.approx(0.2) and v["cost_ratio"] == pytest.approx(1 / 3)
     grid = v["sensitivity"]["break_even_requests"]
@@ -98,7 +99,7 @@ def test_break_even_payback_and_sensitivity():
     assert grid[one[0]][one[1] + 1] < grid[one[0]][one[1]]  # a dearer API pays off sooner
     assert grid[0][one[1]] < grid[one[0]][one[1]]  # a cheaper machine pays off sooner
     assert grid[-1][one[1]] is None  # at 4× $/h serving costs more than the API: never
-    unknown = economics.versus(tuned, row("openai:c", None, None, 0.5), {"usd": 10.0}, monthly_volume=1000)
+    unknown = economics.versus(tuned, row("openai:c", None, None, 0.5), Training(usd=10.0), monthly_volume=1000)
     assert unknown["break_even_requests"] is None and unknown["break_even_note"].startswith("not computable")
 
 
@@ -134,7 +135,8 @@ def test_break_even_and_payback_read_as_words_never_e_notation():
     row = lambda model, per_call, basis: Row.from_json({  # noqa: E731
         "model": model, "strategy": "s", "latency": {"p50_s": 0.1},
         "cost": {"per_call_usd": per_call, "basis": basis, "dollars_per_hour": 0.08}})
-    v = economics.versus(row("adapter:a", 7.6e-7, "machine time"), row("openai:b", 3.7e-3, "billed"), {"usd": 0.055},
+    v = economics.versus(row("adapter:a", 7.6e-7, "machine time"), row("openai:b", 3.7e-3, "billed"),
+                         Training(usd=0.055),
                          monthly_volume=100_000)
     assert v["break_even_note"] == "15 requests"
     for value in (v["break_even_note"], economics.format_requests(v["break_even_requests"]),

@@ -21,7 +21,7 @@ from harness.metrics import score
 from harness.pricing import MachinePrice, PriceTable, default_machine, load_machine_prices
 from harness.provenance import git_sha, package_versions
 from harness.report.rows import Row
-from harness.report.run import SCHEMA_VERSION, Items
+from harness.report.run import SCHEMA_VERSION, Items, Training
 from harness.results import CaseResult
 
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
@@ -131,7 +131,8 @@ def _economics(rows: Sequence[Row], targets: Sequence[tuple[str, str]], adapters
     training = {m: economics.training_cost(cards.get(m), machine=machine, gpu_machine=gpu_machine)
                 for m, _ in targets}
     by_pair = {(r.model, r.strategy): r for r in rows}
-    versus = [economics.versus(by_pair[t], other, training[t[0]], monthly_volume=monthly_volume)
+    typed = {m: Training.from_json(t) for m, t in training.items()}
+    versus = [economics.versus(by_pair[t], other, typed[t[0]], monthly_volume=monthly_volume)
               for t in targets if t in by_pair for other in rows if (other.model, other.strategy) != t]
     return {
         "machine": {"name": machine.name, "dollars_per_hour": machine.dollars_per_hour, "kind": machine.kind,

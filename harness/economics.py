@@ -1,6 +1,7 @@
 """What each row costs, whether fine-tuning pays off, and which rows are worth their price.
 
-Plain functions over case dictionaries and report rows (no pytest, no model imports):
+Plain functions over typed cases (:class:`~harness.results.CaseResult`) and report rows
+(:class:`~harness.report.rows.Row`), no pytest, no model imports:
 
 * :func:`row_cost`: $ per call, per 1k requests and in total. API calls are billed tokens at the price
   table's prices; local models are measured time × an hourly machine price (``harness/prices.toml``
@@ -16,14 +17,19 @@ Plain functions over case dictionaries and report rows (no pytest, no model impo
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from harness import HarnessError, humanize
 from harness.models.card import TrainingCompute
 from harness.models.registry import Role, find
 from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
                              match_gpu, user_machine)
+from harness.results import CaseResult
+
+if TYPE_CHECKING:  # only for annotations: the report package imports this module
+    from harness.report.rows import Row
 
 HOURLY_FACTORS = (0.5, 1.0, 2.0, 4.0)
 API_PRICE_FACTORS = (0.25, 0.5, 1.0, 2.0)
@@ -86,37 +92,51 @@ def _none(note: str, basis: str | None = None) -> dict[str, Any]:
     return {"total_usd": None, "per_call_usd": None, "per_1k_usd": None, "basis": basis, "note": note, "calls": 0}
 
 
-def reference_tokens(grouped: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class ReferenceTokens:
+    """Mean input / output tokens per call measured on a zero-shot row (``row``: ``model · strategy``)."""
+
+    row: str
+    calls: int
+    input: float
+    output: float
+
+
+def reference_tokens(grouped: Mapping[tuple[str, str], Sequence[CaseResult | Mapping[str, Any]]]
+                     ) -> ReferenceTokens | None:
     """Mean input / output tokens per call of a zero-shot row that measured them (an API row first)."""
     best = None
-    for (model, strategy), cases in grouped.items():
+    for (model, strategy), row in grouped.items():
         if strategy != "zero_shot":
             continue
-        counted = [c for c in cases if c.get("input_tokens") and c.get("output_tokens") is not None]
+        cases = [CaseResult.of(c) for c in row]
+        counted = [c for c in cases if c.input_tokens and c.output_tokens is not None]
         if len(counted) < max(1, len(cases) // 2):
             continue
-        rank = 0 if cases[0].get("kind") == "api" else 1
-        found = {"row": f"{model} · {strategy}", "calls": len(counted),
-                 "input": sum(c["input_tokens"] for c in counted) / len(counted),
-                 "output": sum(c["output_tokens"] for c in counted) / len(counted)}
+        rank = 0 if cases[0].kind == "api" else 1
+        found = ReferenceTokens(row=f"{model} · {strategy}", calls=len(counted),
+                                input=sum(c.input_tokens or 0 for c in counted) / len(counted),
+                                output=sum(c.output_tokens or 0 for c in counted) / len(counted))
         if best is None or rank < best[0]:
             best = (rank, found)
     return best[1] if best else None
 
 
-def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, prices: PriceTable | None,
-             reference: Mapping[str, Any] | None) -> dict[str, Any]:
-    kind = cases[0].get("kind", "local")
-    model = cases[0]["model"]
+def row_cost(cases: Sequence[CaseResult | Mapping[str, Any]], *, machine: MachinePrice, prices: PriceTable | None,
+             reference: ReferenceTokens | None) -> dict[str, Any]:
+    """What the cases of one row cost (the report row's ``cost``): billed, machine time or estimated."""
+    cases = [CaseResult.of(c) for c in cases]  # a dictionary (a task report that reads them) is read once
+    kind = cases[0].kind
+    model = cases[0].model
     calls = len(cases)
     if kind == "api":
-        costs = [c.get("cost_usd") for c in cases]
+        costs = [c.cost_usd for c in cases]
         if any(cost is None for cost in costs):
             priced = sum(cost is not None for cost in costs)
             return _none("price unknown" if priced == 0 else f"price unknown for {calls - priced} calls")
-        return _money(float(sum(costs)), calls, "billed", "tokens × price table")
+        return _money(float(sum(cost or 0.0 for cost in costs)), calls, "billed", "tokens × price table")
     if kind == "local":
-        times = [c["latency_s"] for c in cases if c.get("latency_s") is not None]
+        times = [c.latency_s for c in cases if c.latency_s is not None]
         if len(times) < calls:
             return _none(f"not computable: {calls - len(times)} of {calls} calls have no measured time")
         hours = sum(times) / 3600
@@ -125,7 +145,7 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
                       f"measured time × ${machine.dollars_per_hour:g}/h ({machine.name}"
                       + (f"; {machine.selection})" if machine.selection else ")"),
                       machine=machine.name, dollars_per_hour=machine.dollars_per_hour,
-                      batch_size=max(c.get("batch_size", 1) for c in cases), machine_seconds=sum(times), **chosen)
+                      batch_size=max(c.batch_size for c in cases), machine_seconds=sum(times), **chosen)
     priced_as = api_model(model)
     price = prices.lookup(priced_as) if prices is not None and priced_as else None
     if price is None:
@@ -133,11 +153,11 @@ def row_cost(cases: Sequence[Mapping[str, Any]], *, machine: MachinePrice, price
     if reference is None:
         return _none("not computable: no recorded tokens; run a zero-shot API row (e.g. "
                      "openai:smollm2-135m-instruct-q4_1) alongside to estimate them", "estimated")
-    per_call = cost_usd(price, round(reference["input"]), round(reference["output"]))
+    per_call = cost_usd(price, round(reference.input), round(reference.output))
     return _money(per_call * calls, calls, "estimated",
-                  f"estimated: {priced_as} prices × mean tokens per call measured on {reference['row']} "
-                  f"({reference['input']:.0f} in / {reference['output']:.0f} out; its prompt and tokenizer, "
-                  "not the published run's own)", reference_row=reference["row"])
+                  f"estimated: {priced_as} prices × mean tokens per call measured on {reference.row} "
+                  f"({reference.input:.0f} in / {reference.output:.0f} out; its prompt and tokenizer, "
+                  "not the published run's own)", reference_row=reference.row)
 
 
 # -- training ---------------------------------------------------------------------------------------------
@@ -195,29 +215,41 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b not in (None, 0) else None
 
 
-def versus(tuned: Mapping[str, Any], other: Mapping[str, Any], training: Mapping[str, Any], *,
-           monthly_volume: int) -> dict[str, Any]:
-    """Latency and cost ratios, break-even volume and payback of a fine-tuned row against another row."""
-    a_cost, b_cost = tuned["cost"]["per_call_usd"], other["cost"]["per_call_usd"]
+class TrainingPrice(Protocol):
+    """What :func:`versus` reads of a training cost: :class:`harness.report.run.Training` (the report package
+    imports this module, so it is named here by shape)."""
+
+    @property
+    def usd(self) -> float | None: ...
+
+    @property
+    def note(self) -> str | None: ...
+
+
+def versus(tuned: Row, other: Row, training: TrainingPrice, *, monthly_volume: int) -> dict[str, Any]:
+    """Latency and cost ratios, break-even volume and payback of a fine-tuned row against another row
+    (``training``: :func:`training_cost`'s answer, typed)."""
+    a_cost, b_cost = tuned.cost.per_call_usd, other.cost.per_call_usd
+    training_usd = training.usd
     out: dict[str, Any] = {
-        "a": f"{tuned['model']} · {tuned['strategy']}", "b": f"{other['model']} · {other['strategy']}",
-        "latency_ratio": _ratio(tuned["latency"]["p50_s"], other["latency"]["p50_s"]),
-        "cost_ratio": _ratio(a_cost, b_cost), "other_cost_basis": other["cost"].get("basis"),
-        "training_usd": training.get("usd"), "monthly_volume": monthly_volume,
+        "a": tuned.name, "b": other.name,
+        "latency_ratio": _ratio(tuned.latency.p50_s, other.latency.p50_s),
+        "cost_ratio": _ratio(a_cost, b_cost), "other_cost_basis": other.cost.basis,
+        "training_usd": training_usd, "monthly_volume": monthly_volume,
         "break_even_requests": None, "payback_months": None, "sensitivity": None,
     }
-    if a_cost is None or b_cost is None or training.get("usd") is None:
-        missing = [r for r, c in ((out["a"], a_cost), (out["b"], b_cost)) if c is None]
+    if a_cost is None or b_cost is None or training_usd is None:
+        missing = [r for r, c in ((tuned.name, a_cost), (other.name, b_cost)) if c is None]
         out["break_even_note"] = ("not computable: no cost for " + " and ".join(missing) if missing
-                                  else "not computable: " + str(training.get("note")))
+                                  else "not computable: " + str(training.note))
         return out
-    n = break_even(training["usd"], a_cost, b_cost)
+    n = break_even(training_usd, a_cost, b_cost)
     out["break_even_requests"] = n
     out["payback_months"] = None if n is None else n / monthly_volume
     out["break_even_note"] = ("never: the fine-tuned row costs as much or more per request" if n is None
                               else f"{humanize.requests(n)} requests")
-    if tuned["cost"].get("basis") == "machine time" and other["cost"].get("basis") in ("billed", "estimated"):
-        out["sensitivity"] = sensitivity(training["usd"], a_cost, b_cost, tuned["cost"]["dollars_per_hour"])
+    if tuned.cost.basis == "machine time" and other.cost.basis in ("billed", "estimated"):
+        out["sensitivity"] = sensitivity(training_usd, a_cost, b_cost, tuned.cost.extra["dollars_per_hour"])
     return out
 
 
@@ -233,13 +265,13 @@ def sensitivity(training_usd: float, own_per_call: float, api_per_call: float, d
 
 # -- Pareto -----------------------------------------------------------------------------------------------
 
-def pareto(rows: Sequence[Mapping[str, Any]], cost_of) -> list[str | None]:
+def pareto(rows: Sequence[Row], cost_of: Callable[[Row], float | None]) -> list[str | None]:
     """For each row: ``"frontier"``, ``"dominated by <row>"``, or None when it has no cost/F1 to place.
 
     A row is dominated when another has weighted F1 at least as high and cost at most as high, one of
     them strictly. ``cost_of(row)`` gives the x value (lower is better) or None.
     """
-    points = [(cost_of(r), r["weighted_f1"]) for r in rows]
+    points = [(cost_of(r), r.weighted_f1) for r in rows]
     out: list[str | None] = []
     for i, (x, y) in enumerate(points):
         if x is None or y is None or math.isnan(x):
@@ -249,7 +281,7 @@ def pareto(rows: Sequence[Mapping[str, Any]], cost_of) -> list[str | None]:
               and (x2 < x or y2 > y)]
         if by:
             best = max(by, key=lambda j: points[j][1])
-            out.append(f"dominated by {rows[best]['model']} · {rows[best]['strategy']}")
+            out.append(f"dominated by {rows[best].name}")
         else:
             out.append("frontier")
     return out

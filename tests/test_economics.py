@@ -7,14 +7,19 @@ from harness import HarnessError, economics
 from harness.compare import mcnemar_mde
 from harness.models.card import TrainingCompute
 from harness.pricing import MachinePrice, load_machine_prices, load_prices
+from harness.report.rows import Row
+from harness.report.run import Training
+from harness.results import CaseResult
 
 MACHINE = MachinePrice("test-cpu", 0.36, "cpu", "test machine", "2026-01-01", "test")
 GPU = MachinePrice("test-gpu", 3.6, "gpu", "test gpu", "2026-01-01", "test")
 
 
 def _case(model="m", strategy="zero_shot", kind="local", latency=0.5, **extra):
-    return {"model": model, "strategy": strategy, "kind": kind, "latency_s": latency, "batch_size": 4,
-            "cost_usd": None, "input_tokens": None, "output_tokens": None, **extra}
+    return CaseResult(task="t", model=model, strategy=strategy, index=0, example_id="e", gold="positive",
+                      pred="positive", reply="positive", latency_s=latency, latency_source="measured", batch_size=4,
+                      input_tokens=extra.pop("input_tokens", None), output_tokens=extra.pop("output_tokens", None),
+                      error=None, provenance="test", kind=kind, **extra)
 
 
 def test_machine_table_is_dated_sourced_and_has_a_default_per_kind():
@@ -59,7 +64,7 @@ def test_published_rows_are_estimated_from_another_rows_tokens_or_not_computable
     grouped = {("openai:x", "zero_shot"): [_case("openai:x", kind="api", input_tokens=100, output_tokens=2)] * 4,
                ("openai:x", "cot"): [_case("openai:x", "cot", kind="api", input_tokens=900, output_tokens=200)] * 4}
     reference = economics.reference_tokens(grouped)
-    assert reference["row"] == "openai:x · zero_shot" and reference["input"] == 100
+    assert reference.row == "openai:x · zero_shot" and reference.input == 100
     published = [_case("published-gpt-4", "published_zero_shot", kind="replayed", latency=None)] * 3
     cost = economics.row_cost(published, machine=MACHINE, prices=load_prices(), reference=reference)
     price = load_prices().lookup("gpt-4")
@@ -80,11 +85,12 @@ def test_training_cost_uses_the_cards_price_then_the_table():
 def test_break_even_payback_and_sensitivity():
     assert economics.break_even(10.0, own_per_call=0.001, other_per_call=0.003) == pytest.approx(5000)
     assert economics.break_even(10.0, own_per_call=0.003, other_per_call=0.001) is None  # never pays off
-    row = lambda model, per_call, basis, p50, **k: {"model": model, "strategy": "s", "latency": {"p50_s": p50},  # noqa: E731
-                                                   "cost": {"per_call_usd": per_call, "basis": basis, **k}}
+    row = lambda model, per_call, basis, p50, **k: Row.from_json({  # noqa: E731
+        "model": model, "strategy": "s", "latency": {"p50_s": p50},
+        "cost": {"per_call_usd": per_call, "basis": basis, **k}})
     tuned = row("adapter:a", 0.001, "machine time", 0.1, dollars_per_hour=0.36)
     api = row("openai:b", 0.003, "billed", 0.5)
-    v = economics.versus(tuned, api, {"usd": 10.0}, monthly_volume=1000)
+    v = economics.versus(tuned, api, Training(usd=10.0), monthly_volume=1000)
     assert v["break_even_requests"] == pytest.approx(5000) and v["payback_months"] == pytest.approx(5)
     assert v["latency_ratio"] == pytest.approx(0.2) and v["cost_ratio"] == pytest.approx(1 / 3)
     grid = v["sensitivity"]["break_even_requests"]
@@ -93,16 +99,17 @@ def test_break_even_payback_and_sensitivity():
     assert grid[one[0]][one[1] + 1] < grid[one[0]][one[1]]  # a dearer API pays off sooner
     assert grid[0][one[1]] < grid[one[0]][one[1]]  # a cheaper machine pays off sooner
     assert grid[-1][one[1]] is None  # at 4× $/h serving costs more than the API: never
-    unknown = economics.versus(tuned, row("openai:c", None, None, 0.5), {"usd": 10.0}, monthly_volume=1000)
+    unknown = economics.versus(tuned, row("openai:c", None, None, 0.5), Training(usd=10.0), monthly_volume=1000)
     assert unknown["break_even_requests"] is None and unknown["break_even_note"].startswith("not computable")
 
 
 def test_pareto_marks_dominated_rows_with_what_dominates_them():
-    rows = [{"model": "a", "strategy": "s", "weighted_f1": 0.9, "c": 1.0},
-            {"model": "b", "strategy": "s", "weighted_f1": 0.8, "c": 2.0},   # worse and dearer than a
-            {"model": "c", "strategy": "s", "weighted_f1": 0.7, "c": 0.1},
-            {"model": "d", "strategy": "s", "weighted_f1": 0.95, "c": None}]
-    marks = economics.pareto(rows, lambda r: r["c"])
+    cost = {"a": 1.0, "b": 2.0, "c": 0.1, "d": None}
+    rows = [Row(model="a", strategy="s", weighted_f1=0.9),
+            Row(model="b", strategy="s", weighted_f1=0.8),   # worse and dearer than a
+            Row(model="c", strategy="s", weighted_f1=0.7),
+            Row(model="d", strategy="s", weighted_f1=0.95)]
+    marks = economics.pareto(rows, lambda r: cost[r.model])
     assert marks == ["frontier", "dominated by a · s", "frontier", None]
 
 
@@ -125,9 +132,11 @@ def test_break_even_and_payback_read_as_words_never_e_notation():
     assert economics.format_requests(18.2) == "19" and economics.format_requests(4321) == "4 300"
     assert economics.format_requests(2.5e6) == "2.5 million" and economics.format_requests(None) == "never"
     assert economics.format_months(5 / (30 * 24)) == "5 hours" and economics.format_months(2.4) == "2.4 months"
-    row = lambda model, per_call, basis: {"model": model, "strategy": "s", "latency": {"p50_s": 0.1},  # noqa: E731
-                                          "cost": {"per_call_usd": per_call, "basis": basis, "dollars_per_hour": 0.08}}
-    v = economics.versus(row("adapter:a", 7.6e-7, "machine time"), row("openai:b", 3.7e-3, "billed"), {"usd": 0.055},
+    row = lambda model, per_call, basis: Row.from_json({  # noqa: E731
+        "model": model, "strategy": "s", "latency": {"p50_s": 0.1},
+        "cost": {"per_call_usd": per_call, "basis": basis, "dollars_per_hour": 0.08}})
+    v = economics.versus(row("adapter:a", 7.6e-7, "machine time"), row("openai:b", 3.7e-3, "billed"),
+                         Training(usd=0.055),
                          monthly_volume=100_000)
     assert v["break_even_note"] == "15 requests"
     for value in (v["break_even_note"], economics.format_requests(v["break_even_requests"]),

@@ -18,14 +18,16 @@ from harness.pricing import (
     load_prices,
     match_gpu,
 )
+from harness.results import CaseResult
 
 MACHINES = load_machine_prices()
 DEFAULT_GPU = default_machine("gpu", MACHINES).name
 
 
 def _case(latency=0.5):
-    return {"model": "m", "strategy": "zero_shot", "kind": "local", "latency_s": latency, "batch_size": 4,
-            "cost_usd": None, "input_tokens": None, "output_tokens": None}
+    return CaseResult(task="t", model="m", strategy="zero_shot", index=0, example_id="e", gold="positive",
+                      pred="positive", reply="positive", latency_s=latency, latency_source="measured", batch_size=4,
+                      input_tokens=None, output_tokens=None, error=None, provenance="test")
 
 
 def test_every_gpu_entry_is_dated_sourced_and_the_listed_gpus_are_there():

@@ -75,8 +75,11 @@ def _report(rows, comparisons, versus=(), **extra):
 
 def _versus(tuned, other, training_usd=0.055):
     from harness import economics
+    from harness.report.rows import Row
+    from harness.report.run import Training
 
-    return economics.versus(tuned, other, {"usd": training_usd}, monthly_volume=100_000)
+    return economics.versus(Row.from_json(tuned), Row.from_json(other), Training(usd=training_usd),
+                            monthly_volume=100_000)
 
 
 def _default_like():

@@ -20,7 +20,8 @@ from harness.compare import compare_rows, mcnemar_mde
 from harness.metrics import score
 from harness.pricing import MachinePrice, PriceTable, default_machine, load_machine_prices
 from harness.provenance import git_sha, package_versions
-from harness.report.run import SCHEMA_VERSION, Items
+from harness.report.rows import Row
+from harness.report.run import SCHEMA_VERSION, Items, Training
 from harness.results import CaseResult
 
 SAMPLE_NOTICE = "SAMPLE DATA: these numbers come from the project's synthetic sample, not Financial PhraseBank; they are not comparable to published FPB results"
@@ -47,8 +48,7 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Case], *, labels: Sequ
     for case in map(CaseResult.of, cases):
         grouped[case.row].append(case)
     order = list(pair_order) + sorted(set(grouped) - set(pair_order))
-    as_json = {p: [c.to_json() for c in grouped[p]] for p in order if grouped.get(p)}  # economics reads dicts
-    reference = economics.reference_tokens(as_json)
+    reference = economics.reference_tokens({p: grouped[p] for p in order if grouped.get(p)})
     rows = []
     for pair in order:
         items = sorted(grouped.get(pair, []), key=lambda c: c.index)
@@ -89,12 +89,12 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Case], *, labels: Sequ
                 "output": sum(c.output_tokens or 0 for c in items),
                 "cached_input": sum(c.cached_input_tokens or 0 for c in items),
             },
-            "cost": economics.row_cost([c.to_json() for c in items], machine=machine, prices=prices,
-                                       reference=reference),
+            "cost": economics.row_cost(items, machine=machine, prices=prices, reference=reference),
             "provenance": items[0].provenance,
         })
-    for row, by_cost, by_latency in zip(rows, economics.pareto(rows, lambda r: r["cost"]["per_1k_usd"]),
-                                        economics.pareto(rows, lambda r: r["latency"]["p50_s"])):
+    typed = [Row.from_json(r) for r in rows]  # the rows read once, to place them and to price them against each other
+    for row, by_cost, by_latency in zip(rows, economics.pareto(typed, lambda r: r.cost.per_1k_usd),
+                                        economics.pareto(typed, lambda r: r.latency.p50_s)):
         row["pareto"] = {"cost": by_cost, "latency": by_latency}
     targets = [pair for pair in order if any(c.fine_tuned for c in grouped.get(pair, []))]
     comparisons = compare_rows({p: grouped[p] for p in order if grouped.get(p)}, targets, labels,
@@ -117,22 +117,23 @@ def build_report(meta: Mapping[str, Any], cases: Iterable[Case], *, labels: Sequ
         "mde": {"n": n_items, "alpha": 0.05, "power": 0.8, "method": "McNemar, Connor (1987) approximation",
                 "accuracy_difference_at_discordant_rate": {
                     f"{rate:.2f}": mcnemar_mde(n_items, rate) for rate in (0.05, 0.10, 0.20)}},
-        "economics": _economics(rows, targets, Path(meta.get("adapters_dir") or Path(root) / "adapters"), machine,
+        "economics": _economics(typed, targets, Path(meta.get("adapters_dir") or Path(root) / "adapters"), machine,
                                 gpu_machine, monthly_volume),
         "items": items_table(order, grouped, labels),
     }
 
 
-def _economics(rows: Sequence[Mapping[str, Any]], targets: Sequence[tuple[str, str]], adapters_dir: Path,
+def _economics(rows: Sequence[Row], targets: Sequence[tuple[str, str]], adapters_dir: Path,
                machine: MachinePrice, gpu_machine: MachinePrice, monthly_volume: int) -> dict[str, Any]:
     """Training cost of each fine-tuned row (its card, found in the run's adapters folder) and its economics
     against every other row."""
     cards = economics.read_cards({m for m, _ in targets}, adapters_dir)
     training = {m: economics.training_cost(cards.get(m), machine=machine, gpu_machine=gpu_machine)
                 for m, _ in targets}
-    by_pair = {(r["model"], r["strategy"]): r for r in rows}
-    versus = [economics.versus(by_pair[t], other, training[t[0]], monthly_volume=monthly_volume)
-              for t in targets if t in by_pair for other in rows if (other["model"], other["strategy"]) != t]
+    by_pair = {(r.model, r.strategy): r for r in rows}
+    typed = {m: Training.from_json(t) for m, t in training.items()}
+    versus = [economics.versus(by_pair[t], other, typed[t[0]], monthly_volume=monthly_volume)
+              for t in targets if t in by_pair for other in rows if (other.model, other.strategy) != t]
     return {
         "machine": {"name": machine.name, "dollars_per_hour": machine.dollars_per_hour, "kind": machine.kind,
                     "description": machine.description, "as_of": machine.as_of, "source": machine.source},

@@ -112,6 +112,10 @@ def test_fpb_files_round_trip_or_are_refused_as_ambiguous(rows, newline, final_n
         with pytest.raises(HarnessError, match="the file is UTF-8"):
             parse_fpb_bytes(raw, source="gen.txt", id_prefix="g")
         return
+    if any(0x80 <= b <= 0x9F for b in raw):  # C1 controls: a cp1252 copy, refused with the byte and the fix
+        with pytest.raises(HarnessError, match="C1 bytes 0x"):
+            parse_fpb_bytes(raw, source="gen.txt", id_prefix="g")
+        return
     parsed = parse_fpb_bytes(raw, source="gen.txt", id_prefix="g")
     assert [(e.text, e.label) for e in parsed] == [(text.strip(), label) for text, label in rows]
     assert [e.id for e in parsed] == [f"g-L{i:04d}" for i in range(1, len(rows) + 1)]

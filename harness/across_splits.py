@@ -10,7 +10,7 @@ side by side, so a finance lead can see whether a result is a lucky draw.
   split, or which splits were not.
 
 Nothing is recomputed: every number comes from the runs' own reports, which are checked to be one task,
-complete (not partial), and on distinct test splits.
+complete (not partial, not limited by ``--harness-limit``), of one evaluated size, and on distinct test splits.
 
 A fine-tuned row is trained per split (an adapter refuses a test split it was trained on): an adapter named
 ``<name>-<seed>`` evaluated on split ``seed`` is the row ``<name>`` across splits (``adapter:fpb-sentiment-
@@ -162,7 +162,8 @@ class SplitRun:
 
 
 def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
-    """The reports, checked: one task, complete runs, distinct test splits (at least two)."""
+    """The reports, checked: one task, complete runs of the whole test split (one evaluated size), distinct test
+    splits (at least two)."""
     if len(paths) < 2:
         raise HarnessError(f"expected the reports of at least two splits, got {len(paths)}; run the suite once per "
                            "split (e.g. --harness-seed 78516 --harness-report-dir reports/seed-78516) and pass each JSON")
@@ -177,6 +178,11 @@ def load_runs(paths: Sequence[Path]) -> list[SplitRun]:
             raise HarnessError(f"{path}: a partial (interrupted) run ({report['partial']}): expected complete runs; "
                                "run that split again to the end")
         runs.append(SplitRun(Path(path), run))
+    sizes = [f"{run.path}: {run.split.evaluated}" for run in runs]
+    if any(run.split.limited for run in runs) or len({run.split.n_evaluated for run in runs}) > 1:
+        raise HarnessError(f"expected runs that each evaluated their whole test split, of one size, got "
+                           f"{'; '.join(sizes)}; fix: run each split again without --harness-limit, then combine "
+                           "their reports")
     tasks = {r.report.task for r in runs}
     if len(tasks) > 1:
         raise HarnessError(f"the reports are of different tasks ({sorted(tasks)}): expected one task on several splits")

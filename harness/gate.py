@@ -3,12 +3,14 @@
 A baseline (``python -m harness baseline reports/fpb-sentiment.json``, written to ``baselines/``) holds
 aggregates only: per row the weighted F1 and its CI, accuracy, parse failures, errors and cost, plus
 per-item label codes keyed by example id (no sentence text), so the check can be *paired* on the items
-both runs evaluated. It is written only from a complete run: a partial (interrupted) report is refused.
+both runs evaluated. It is written only from a complete run: a partial (interrupted) or limited
+(``--harness-limit``) report is refused.
 
 The gate REFUSES to pass (one ``FAIL`` line each, with the fix) when
 
 * the run is of another task, or of another test split (its test fingerprint differs from the baseline's);
-* the baseline or the run is partial (``partial`` names rows that got fewer cases than expected);
+* the baseline or the run is partial (``partial`` names rows that got fewer cases than expected), or
+  limited (``--harness-limit``: it evaluated only part of its test split, ``split.limit`` / ``n_evaluated``);
 * a baseline row is missing from the run (the missing rows are named), or a row was compared on fewer
   items than the baseline holds for it (how many, and some missing ids): a gate judges every row and every
   item of its baseline, never a handful of shared ones.
@@ -112,6 +114,11 @@ def _report_for_baseline(report: Any, source: str) -> dict[str, Any]:
         raise HarnessError(f"report {source}: expected a complete run, got a partial one (fewer cases than expected "
                            f"for {', '.join(partial)}); fix: run the suite to the end, then write the baseline from "
                            "its report")
+    limited = SplitInfo.from_json(split)
+    if limited.limited:
+        raise HarnessError(f"report {source}: expected a run of the whole test split, got a limited one "
+                           f"({limited.evaluated}): a gate on it would judge only those items; fix: run the suite "
+                           "without --harness-limit, then write the baseline from its report")
     return report
 
 
@@ -280,6 +287,14 @@ def _partial_checks(report: RunReport, baseline: Baseline) -> list[Check]:
         checks.append(Check("run", "FAIL", "expected a complete run, got a partial one (fewer cases than expected "
                                            f"for {', '.join(report.partial_rows)}); an interrupted run "
                                            "cannot pass the gate; fix: run the suite to the end"))
+    if baseline.split.limited:
+        checks.append(Check("baseline", "FAIL", "expected a baseline written from a complete run, got one from a "
+                                                f"limited run ({baseline.split.evaluated}); fix: write it again from "
+                                                "the report of a run without --harness-limit"))
+    if report.split.limited:
+        checks.append(Check("run", "FAIL", "expected a complete run, got a partial one (a limited run: "
+                                           f"{report.split.evaluated}); a limited run cannot pass the gate; fix: "
+                                           "run the suite without --harness-limit"))
     return checks
 
 

@@ -24,7 +24,7 @@ import pytest
 from harness import HarnessError, aggregator
 from harness import tasks as task_registry
 from harness.aggregator import PROPERTY, take_sigterm
-from harness.options import add_options, get_benchmark
+from harness.options import add_options, get_benchmark, session_options
 from harness.tasks import DEFAULT_TASK, registry
 from harness.tasks.fpb.data import FPB_ENV
 
@@ -139,8 +139,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[counts_key] = counts
     if not counts:
         return
+    _check_writable(config, sorted({task for task, _, _ in counts}))
     take_sigterm(config)
     aggregator.count_items(config, counts)
+
+
+def _check_writable(config: pytest.Config, tasks: list[str]) -> None:
+    """Every report file, and when recording the cassette folder, writable before the first case (and call)."""
+    from harness.preflight import check_writable
+
+    report_dir = session_options(config).report_dir
+    try:
+        for task in tasks:
+            context = get_benchmark(config, task).context
+            check_writable(report_dir, tasks, context.cassette_dir, context.record_mode)
+    except HarnessError as exc:
+        raise pytest.UsageError(f"harness: {exc}") from None
 
 
 @pytest.fixture

@@ -204,6 +204,20 @@ class SplitInfo(Record):
     repeats_removed_from_train: int = 0
     test_repeats_kept: int = 0
 
+    @property
+    def limited(self) -> bool:
+        """Whether the run evaluated only part of its test split (``--harness-limit``)."""
+        n_test, n, limit = (v if isinstance(v, int) else None for v in (self.n_test, self.n_evaluated, self.limit))
+        if n_test is None:  # a record without its split's size: nothing to tell
+            return False
+        return (n is not None and 0 < n < n_test) or (limit is not None and limit < n_test)
+
+    @property
+    def evaluated(self) -> str:
+        """How much of the test split the run evaluated, in words: ``30 of 453 test items (--harness-limit 30)``."""
+        limit = f" (--harness-limit {self.limit})" if self.limit is not None else ""
+        return f"{self.n_evaluated} of {self.n_test} test items{limit}"
+
 
 def rows_of(report: Any) -> list[Row]:
     """The report's leaderboard rows, typed (``report``: a RunReport, or its JSON dictionary)."""

@@ -236,5 +236,10 @@ def test_a_team_task_with_tfidf_and_smollm2_zero_shot_has_a_prompted_llm_row(tmp
     assert verdict["headline"] == "No answer yet: no fine-tuned row ran."
     assert not any("No prompted LLM row ran" in line for line in verdict["missing"]), verdict["missing"]
     assert verdict["missing"][0].startswith("No fine-tuned row ran")
+    assert verdict["missing"][0].endswith("The alternatives that ran: smollm2-135m · zero_shot (prompted local LLM), "
+                                          "tfidf-logreg · supervised (TF-IDF floor).") or \
+        verdict["missing"][0].endswith("The alternatives that ran: tfidf-logreg · supervised (TF-IDF floor), "
+                                       "smollm2-135m · zero_shot (prompted local LLM)."), verdict["missing"]
     markdown = (tmp_path / "reports" / "kinds.md").read_text()
     assert "No fine-tuned row ran" in markdown and "No prompted LLM row ran" not in markdown
+    assert "smollm2-135m · zero_shot (prompted local LLM)" in markdown

@@ -128,11 +128,13 @@ def verdicts(report: Report) -> dict[str, Any]:
                        f"--harness-models={','.join(by_name[a].model for a in alone)},...: a prompted LLM "
                        "(openai:<model>, replayed from cassettes) or, for a classification task, tfidf-logreg")
     elif not tuned:
+        ready = [f"{r.name} ({alternative_kind(r.model)})" for r in ran if alternative_kind(r.model)]
+        against = f" The alternatives that ran: {', '.join(ready)}." if ready else ""
         missing.append("No fine-tuned row ran, so this run cannot answer fine-tune or prompt. Add one with: "
                        f"pytest suites -m {_marker(report)} --harness-models=adapter:fpb-sentiment-smollm2-135m"
-                       if report.task == "fpb-sentiment" else
+                       + against if report.task == "fpb-sentiment" else
                        "No fine-tuned row ran, so this run cannot answer fine-tune or prompt: add an adapter:<folder> "
-                       "model to --harness-models.")
+                       "model to --harness-models." + against)
     if not any(alternative_kind(r.model) in LLM_ALTERNATIVES for r in ran):
         missing.append(_missing_llm(report))
     splits = report.across_splits

@@ -42,11 +42,11 @@ def test_prefix_stops_before_the_first_answer_token():
 
 
 def test_loss_and_gradients_equal_the_plain_forward():
-    from finetune.train import _Collator
+    from finetune.collators import PadCollator
 
     rows, model = _rows(), _model()
     model.eval()
-    plain = _Collator(pad_id=0)(rows)
+    plain = PadCollator(pad_id=0)(rows)
     shared = SuffixCollator(pad_id=0, prefix=rows[0]["input_ids"][:5])(rows)
     assert shared["input_ids"].shape[1] == plain["input_ids"].shape[1] - 5
 

@@ -40,6 +40,10 @@ class Run:
     ddp: str | None
     peak_gib: float
     teacher_stats: dict[str, Any] | None
+    batching: dict[str, Any]
+    """:meth:`finetune.batching.Batching.summary`, with the rows ``--max-length`` cut."""
+    estimate: Any
+    """The :class:`finetune.estimate.Estimate` printed before training (None under several processes)."""
 
 
 def build_card(config: TrainConfig, data: Any, run: Run) -> dict[str, Any]:
@@ -78,7 +82,7 @@ def build_card(config: TrainConfig, data: Any, run: Run) -> dict[str, Any]:
         "peak_memory_gib": round(run.peak_gib, 2),
         "peak_memory_kind": ("GPU allocated" if cuda else "process max RSS") + (", main process" if processes > 1 else ""),
         "processes": processes, "distributed_backend": run.ddp,
-        "effective_batch_size": round(rows_per_step, 1) if config.batch_tokens else config.batch_size * processes,
+        "effective_batch_size": round(rows_per_step, 1) if run.batching["mode"] != "rows" else config.batch_size * processes,
         "steps_per_epoch": run.steps_per_epoch,
         "gpu_hours": round(wall / 3600 * processes, 4) if cuda else 0.0,
         "machine_hours": round(wall / 3600, 4),
@@ -87,7 +91,11 @@ def build_card(config: TrainConfig, data: Any, run: Run) -> dict[str, Any]:
         "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
         "eval_losses": evals, "best_eval_loss": run.best_metric,
         "command": config.extra.get("command"),
+        "batching": run.batching,
     }
+    if run.estimate is not None:
+        card["estimate"] = {**run.estimate.card(), "measured_over_projected": round(wall / run.estimate.seconds, 3)
+                            if run.estimate.seconds else None}
     if config.extra.get("refit_of"):
         card["refit_of"] = config.extra["refit_of"]
     return card

@@ -61,4 +61,4 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
                   "train_data_sha256": card.get("train_data_sha256")}
     return replace(config, epochs=epochs, max_steps=-1, val_fraction=0.0,
                    target_modules=tuple(hyper["target_modules"]),
-                   batch_tokens=hyper.get("batch_tokens"), **{k: hyper[k] for k in _RECIPE}, extra={**config.extra, "refit_of": provenance})
+                   batch_tokens=hyper.get("batch_tokens"), max_length=hyper.get("max_length"), **{k: hyper[k] for k in _RECIPE}, extra={**config.extra, "refit_of": provenance})

@@ -59,3 +59,21 @@ def test_loss_and_gradients_equal_the_plain_forward():
 
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
     assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6) for n, p in model.named_parameters() if n in grads)
+
+
+def test_label_only_logits_give_the_plain_loss_and_gradients():
+    from finetune.collators import LabelOnly, PadCollator
+
+    rows, model = _rows(), _model()
+    model.eval()
+    plain = PadCollator(pad_id=0)(rows)
+    expected = model(**plain).loss
+    expected.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    batch = LabelOnly(PadCollator(pad_id=0))(rows)
+    out = model(**batch)
+    assert out.logits.shape[0] == int(batch["logits_to_keep"].sum()) == len(batch["shift_labels"])  # answer tokens only
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6) for n, p in model.named_parameters() if n in grads)

@@ -12,7 +12,7 @@ import shlex
 import sys
 
 from harness import HarnessError, tracking
-from finetune.batching import DEFAULT_TOKENS
+from finetune.batching import DEFAULT_MEMORY_GB, DEFAULT_TOKENS
 from finetune.config import BACKENDS, TrainConfig
 
 
@@ -45,9 +45,9 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--max-length", type=int, default=None, metavar="N",
                    help="cut texts so that no row exceeds N tokens (prompt and answer kept whole); says how many were cut")
     p.add_argument("--max-memory", type=float, default=None, metavar="GB",
-                   help="memory a training step may take: the batches' token cap comes from the warm-up's measured "
-                        "bytes per token (default: at most %d tokens per step on a CPU, %d on a GPU)"
-                        % (DEFAULT_TOKENS["cpu"], DEFAULT_TOKENS["cuda"]))
+                   help="memory the run may take: the batches' token cap comes from the warm-up's measured "
+                        "bytes per token (default: %g GB on a CPU; on a GPU at most %d tokens per step)"
+                        % (DEFAULT_MEMORY_GB, DEFAULT_TOKENS["cuda"]))
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="refuse, before training, a run projected past SECONDS on this machine, naming flags that fit")
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)

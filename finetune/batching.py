@@ -1,12 +1,13 @@
 """How encoded rows become training steps, with the memory of a step bounded by design.
 
 A CPU step's memory grows with the tokens it computes: SmolLM2-135M with LoRA on every linear layer keeps about
-2 MB of activations per token for the backward pass (measured: 16 rows of 600 tokens held 19 GB). So unless
+2-4 MB of activations per token (more for long rows: attention) for the backward pass (measured: 2 rows of 567 tokens after the prefix took 4.2 GB; 16 such rows held 19 GB). So unless
 ``--batch-tokens`` says otherwise, a batch holds up to ``--batch-size`` rows *and* at most :data:`DEFAULT_TOKENS`
-computed tokens (rows x the longest row; on the CPU, after the shared prefix, which runs once per batch).
-Rows short enough that ``--batch-size`` of them always fit keep the row batches they had (FPB's recipe is
-unchanged); longer rows are packed by length, fewer per step. ``--max-memory`` replaces the cap by the tokens
-that the warm-up measured to fit (:mod:`finetune.estimate`). ``--max-length`` cuts long texts (the answer
+computed tokens (rows x the longest row; on the CPU, after the shared prefix, which runs once per batch); on
+a CPU the cap is what the warm-up measured to fit in :data:`DEFAULT_MEMORY_GB` (or ``--max-memory``, see
+:mod:`finetune.estimate`). Rows short enough that ``--batch-size`` of them always fit keep the trainer's own
+length-grouped row batches; longer rows are packed by length, fewer per step (FPB on a CPU: its longest
+sentences, 197 tokens after the prefix, are packed; on a GPU its recipe is unchanged). ``--max-length`` cuts long texts (the answer
 and the prompt's own words are kept) and says how many rows it cut.
 """
 
@@ -17,10 +18,15 @@ from typing import Any, Callable, Sequence
 
 from harness import HarnessError
 
-DEFAULT_TOKENS = {"cpu": 1536, "cuda": 8192}
-"""Computed tokens per step when neither ``--batch-tokens`` nor ``--max-memory`` is given. CPU: about 3 GB of
-activations at ~2 MB per token, so a run of SmolLM2-135M stays under 4 GB of resident memory. GPU: 16 rows of
-FPB (at most ~2.5 k tokens) are never split; a 600-token row shares a step with at most 12 others."""
+DEFAULT_TOKENS = {"cpu": 1024, "cuda": 8192}
+"""Computed tokens per step before the warm-up has measured this machine (and under several processes, where
+there is no warm-up). CPU: at the ~3 MB per token measured for SmolLM2-135M (LoRA r=16 on every linear layer,
+float32, 600-token rows), about 3 GB. GPU: 16 rows of FPB (at most ~4 k tokens) are never split; a 600-token
+row shares a step with at most 12 others."""
+
+DEFAULT_MEMORY_GB = 4.0
+"""On a CPU, a single-process run's token cap is what the warm-up measured to fit in this much resident memory
+(``--max-memory`` replaces it): a 16 GB laptop keeps room for everything else."""
 
 
 @dataclass(frozen=True)

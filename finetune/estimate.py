@@ -197,9 +197,11 @@ def refuse_over_budget(estimate: Estimate, budget: float, options: list[tuple[st
     if estimate.seconds <= budget:
         return
     fits = [f"  {flag}: about {clock(seconds)}" for flag, seconds in options if seconds <= budget]
+    short = [f"  {flag}: about {clock(seconds)}" for flag, seconds in options if seconds > budget]
     raise HarnessError(
         f"--time-budget={budget:g} s: this run is projected at {clock(estimate.seconds)} on this machine "
         f"({estimate.steps} steps, {estimate.padded_tokens:,} padded tokens per epoch), before any training. "
-        + ("These would fit:\n" + "\n".join(fits) if fits else "No single flag fits it: combine --epochs and "
-           "--max-length, or raise --time-budget")
+        + ("These would fit:\n" + "\n".join(fits) if fits else "No single flag fits it: combine them, or raise "
+           "--time-budget")
+        + ("\nThese would not:\n" + "\n".join(short) if short else "")
         + f"\n(all projected from this machine's warm-up steps; {GPU_REFERENCE[1]})")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness import HarnessError
-from finetune.batching import DEFAULT_TOKENS, Batching, computed_lengths, cut_texts, plan, row_batches
+from finetune.batching import DEFAULT_MEMORY_GB, DEFAULT_TOKENS, Batching, computed_lengths, cut_texts, plan, row_batches
 from finetune.config import TrainConfig
 from finetune.data import encode
 from finetune.estimate import GPU_REFERENCE, Estimate, Probe, project, refuse_over_budget, warm_up
@@ -89,14 +89,15 @@ def forecast(config: TrainConfig, model: Any, train_rows: list[Any], val_rows: l
 
     def largest(probe: Probe) -> Any:
         nonlocal batching
-        if config.max_memory and config.batch_tokens is None:
-            fits = probe.tokens_within(config.max_memory)
-            if fits < max(batching.lengths):
+        limit = config.max_memory or (None if cuda else DEFAULT_MEMORY_GB)
+        if limit and config.batch_tokens is None:
+            fits = probe.tokens_within(limit)
+            if config.max_memory and fits < max(batching.lengths):
                 raise HarnessError(f"--max-memory={config.max_memory:g}: a row of {max(batching.lengths)} tokens needs "
                                    f"about {probe.peak_bytes(max(batching.lengths)) / 2**30:.1f} GB here (measured "
                                    f"{probe.bytes_per_token() / 2**20:.2f} MB per token); pass --max-length "
                                    f"{max(16, fits + prefix_length)} or more memory")
-            batching = batch(config, train_rows, val_rows, prefix_length, cuda, cap=fits)
+            batching = batch(config, train_rows, val_rows, prefix_length, cuda, cap=max(1, fits))
         return rows_of(max(batches_of(batching), key=batching.padded), train_rows)
 
     probe = warm_up(model, loss_of, median, largest, cuda)

@@ -18,15 +18,16 @@ from typing import Any, Callable, Sequence
 
 from harness import HarnessError
 
-DEFAULT_TOKENS = {"cpu": 1024, "cuda": 8192}
+DEFAULT_TOKENS = {"cpu": 768, "cuda": 8192}
 """Computed tokens per step before the warm-up has measured this machine (and under several processes, where
 there is no warm-up). CPU: at the ~3 MB per token measured for SmolLM2-135M (LoRA r=16 on every linear layer,
-float32, 600-token rows), about 3 GB. GPU: 16 rows of FPB (at most ~4 k tokens) are never split; a 600-token
+float32, 600-token rows), about 2.5 GB. GPU: 16 rows of FPB (at most ~4 k tokens) are never split; a 600-token
 row shares a step with at most 12 others."""
 
-DEFAULT_MEMORY_GB = 4.0
+DEFAULT_MEMORY_GB = 3.5
 """On a CPU, a single-process run's token cap is what the warm-up measured to fit in this much resident memory
-(``--max-memory`` replaces it): a 16 GB laptop keeps room for everything else."""
+(``--max-memory`` replaces it): the run's peak, evaluation and the optimiser included, stays under 4 GB, and a
+16 GB laptop keeps room for everything else."""
 
 
 @dataclass(frozen=True)

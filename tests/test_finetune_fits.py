@@ -86,7 +86,7 @@ def test_an_estimate_comes_before_the_first_step_and_is_on_the_card(project):
     estimate, batching = card["estimate"], card["batching"]
     assert estimate["projected_seconds"] > 0 and estimate["measured_over_projected"] > 0
     assert estimate["steps"] == card["steps"] == 3
-    # memory bounded by design: the cap is what the warm-up measured to fit in 4 GB (a tiny model: rows fit)
+    # memory bounded by design: the cap is what the warm-up measured to fit in 3.5 GB (a tiny model: rows fit)
     assert batching["mode"] in ("rows", "rows, token cap") and batching["token_cap"] > 0
 
 

@@ -117,12 +117,12 @@ def forecast(config: TrainConfig, model: Any, train_rows: list[Any], val_rows: l
                            "or leave --batch-tokens out")
     if config.time_budget:
         refuse_over_budget(estimate, config.time_budget, options(config, probe, estimate, train_rows, val_rows,
-                                                                 prefix_length, cuda, validate))
+                                                                 prefix_length, cuda, validate, batching.cap))
     return Forecast(batching, estimate)
 
 
 def options(config: TrainConfig, probe: Probe, estimate: Estimate, train_rows: list[Any], val_rows: list[Any],
-            prefix_length: int, cuda: bool, validate: bool) -> list[tuple[str, float]]:
+            prefix_length: int, cuda: bool, validate: bool, cap: int | None = None) -> list[tuple[str, float]]:
     """Flags that change the projected time, each with its projection (the refusal lists those that fit)."""
     found: list[tuple[str, float]] = []
     epochs = int(config.epochs * config.time_budget / estimate.seconds * 10) / 10 if config.time_budget else 0
@@ -134,12 +134,12 @@ def options(config: TrainConfig, probe: Probe, estimate: Estimate, train_rows: l
             continue
         cut_train = [_cut(r, n) for r in train_rows]
         cut_val = [_cut(r, n) for r in val_rows]
-        seconds = _projected(config, probe, cut_train, cut_val, prefix_length, cuda, validate)
+        seconds = _projected(config, probe, cut_train, cut_val, prefix_length, cuda, validate, cap)
         rows_cut = sum(len(r["input_ids"]) > n for r in train_rows + val_rows)
         found.append((f"--max-length {n} (cuts {rows_cut} rows)", seconds))
         if config.time_budget and seconds <= config.time_budget:
             break
-    for tokens in (2 * (config.batch_tokens or DEFAULT_TOKENS["cuda" if cuda else "cpu"]),):
+    for tokens in (2 * (config.batch_tokens or cap or DEFAULT_TOKENS["cuda" if cuda else "cpu"]),):
         wider = replace(config, batch_tokens=tokens)
         seconds = _projected(wider, probe, train_rows, val_rows, prefix_length, cuda, validate)
         found.append((f"--batch-tokens {tokens} (about {probe.peak_bytes(tokens) / 2**30:.1f} GB)", seconds))
@@ -155,8 +155,8 @@ def _cut(row: dict[str, list[int]], n: int) -> dict[str, list[int]]:
 
 
 def _projected(config: TrainConfig, probe: Probe, train_rows: list[Any], val_rows: list[Any], prefix_length: int,
-               cuda: bool, validate: bool) -> float:
-    b = batch(config, train_rows, val_rows, prefix_length, cuda)
+               cuda: bool, validate: bool, cap: int | None = None) -> float:
+    b = batch(config, train_rows, val_rows, prefix_length, cuda, cap)
     when = schedule(config, len(b.train) or len(train_rows), 1 if b.train else config.batch_size, 1)
     val = computed_lengths(val_rows, prefix_length)
     return project(probe, padded_batches(b, list(b.lengths), b.train, config.batch_size),

@@ -42,10 +42,9 @@ class Probe:
 
     def step_seconds(self, tokens: float) -> float:
         (t1, s1, _), (t2, s2, _) = min(self.points), max(self.points)
-        if t2 == t1:
-            return s2 * tokens / t2
-        slope = max(0.0, (s2 - s1) / (t2 - t1))
-        return max(0.0, s1 + slope * (tokens - t1))
+        if t2 == t1 or s2 < s1:  # one size, or noise (a busy machine) larger than the size's effect: per token
+            return (s1 + s2) / (t1 + t2) * tokens
+        return max(0.0, s1 + (s2 - s1) / (t2 - t1) * (tokens - t1))
 
     def bytes_per_token(self) -> float:
         """The peak's growth over the warm-up's start, per token of the widest batch run by then (a cold pass's

@@ -12,6 +12,7 @@ import shlex
 import sys
 
 from harness import HarnessError, tracking
+from finetune.batching import DEFAULT_MEMORY_GB, DEFAULT_TOKENS
 from finetune.config import BACKENDS, TrainConfig
 
 
@@ -39,7 +40,16 @@ def parse(argv: list[str]) -> TrainConfig:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--batch-tokens", type=int, default=None, metavar="N",
                    help="batches by tokens: rows of similar length up to N padded tokens each (replaces --batch-size; "
-                        "fewer, fuller steps on a GPU)")
+                        "fewer, fuller steps on a GPU). Without it, --batch-size rows are capped at a token count "
+                        "that bounds a step's memory")
+    p.add_argument("--max-length", type=int, default=None, metavar="N",
+                   help="cut texts so that no row exceeds N tokens (prompt and answer kept whole); says how many were cut")
+    p.add_argument("--max-memory", type=float, default=None, metavar="GB",
+                   help="memory the run may take: the batches' token cap comes from the warm-up's measured "
+                        "bytes per token (default: %g GB on a CPU; on a GPU at most %d tokens per step)"
+                        % (DEFAULT_MEMORY_GB, DEFAULT_TOKENS["cuda"]))
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="refuse, before training, a run projected past SECONDS on this machine, naming flags that fit")
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--patience", type=int, default=defaults.patience)
     p.add_argument("--backend", choices=BACKENDS, default=defaults.backend,
@@ -96,7 +106,8 @@ def parse(argv: list[str]) -> TrainConfig:
         min_steps=a.min_steps, teacher=a.teacher, teacher_labels=a.teacher_labels,
         learning_rate=a.learning_rate, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         target_modules=tuple(m for m in a.target_modules.split(",") if m), batch_size=a.batch_size,
-        batch_tokens=a.batch_tokens, eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
+        batch_tokens=a.batch_tokens, max_length=a.max_length, max_memory=a.max_memory, time_budget=a.time_budget,
+        eval_every=a.eval_every, patience=a.patience, val_fraction=a.val_fraction, backend=a.backend,
         gradient_checkpointing=a.gradient_checkpointing,
         output_dir=a.output_dir, overwrite=a.overwrite,
         dollars_per_hour=a.dollars_per_hour, share_prefix=a.share_prefix, group_by_length=a.group_by_length,

@@ -52,6 +52,14 @@ class TrainConfig:
     """Batches by tokens instead of ``batch_size`` rows: as many rows of similar length as fit in this many padded
     tokens (rows x longest row). On a GPU a small model's step costs about the same for 16 rows or 60, so this
     cuts the step count; on a CPU the cost follows the tokens and it changes little."""
+    max_length: int | None = None
+    """Cut texts so that no row is longer than this many tokens (the prompt around the text and the answer stay
+    whole); the run says how many rows it cut. None: rows as long as their texts."""
+    max_memory: float | None = None
+    """GB a step may take: the warm-up's measured bytes per token set the batches' token cap (None: the default
+    cap of :data:`finetune.batching.DEFAULT_TOKENS`)."""
+    time_budget: float | None = None
+    """Seconds: a run projected past this is refused before training, with the flags that would fit."""
     val_fraction: float = 0.1
     """Held out from train for periodic eval and early stopping; 0 = none (a refit: exactly ``epochs``)."""
     eval_every: int = 50
@@ -93,6 +101,14 @@ class TrainConfig:
                                               or self.batch_tokens < 1):
             raise HarnessError(f"--batch-tokens={self.batch_tokens!r}: expected a positive whole number of tokens "
                                "per batch (e.g. 4096), or leave it out for --batch-size rows per batch")
+        for flag, number in (("--max-length", self.max_length), ("--max-memory", self.max_memory),
+                             ("--time-budget", self.time_budget)):
+            if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))
+                                       or not 0 < number < float("inf")):
+                raise HarnessError(f"{flag}={number!r}: expected a positive number, or leave it out")
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 16):
+            raise HarnessError(f"--max-length={self.max_length!r}: expected a whole number of tokens of at least 16 "
+                               "(the prompt and the answer must fit), e.g. 256")
         if not 0 <= self.lora_dropout < 1:
             raise HarnessError(f"lora_dropout={self.lora_dropout!r}: expected a fraction in [0, 1)")
         if not self.target_modules:
@@ -116,4 +132,5 @@ class TrainConfig:
     def hyperparameters(self) -> dict[str, Any]:
         keep = ("epochs", "max_steps", "min_steps", "limit", "teacher", "teacher_labels", "learning_rate", "lora_r", "lora_alpha", "lora_dropout",
                 "target_modules", "batch_size", "batch_tokens", "val_fraction", "eval_every", "patience")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        # max_length changes the data a recipe sees: recorded when set (older cards hold no such key)
+        return {k: v for k, v in asdict(self).items() if k in keep or (k == "max_length" and v is not None)}

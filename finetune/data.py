@@ -49,10 +49,6 @@ def token_batches(rows: list[dict[str, list[int]]], budget: int, seed: int) -> l
     The batches are formed once; the trainer shuffles their order every epoch. A GPU step costs about the
     same whether it holds 16 short rows or 60 (launch overhead, not arithmetic, on a small model), so a token
     budget fills each step as far as memory allows instead of fixing the row count."""
-    import random
+    from finetune.batching import by_tokens
 
-    from harness.models.local_lm import pack_by_tokens
-
-    rng = random.Random(seed)
-    lengths = [len(r["input_ids"]) for r in rows]
-    return pack_by_tokens(sorted(range(len(rows)), key=lambda i: (lengths[i], rng.random())), lengths, budget)
+    return by_tokens([len(r["input_ids"]) for r in rows], budget, seed)

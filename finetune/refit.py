@@ -66,5 +66,5 @@ def refit_config(config: TrainConfig, source: Path) -> TrainConfig:
                   "steps_per_epoch": steps_per_epoch, "epochs_chosen": epochs,
                   "best_eval_loss": card.best_eval_loss, "validation_examples": card.validation_examples,
                   "train_data_sha256": card.train_data_sha256}
-    return replace(config, epochs=epochs, max_steps=-1, val_fraction=0.0, batch_tokens=hyper.batch_tokens,
+    return replace(config, epochs=epochs, max_steps=-1, val_fraction=0.0, batch_tokens=hyper.batch_tokens, max_length=hyper.max_length,
                    **recipe, extra={**config.extra, "refit_of": provenance})

@@ -42,11 +42,11 @@ def test_prefix_stops_before_the_first_answer_token():
 
 
 def test_loss_and_gradients_equal_the_plain_forward():
-    from finetune.train import _Collator
+    from finetune.collators import PadCollator
 
     rows, model = _rows(), _model()
     model.eval()
-    plain = _Collator(pad_id=0)(rows)
+    plain = PadCollator(pad_id=0)(rows)
     shared = SuffixCollator(pad_id=0, prefix=rows[0]["input_ids"][:5])(rows)
     assert shared["input_ids"].shape[1] == plain["input_ids"].shape[1] - 5
 
@@ -58,4 +58,22 @@ def test_loss_and_gradients_equal_the_plain_forward():
     got.backward()
 
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6) for n, p in model.named_parameters() if n in grads)
+
+
+def test_label_only_logits_give_the_plain_loss_and_gradients():
+    from finetune.collators import LabelOnly, PadCollator
+
+    rows, model = _rows(), _model()
+    model.eval()
+    plain = PadCollator(pad_id=0)(rows)
+    expected = model(**plain).loss
+    expected.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    batch = LabelOnly(PadCollator(pad_id=0))(rows)
+    out = model(**batch)
+    assert out.logits.shape[0] == int(batch["logits_to_keep"].sum()) == len(batch["shift_labels"])  # answer tokens only
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert grads and all(torch.allclose(p.grad, grads[n], atol=1e-6) for n, p in model.named_parameters() if n in grads)

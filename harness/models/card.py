@@ -108,6 +108,8 @@ class Hyperparameters(Record):
     batch_size: int | None = None
     batch_tokens: int | None = None
     """Absent from cards written before token batches (they batched by rows)."""
+    max_length: int | None = None
+    """Written only when ``--max-length`` was set (it changes the data a recipe sees)."""
     val_fraction: float | None = None
     eval_every: int | None = None
     patience: int | None = None

@@ -361,13 +361,16 @@ class CausalLM:
         return cache, mask, logits.argmax(dim=-1)
 
 
-def pack_by_tokens(order: Sequence[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
+def pack_by_tokens(order: Sequence[int], lengths: Sequence[int], budget: int,
+                   max_rows: int | None = None) -> list[list[int]]:
     """``order`` (indices in ascending ``lengths``) cut greedily into batches of at most ``budget`` padded tokens
-    (rows x the batch's longest row, which is the row being added); a row longer than the budget is a batch alone.
-    Evaluation (``--harness-batch-tokens``) and fine-tuning (``--batch-tokens``) both batch through this."""
+    (rows x the batch's longest row, which is the row being added) and ``max_rows`` rows; a row longer than the
+    budget is a batch alone. Evaluation (``--harness-batch-tokens``) and fine-tuning (``--batch-tokens``, and the
+    default token cap on ``--batch-size`` rows) both batch through this."""
     batches: list[list[int]] = []
     for i in order:
-        if batches and (len(batches[-1]) + 1) * lengths[i] <= budget:
+        if (batches and (len(batches[-1]) + 1) * lengths[i] <= budget
+                and (max_rows is None or len(batches[-1]) < max_rows)):
             batches[-1].append(i)
         else:
             batches.append([i])

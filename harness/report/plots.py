@@ -25,6 +25,8 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e
 TUNED_COLOR = "#d62728"
 OTHER_COLOR = "#1f77b4"
 OTHERS = tuple(c for c in PALETTE if c != TUNED_COLOR)
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+LEGEND_LINE_IN = 0.17  # the height of one legend line at 7.5 pt, inches
 WIDTH_IN, HEIGHT_IN = 6.6, 4.0
 STYLE = {
     "svg.fonttype": "none",
@@ -65,8 +67,8 @@ def _styled(draw: Callable[..., Plot]) -> Callable[..., Plot]:
     return wrapper
 
 
-def _figure(height: float = HEIGHT_IN, width: float = WIDTH_IN):
-    return _pyplot().subplots(figsize=(width, height), dpi=96)
+def _figure(height: float = HEIGHT_IN, width: float = WIDTH_IN, layout: str | None = None):
+    return _pyplot().subplots(figsize=(width, height), dpi=96, layout=layout)
 
 
 def _svg(fig, title: str) -> str:
@@ -85,6 +87,13 @@ def colors_for(rows: Sequence[Row], tuned: set[str]) -> dict[str, str]:
     """One colour per row for every plot of a report: fine-tuned rows red, the others in turn."""
     others = [r.name for r in rows if r.name not in tuned]
     return {**{name: OTHERS[i % len(OTHERS)] for i, name in enumerate(others)}, **{name: TUNED_COLOR for name in tuned}}
+
+
+def markers_for(rows: Sequence[Row], tuned: set[str]) -> dict[str, str]:
+    """One marker per row, in turn among the fine-tuned rows and among the others: with :func:`colors_for`'s
+    colours no two rows look alike (up to 10 fine-tuned rows and 90 others), so a legend can name them."""
+    groups = ([r.name for r in rows if r.name in tuned], [r.name for r in rows if r.name not in tuned])
+    return {name: MARKERS[i % len(MARKERS)] for group in groups for i, name in enumerate(group)}
 
 
 def _not_placed(rows: Iterable[Row], why: str) -> str:
@@ -158,31 +167,35 @@ def _front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
 def quality_vs(rows: Sequence[Row], x_of: Callable[[Row], float | None], *,
                xlabel: str, fmt: Callable[[float], str], tuned: set[str], why_missing: str, title: str,
                colors: Mapping[str, str] | None = None) -> Plot:
-    """Weighted F1 (with CI) against a cost on a log axis, the Pareto front as a dashed step line."""
+    """Weighted F1 (with CI) against a cost on a log axis, the Pareto front as a dashed step line. Each row has
+    its own marker and colour, named in a legend under the axes: points that cluster carry no text to collide."""
     placed = [(r, x_of(r)) for r in rows if x_of(r) is not None and x_of(r) > 0]
     note = _not_placed([r for r in rows if x_of(r) is None or x_of(r) <= 0], why_missing)
     if not placed:
         return Plot("", note or "No row has this measure.")
-    fig, ax = _figure()
-    for i, (r, x) in enumerate(placed):
+    colors = colors or colors_for(rows, tuned)
+    markers = markers_for(rows, tuned)
+    entries = len(placed) + 1
+    fig, ax = _figure(height=HEIGHT_IN + LEGEND_LINE_IN * math.ceil(entries / 2), layout="constrained")
+    handles = []  # the rows in the report's order, then the front
+    for r, x in placed:
         lo, hi = r.weighted_f1_ci95
-        color = (colors or colors_for(rows, tuned)).get(r.name, OTHER_COLOR)
-        ax.errorbar(x, r.weighted_f1, yerr=[[r.weighted_f1 - lo], [hi - r.weighted_f1]], fmt="o",
-                    color=color, capsize=3, markersize=6)
-        ax.annotate(r.name, (x, r.weighted_f1), xytext=(6, 4), textcoords="offset points", fontsize=7.5,
-                    color=color)
+        handles.append(ax.errorbar(x, r.weighted_f1, yerr=[[r.weighted_f1 - lo], [hi - r.weighted_f1]],
+                                   fmt=markers[r.name], color=colors.get(r.name, OTHER_COLOR), capsize=3,
+                                   markersize=6, label=r.name))
     front = _front([(x, r.weighted_f1) for r, x in placed])
     if len(front) > 1:
         xs = [p[0] for p in front]
         ys = [p[1] for p in front]
-        ax.step(xs, ys, where="post", linestyle="--", color="#666", linewidth=1, label="Pareto front")
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        handles += ax.step(xs, ys, where="post", linestyle="--", color="#666", linewidth=1, label="Pareto front")
     ax.set_xscale("log")
     lo, hi = _log_axis(ax.xaxis, [x for _, x in placed], fmt)
     ax.set_xlim(lo, hi)
     _f1_limits(ax, [v for r, _ in placed for v in r.weighted_f1_ci95])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("weighted F1 (95% CI)")
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=7.5, frameon=False,
+               handletextpad=0.4, columnspacing=1.2)
     return Plot(_svg(fig, title), note)
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import HarnessError
-from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, replay_caveat, use_cassette
+from harness.cassettes import (LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, not_recorded, replay_caveat,
+                               use_cassette)
 from harness.models.base import Reply, Request
 from harness.secrets_scan import env_api_keys
 from harness.secrets_scan import redact as redact_secrets
@@ -138,9 +139,8 @@ class OpenAIChat:
             return Reply(text="", latency_s=None, latency_source="none", error=_describe(exc, self))
         except Exception as exc:  # a failed call is this case's error, never the whole batch's crash
             if type(exc).__name__ == "CannotOverwriteExistingCassetteException":  # vcrpy: not recorded
-                return Reply(text="", latency_s=None, latency_source="none",
-                             error=f"not in cassette {self.cassette(request.prompt.strategy)}: the prompt changed or was "
-                                   f"never recorded; record with: {record_command(self.name, self.marker)}")
+                return Reply(text="", latency_s=None, latency_source="none", error=not_recorded(
+                    self.cassette(request.prompt.strategy), self.body(request), request.labels))
             what = "malformed JSON in the reply" if isinstance(exc, ValueError) else "the reply could not be read"
             return Reply(text="", latency_s=None, latency_source="none",
                          error=_describe(exc, self, f"{what} from {self.base_url or 'the OpenAI API'}: expected a "

@@ -33,8 +33,9 @@
 
 The modules: :mod:`~harness.recording.format` (layout, request keys, the stored body),
 :mod:`~harness.recording.seal` (the seal and the checks before replay), :mod:`~harness.recording.resealed`
-(the reseal record), :mod:`~harness.recording.files` (read, write, reseal, list) and :mod:`~harness.recording.replay` (vcrpy: the only module that imports it,
-and only when a cassette is used).
+(the reseal record), :mod:`~harness.recording.files` (read, write, reseal, list),
+:mod:`~harness.recording.missing` (why a request is not in its cassette, and which option changed it) and
+:mod:`~harness.recording.replay` (vcrpy: the only module that imports it, and only when a cassette is used).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from harness.recording.format import (DEFAULT_DIR, DIGEST_KEY, LATENCY_HEADER, L
                                       SEAL_KEY, SEALED_METADATA, SECRET_REQUEST_HEADERS, SECRET_RESPONSE_HEADERS,
                                       canonical_digest, cassette_path, interaction_key, interactions_digest,
                                       private_body, request_key, safe_name)
+from harness.recording.missing import not_recorded
 from harness.recording.replay import sealed_persister, use_cassette
 from harness.recording.resealed import resealed_caveat
 from harness.recording.seal import interaction_seal, make_seal, record_hint, sealed_cassette
@@ -56,6 +58,7 @@ __all__ = [
     "SECRET_REQUEST_HEADERS", "SECRET_RESPONSE_HEADERS",
     "CassetteInfo", "ResealResult",
     "canonical_digest", "cassette_files", "cassette_path", "interaction_key", "interaction_seal", "interactions_digest",
-    "list_cassettes", "make_seal", "private_body", "read_cassette", "record_hint", "replay_caveat", "request_key",
-    "reseal", "resealed_caveat", "safe_name", "sealed_cassette", "sealed_persister", "use_cassette", "write_cassette",
+    "list_cassettes", "make_seal", "not_recorded", "private_body", "read_cassette", "record_hint", "replay_caveat",
+    "request_key", "reseal", "resealed_caveat", "safe_name", "sealed_cassette", "sealed_persister", "use_cassette",
+    "write_cassette",
 ]

@@ -65,8 +65,9 @@ class Scanned:
         return exact, None
 
 
-def record_hint(metadata: dict[str, Any]) -> str:
-    """The command that re-records this cassette (its task's suite marker when the task is built in)."""
+def record_hint(metadata: dict[str, Any], *, mode: str = "all", options: str = "") -> str:
+    """The command that re-records this cassette (its task's suite marker when the task is built in), with
+    ``options`` (e.g. ``"--harness-shots=3 "``) before ``--record-mode=MODE``."""
     model, strategy = metadata.get("model") or "<model>", metadata.get("strategy") or "<strategy>"
     marker = None
     try:
@@ -77,7 +78,7 @@ def record_hint(metadata: dict[str, Any]) -> str:
         marker = None
     where = f"suites -m {marker}" if marker else "<your suite>"
     return (f"OPENAI_API_KEY=... pytest {where} --harness-models={model} --harness-strategies={strategy} "
-            "--record-mode=all")
+            f"{options}--record-mode={mode}")
 
 
 def _fixes(path: Path, metadata: dict[str, Any], *, reseal: bool = True) -> str:

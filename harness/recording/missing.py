@@ -42,7 +42,7 @@ def _body(raw: Any) -> Mapping[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def recorded_shapes(path: Path) -> tuple[Counter[Shape], dict[str, Any]]:
+def _recorded_shapes(path: Path) -> tuple[Counter[Shape], dict[str, Any]]:
     """How many of the cassette's requests have each shape, and its metadata (read once per file version)."""
     stat = Path(path).stat()
     key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
@@ -114,7 +114,7 @@ def not_recorded(path: Path, body: Mapping[str, Any], labels: Sequence[str] = ()
     the option that set it with the recorded value and this run's, and the fix; else that this request was never
     recorded (a larger ``--harness-limit`` than the recording's) or its text changed."""
     try:
-        shapes, metadata = recorded_shapes(Path(path))
+        shapes, metadata = _recorded_shapes(Path(path))
     except (HarnessError, OSError):
         shapes, metadata = Counter(), {}
     params, count = _shape(body)

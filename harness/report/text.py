@@ -68,8 +68,13 @@ def header_lines(report: Report, *, not_run: bool = True) -> list[str]:
 
 def caveat_lines(report: Report) -> list[str]:
     """One line per row replayed from a resealed cassette: when and why, as its provenance says."""
-    return [f"caveat: {r.name}: {r.provenance[r.provenance.index(RESEALED_WORDS):]}"
-            for r in RunReport.of(report).rows if RESEALED_WORDS in r.provenance]
+    return provenance_caveats((r.name, r.provenance) for r in RunReport.of(report).rows)
+
+
+def provenance_caveats(rows: Iterable[tuple[str, str]]) -> list[str]:
+    """``caveat: ROW: cassette resealed on DATE: REASON`` for each (row name, provenance) that says so."""
+    return [f"caveat: {name}: {provenance[provenance.index(RESEALED_WORDS):]}"
+            for name, provenance in rows if RESEALED_WORDS in provenance]
 
 
 def not_run_lines(report: Report) -> list[str]:

@@ -15,7 +15,7 @@ it lies in another known task's folder (MISPLACED: that task's replay refuses it
 own task only: a built-in task by its exact name, a project's own task (declared in its suite file) only with
 ``--suite FILE``, and a suite file that declares no task is an error.
 A cassette that replay would refuse (unsealed, edited, conflicting duplicates, a secret) is listed as REFUSED
-with the reason and the fix, and makes the command exit 1.
+with the reason and the fix, and makes the command exit 1. A resealed one ends its line with when and why.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from harness import HarnessError
 from harness.cassettes import (DEFAULT_DIR, RESEAL_COMMAND, CassetteInfo, cassette_files, read_cassette, reseal,
-                               safe_name)
+                               resealed_caveat, safe_name)
 from harness.recording.resealed import reseal_reason
 
 
@@ -152,7 +152,9 @@ def list_command(folder: str, unused: bool, suites: list[str]) -> int:
         if unused and not verdict.stale:
             continue
         meta = info.metadata
-        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{verdict.state}")
+        resealed = resealed_caveat(meta)
+        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{verdict.state}"
+              + (f"\t{resealed}" if resealed else ""))
     if refused:
         print(f"cassettes: {refused} refused (replay would not use them); see each line for the fix", file=sys.stderr)
     return 1 if refused else 0

@@ -96,6 +96,15 @@ def test_a_reseal_without_a_reason_is_refused_before_the_file_is_touched(tmp_pat
     assert path.read_bytes() == before and "Traceback" not in cli.stderr
 
 
+def test_a_reason_holding_a_key_is_refused(tmp_path, recorded):
+    path = _copy(recorded, tmp_path)
+    _unseal(path)
+    before = path.read_bytes()
+    key = "sk" + "-proj-" + "Q7x" * 16
+    message = refused(lambda: reseal(path, f"restored, key {key}"), "looks like a secret")
+    assert key not in message and path.read_bytes() == before
+
+
 def test_a_reason_without_reseal_is_refused():
     cli = run_python("-m", "harness", "cassettes", "--reason", WHY)
     assert cli.returncode == 2 and "expected it with --reseal" in cli.stderr and cli.stdout == "", cli
@@ -113,6 +122,8 @@ def test_a_reseal_records_when_why_and_by_what_command(tmp_path, recorded):
     at = dt.datetime.fromisoformat(entry["at"])
     assert at.utcoffset() == dt.timedelta(0) and started <= at <= dt.datetime.now(dt.timezone.utc)
     assert f"recorded in it: cassette resealed on {entry['at'][:10]}: {WHY}" in cli.stdout
+    listed = run_python("-m", "harness", "cassettes", "--dir", str(tmp_path))
+    assert listed.stdout.rstrip().endswith(f"\tcassette resealed on {entry['at'][:10]}: {WHY}"), listed
     _unseal(path)
     second = reseal(path, "second look")  # a later reseal adds to the record, oldest first
     assert [e["reason"] for e in read_cassette(path).metadata[RESEALED_KEY]] == [WHY, "second look"]

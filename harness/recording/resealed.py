@@ -8,18 +8,23 @@ from typing import Any, Mapping
 
 from harness import HarnessError
 from harness.recording.format import RESEAL_COMMAND, RESEALED_KEY, RESEALED_WORDS
+from harness.secrets_scan import redact
 
 EXAMPLE_REASON = "restored from git after a merge conflict"
 
 
 def reseal_reason(reason: str | None, what: str = "a reseal") -> str:
-    """The reason on one line; a missing or blank one is refused: a reseal vouches for the content, so it says why."""
+    """The reason on one line. A missing or blank one is refused (a reseal vouches for the content, so it says
+    why), and so is one that holds a key-like string (it would be written into the cassette)."""
     text = " ".join(str(reason or "").split())
     if not text:
         raise HarnessError(
             f"{what}: expected a reason (why the cassette's content is trusted), got none; it is written into the "
             f"cassette and every report that replays it shows it; fix: {RESEAL_COMMAND} PATH --reason "
             f"'{EXAMPLE_REASON}'")
+    if redact(text) != text:
+        raise HarnessError(f"{what}: expected a reason in words, got one that holds what looks like a secret (a key, "
+                           "token or cookie), which would be written into the cassette; fix: say why without it")
     return text
 
 

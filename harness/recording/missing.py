@@ -90,8 +90,9 @@ def _other_shots(path: Path, body: Mapping[str, Any], recorded: int, labels: int
     theirs = mine - (count - recorded) // 2
     mine_k, theirs_k = _per_label(mine, labels), _per_label(theirs, labels)
     if (count - recorded) % 2 or mine_k is None or theirs_k is None:
-        return (f"not in cassette {path}: expected prompts of {recorded} messages as recorded, got {count} (the "
-                f"prompt's layout changed, or its few-shot examples); fix: record this pair's prompts: {_record(metadata)}")
+        return (f"not in cassette {path}: expected prompts of {recorded} messages as recorded, got {count} (their "
+                f"layout or their number of few-shot examples changed); fix: record this pair's prompts: "
+                f"{_record(metadata)}")
 
     def said(k: int) -> str:
         return f"{SHOTS_OPTION} {k}" + (", the default" if k == DEFAULT_SHOTS_PER_LABEL else "")

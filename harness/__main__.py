@@ -1,7 +1,8 @@
 """``python -m harness cassettes [--unused] [--dir DIR] [--suite FILE]``: list recorded cassettes, each judged by
 its own task's prompt template.
-``python -m harness cassettes --reseal PATH...``: seal cassettes (files or folders) as they are, changing no
-answer (see :func:`harness.cassettes.reseal`).
+``python -m harness cassettes --reseal PATH... --reason WHY``: seal cassettes (files or folders) as they are,
+changing no answer; each one resealed keeps when, why and by what command, and every report that replays it
+says so (see :func:`harness.cassettes.reseal`).
 ``python -m harness baseline REPORT [--out PATH] [--overwrite]``: write the CI gate's baseline (see :mod:`harness.gate`).
 ``python -m harness splits REPORT REPORT ... [--out PATH]``: one decision across splits, from each split's report
 (see :mod:`harness.across_splits`).
@@ -9,23 +10,28 @@ answer (see :func:`harness.cassettes.reseal`).
 cassettes and reports (see :mod:`harness.secrets_scan`).
 
 A cassette is *unused* when the current prompts would never ask for what it holds: it was recorded with
-another prompt template version than its task's (the task named in its metadata, else its folder) has now.
-A task that is not built in (a project's own, declared in its suite file) is judged only with ``--suite FILE``.
+another prompt template version than its task's (the task named in its metadata, else its folder) has now, or
+it lies in another known task's folder (MISPLACED: that task's replay refuses it). Each cassette is judged by its
+own task only: a built-in task by its exact name, a project's own task (declared in its suite file) only with
+``--suite FILE``, and a suite file that declares no task is an error.
 A cassette that replay would refuse (unsealed, edited, conflicting duplicates, a secret) is listed as REFUSED
-with the reason and the fix, and makes the command exit 1.
+with the reason and the fix, and makes the command exit 1. A resealed one ends its line with when and why.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from harness import HarnessError
-from harness.cassettes import DEFAULT_DIR, CassetteInfo, cassette_files, read_cassette, reseal
+from harness.cassettes import (DEFAULT_DIR, RESEAL_COMMAND, CassetteInfo, cassette_files, read_cassette, reseal,
+                               resealed_caveat, safe_name)
+from harness.recording.resealed import reseal_reason
 
 
 @dataclass(frozen=True)
@@ -37,44 +43,80 @@ class Verdict:
     refused: bool = False
 
 
-def _suite_tasks(files: list[str]) -> dict[str, str]:
-    """Template versions of the tasks declared in suite files: module-level :class:`harness.tasks.Task`
-    objects (``TASK``, ``TASKS`` or any other)."""
-    from harness.tasks import Task
+def _import_suite(file: str, number: int) -> Any:
+    path = Path(file)
+    if not path.is_file():
+        raise HarnessError(f"--suite {file}: not found; expected a Python suite file that declares its task")
+    spec = importlib.util.spec_from_file_location(f"_harness_suite_{number}", path)
+    if spec is None or spec.loader is None:
+        raise HarnessError(f"--suite {file}: expected a Python file (.py)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise HarnessError(f"--suite {file}: importing it failed ({type(exc).__name__}: {exc})") from exc
+    return module
 
-    found: dict[str, str] = {}
+
+def _declared(module: Any) -> list[Any]:
+    """The tasks a suite module declares: module-level :class:`harness.tasks.Task` objects (``TASK``, ``TASKS`` or
+    any other), and the task its ``harness_task`` marker names (a task object, or a built-in task by name)."""
+    from harness.tasks import Task, get_task
+
+    names = vars(module)
+    tasks = [v for v in list(names.values()) + list(names.get("TASKS", ())) if isinstance(v, Task)]
+    marks = names.get("pytestmark", [])
+    for mark in marks if isinstance(marks, (list, tuple)) else [marks]:
+        mark = getattr(mark, "mark", mark)
+        if getattr(mark, "name", "") == "harness_task" and getattr(mark, "args", ()):
+            tasks.append(get_task(mark.args[0]) if isinstance(mark.args[0], str) else mark.args[0])
+    return [t for t in tasks if isinstance(t, Task)]
+
+
+def _suite_tasks(files: list[str]) -> dict[str, str]:
+    """Template versions of the tasks declared in suite files, by task name. A file that declares no task, or two
+    files that declare one name with two templates, is an error: either would judge cassettes against nothing,
+    or against another task's prompts."""
+    found: dict[str, tuple[str, str]] = {}
     for number, file in enumerate(files):
-        path = Path(file)
-        if not path.is_file():
-            raise HarnessError(f"--suite {file}: not found; expected a Python suite file that declares its task")
-        spec = importlib.util.spec_from_file_location(f"_harness_suite_{number}", path)
-        if spec is None or spec.loader is None:
-            raise HarnessError(f"--suite {file}: expected a Python file (.py)")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise HarnessError(f"--suite {file}: importing it failed ({type(exc).__name__}: {exc})") from exc
-        for value in list(vars(module).values()) + list(vars(module).get("TASKS", ())):
-            if isinstance(value, Task):
-                found[value.name] = value.template_version
-    return found
+        tasks = _declared(_import_suite(file, number))
+        if not tasks:
+            raise HarnessError(
+                f"--suite {file}: expected a suite file that declares a task (TASK = ClassificationTask(...), "
+                "TASKS = (...), or pytestmark = pytest.mark.harness_task(...)), got no task in it; fix: name the "
+                "suite file that declares the task of the cassettes to judge (built-in tasks need no --suite)")
+        for task in tasks:
+            earlier = found.setdefault(task.name, (task.template_version, file))
+            if earlier[0] != task.template_version:
+                raise HarnessError(
+                    f"--suite {file}: task {task.name!r} has template {task.template_version}, but --suite "
+                    f"{earlier[1]} declares it with template {earlier[0]}; expected one task per name (cassettes "
+                    "are kept by task name); fix: pass one of the two suite files, or give each task its own name")
+    return {name: version for name, (version, _) in found.items()}
 
 
 def _builtin_template(task: str) -> str | None:
-    """The template version of a built-in task, or None when the registry does not know it (or cannot load)."""
+    """The template version of the built-in task of exactly this name (never one found by its marker or by
+    importing a module of that name), or None when there is none (or the registry cannot load)."""
     try:
-        from harness.tasks import get_task
+        from harness.tasks import registry
 
-        version = get_task(task).template_version
-    except Exception:  # an unknown task is a HarnessError; a registry mid-change may raise anything
+        version = getattr(registry().get(task), "template_version", None)
+    except Exception:  # a registry mid-change may raise anything
         return None
     return version if isinstance(version, str) else None
 
 
 def _judge(info: CassetteInfo, templates: Callable[[str], str | None]) -> Verdict:
+    """The cassette judged for the task whose replay reads it: its metadata's task, which must be the task of the
+    folder it lies in when that folder is a known task's (another task's replay refuses it), against that
+    task's own template (tasks may share a template version, so the template alone cannot tell them apart)."""
     meta = info.metadata
-    task = str(meta.get("task") or info.path.parent.parent.name)
+    folder = info.path.parent.parent.name
+    task = str(meta.get("task") or folder)
+    if folder != safe_name(task) and templates(folder) is not None:
+        return Verdict(f"MISPLACED (recorded for task {task}, found in task {folder}'s folder, whose replay refuses "
+                       f"it: move it under {safe_name(task)}/ or delete it)", stale=True)
     current = templates(task)
     if current is None:
         return Verdict(f"task {task}: not a built-in task, pass --suite FILE (the suite that declares it) to judge it")
@@ -110,13 +152,17 @@ def list_command(folder: str, unused: bool, suites: list[str]) -> int:
         if unused and not verdict.stale:
             continue
         meta = info.metadata
-        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{verdict.state}")
+        resealed = resealed_caveat(meta)
+        print(f"{info.path}\t{info.interactions} interactions\t{meta.get('model')} · {meta.get('strategy')}\t{verdict.state}"
+              + (f"\t{resealed}" if resealed else ""))
     if refused:
         print(f"cassettes: {refused} refused (replay would not use them); see each line for the fix", file=sys.stderr)
     return 1 if refused else 0
 
 
-def reseal_command(paths: list[str]) -> int:
+def reseal_command(paths: list[str], reason: str | None) -> int:
+    reason = reseal_reason(reason, "--reseal")  # refused before any file is touched
+    command = f"{RESEAL_COMMAND} {shlex.join(paths)} --reason {shlex.quote(reason)}"
     failed = 0
     for given in paths:
         if not Path(given).exists():
@@ -129,7 +175,7 @@ def reseal_command(paths: list[str]) -> int:
             failed += 1
         for path in files:
             try:
-                print(reseal(path))
+                print(reseal(path, reason, command=command))
             except (HarnessError, OSError) as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 failed += 1
@@ -146,7 +192,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="a suite file declaring a task that is not built in (repeatable)")
     cassettes.add_argument("--reseal", nargs="+", metavar="PATH",
                            help="seal these cassettes (files or folders) as they are, changing no answer: only for "
-                                "content you trust (recorded by you, or restored from git)")
+                                "content you trust (recorded by you, or restored from git); needs --reason")
+    cassettes.add_argument("--reason", metavar="WHY",
+                           help="why --reseal may vouch for the content: written into each cassette resealed (with "
+                                "the time and the command), and shown by every report that replays it")
     baseline = sub.add_parser("baseline", help="write the CI gate's baseline from a report (aggregates, no text)")
     baseline.add_argument("report", help="a suite run's report JSON, e.g. reports/fpb-sentiment.json")
     baseline.add_argument("--out", default=None, help="where to write it (default: baselines/<the report's task>.json)")
@@ -206,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "splits":
             return _splits(args)
         if args.reseal:
-            return reseal_command(args.reseal)
+            return reseal_command(args.reseal, args.reason)
+        if args.reason is not None:
+            raise HarnessError(f"--reason {args.reason!r}: expected it with --reseal PATH..., got no --reseal; fix: "
+                               f"{RESEAL_COMMAND} PATH --reason {shlex.quote(args.reason)}")
         return list_command(args.dir, args.unused, args.suite)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

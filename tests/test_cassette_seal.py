@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from conftest import Ran, run_python
 from harness import HarnessError
-from harness.cassettes import (LEGACY_SEAL_KEY, SEAL_KEY, SEALED_METADATA, cassette_path, interactions_digest,
-                               read_cassette, reseal)
+from harness.cassettes import (LEGACY_SEAL_KEY, RESEALED_KEY, SEAL_KEY, SEALED_METADATA, cassette_path,
+                               interactions_digest, read_cassette, reseal, write_cassette)
 from harness.models.base import Request
 from harness.models.openai_chat import OpenAIChat
 from harness.secrets_scan import REDACTED, redact, scan_paths
@@ -40,6 +40,7 @@ KEY = "sk" + "-proj-" + "Q7x" * 16  # what a real project key looks like
 SENTENCES = ["Sales rose 10 % .", "Profit fell sharply .", "The board met on Tuesday .", "Margins grew .",
              "Output was down 3 % ."]
 LEAK = "LEAKY"
+WHY = "restored from git: the test's own recording"
 """A sentence holding this makes the server quote the key in its reply, as a careless proxy or model might."""
 
 
@@ -377,7 +378,7 @@ def test_a_cassette_with_only_the_old_seal_is_refused_then_resealed(tmp_path, re
     path = _place(tmp_path, data)
     with pytest.raises(HarnessError, match=f"only the first, optional seal '{LEGACY_SEAL_KEY}'"):
         read_cassette(path)
-    result = reseal(path)
+    result = reseal(path, WHY)
     assert result.changed and "not sealed" in result.before
     assert LEGACY_SEAL_KEY not in read_cassette(path).metadata
     assert [r.text for r in _replay(tmp_path)] == [r.text for r in recorded[1]]
@@ -391,7 +392,7 @@ def test_conflicting_duplicates_are_refused_on_replay_and_by_reseal(tmp_path, re
                                                  "message": {"role": "assistant", "content": flipped}}]})
     data["interactions"].append(twin)
     path = _place(tmp_path, data)
-    for attempt in (read_cassette, reseal):
+    for attempt in (read_cassette, lambda p: reseal(p, WHY)):
         with pytest.raises(HarnessError, match="conflicting duplicates: interactions 1 and 5 are the same request"):
             attempt(path)
     assert json.loads(path.read_text()) == data  # reseal wrote nothing
@@ -404,14 +405,15 @@ def test_reseal_keeps_every_answer_and_collapses_exact_duplicates(tmp_path, reco
     data = _unsealed(original)
     data["interactions"].insert(3, copy.deepcopy(data["interactions"][0]))  # an exact duplicate
     path = _place(tmp_path, data)
-    result = reseal(path)
+    result = reseal(path, WHY)
     assert result.changed and result.collapsed == 1 and result.interactions == len(SENTENCES)
     resealed = json.loads(path.read_text())
     assert resealed["interactions"] == original["interactions"]  # byte for byte, in order, the copy removed
-    assert {k: v for k, v in resealed["metadata"].items() if k != SEAL_KEY} == \
+    assert {k: v for k, v in resealed["metadata"].items() if k not in (SEAL_KEY, RESEALED_KEY)} == \
         {k: v for k, v in original["metadata"].items() if k != SEAL_KEY}
     assert [r.text for r in _replay(tmp_path)] == [r.text for r in recorded[1]]
-    assert str(reseal(path)).endswith("already sealed, unchanged (5 interactions)")
+    assert str(reseal(path, WHY)).endswith("already sealed, unchanged (5 interactions)")
+    assert len(read_cassette(path).metadata[RESEALED_KEY]) == 1  # a reseal that changes nothing records nothing
 
 
 def test_reseal_round_trip_of_a_shipped_cassette_changes_no_answer(tmp_path):
@@ -419,10 +421,15 @@ def test_reseal_round_trip_of_a_shipped_cassette_changes_no_answer(tmp_path):
     data = json.loads(shipped.read_text())
     path = tmp_path / "cot.json"
     path.write_text(json.dumps(_unsealed(data), indent=4) + "\n")
-    reseal(path)
+    reseal(path, WHY)
     resealed = json.loads(path.read_text())
     assert resealed["interactions"] == data["interactions"]
-    assert resealed["metadata"] == data["metadata"]  # the same seal as the shipped one: nothing else differs
+    record = resealed["metadata"].pop(RESEALED_KEY)
+    assert [e["reason"] for e in record] == [WHY]
+    seal, shipped_seal = resealed["metadata"].pop(SEAL_KEY), data["metadata"][SEAL_KEY]
+    assert resealed["metadata"] == {k: v for k, v in data["metadata"].items() if k != SEAL_KEY}  # nothing else differs
+    assert seal["interactions"] == shipped_seal["interactions"] and seal["metadata"].pop(RESEALED_KEY) == record
+    assert seal["metadata"] == shipped_seal["metadata"]
 
 
 def test_every_shipped_cassette_is_sealed():
@@ -439,14 +446,14 @@ def _cli(*args: str) -> Ran:
 
 def test_the_reseal_command(tmp_path, recorded):
     good = _place(tmp_path / "good", _unsealed(json.loads(recorded[0])))
-    first = _cli("--reseal", str(tmp_path / "good"))
+    first = _cli("--reseal", str(tmp_path / "good"), "--reason", WHY)
     assert first.returncode == 0, first.stderr
     assert f"{good}: sealed (5 interactions); before: it is not sealed" in first.stdout
-    assert "already sealed, unchanged" in _cli("--reseal", str(good)).stdout
+    assert "already sealed, unchanged" in _cli("--reseal", str(good), "--reason", WHY).stdout
     data = _unsealed(json.loads(recorded[0]))
     data["interactions"].append({**copy.deepcopy(data["interactions"][0]), "response": data["interactions"][1]["response"]})
     bad = _place(tmp_path / "bad", data)
-    refused = _cli("--reseal", str(bad), str(tmp_path / "missing"))
+    refused = _cli("--reseal", str(bad), str(tmp_path / "missing"), "--reason", WHY)
     assert refused.returncode == 2 and "conflicting duplicates" in refused.stderr and "not found" in refused.stderr
     assert "Traceback" not in refused.stderr
 
@@ -461,7 +468,7 @@ def test_a_key_planted_in_a_request_header_is_refused_on_replay(tmp_path, record
     message = str(refused.value)
     assert str(path) in message and "python -m harness scan" in message and KEY not in message and KEY[:12] not in message
     with pytest.raises(HarnessError, match="secret"):
-        reseal(path)  # resealing does not launder a key
+        reseal(path, WHY)  # resealing does not launder a key
 
 
 def test_a_key_planted_in_a_reply_body_is_refused_on_replay(tmp_path, recorded):
@@ -517,11 +524,7 @@ def test_the_tatqa_cassettes_are_current():
 def _own_task_cassette(root: Path, recorded_text: str, task: str, template: str) -> Path:
     data = _unsealed(json.loads(recorded_text))
     data["metadata"].update(task=task, template_version=template)
-    path = root / task / "openai-seal-model" / "zero_shot.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(data))
-    reseal(path)
-    return path
+    return write_cassette(root / task / "openai-seal-model" / "zero_shot.json", data["interactions"], data["metadata"])
 
 
 def test_a_task_that_is_not_built_in_is_never_called_stale(tmp_path, recorded):
@@ -570,6 +573,6 @@ def test_a_pipe_where_a_cassette_should_be_is_an_error_not_a_hang(tmp_path):
     with pytest.raises(HarnessError, match="expected a regular file"):
         read_cassette(path)
     with pytest.raises(HarnessError, match="expected a regular file"):
-        reseal(path)
+        reseal(path, WHY)
     with pytest.raises(HarnessError, match="expected a regular file"):
         _replay(tmp_path)

@@ -107,7 +107,8 @@ def test_a_prompt_that_was_not_recorded_is_an_error_not_an_answer(tmp_path, serv
     _model(tmp_path, "once", server).predict(_requests()[:1])
     other = [Request(EXAMPLES[1], render("zero_shot", "An unrelated sentence ."), LABELS)]
     reply = _model(tmp_path, "none", server).predict(other)[0]
-    assert reply.text == "" and "not in cassette" in reply.error and "--record-mode=once" in reply.error
+    assert reply.text == "" and "not in cassette" in reply.error and "never recorded" in reply.error
+    assert "--harness-models=openai:gpt-4o-mini --harness-strategies=zero_shot --record-mode=new_episodes" in reply.error
     assert len(_Scripted.calls) == 1
 
 

@@ -108,6 +108,15 @@ def test_the_markdown_and_terminal_lines_read_the_typed_report(report):
     assert "q-arith,Answer: q-arith,200 | thousand" in csv and csv.splitlines()[-1].endswith(",boom")
 
 
+def test_a_row_replayed_from_a_resealed_cassette_is_a_caveat_line(report):
+    said = "; cassette resealed on 2026-12-05: restored from git"
+    resealed = {**report, "rows": [{**r, "provenance": r["provenance"] + said} if r["model"].startswith("openai:") else r
+                                   for r in report["rows"]]}
+    line = f"caveat: openai:gpt-4o-mini · zero_shot: {said[2:]}"
+    assert line in tatqa_report.terminal_lines(resealed) and f"> {line}" in tatqa_report.markdown(resealed)
+    assert not any(l.startswith("caveat:") for l in tatqa_report.terminal_lines(report))
+
+
 def test_a_case_is_typed_once_with_its_parsed_answer():
     case = TatqaCase.from_json(_cases()[2])
     assert case.pred is not None and (case.pred.text, case.pred.spans, case.pred.scale) == ("200", ("200",), "thousand")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import HarnessError
-from harness.cassettes import LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, use_cassette
+from harness.cassettes import (LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, not_recorded, replay_caveat,
+                               use_cassette)
 from harness.models.base import Reply, Request
 from harness.secrets_scan import env_api_keys
 from harness.secrets_scan import redact as redact_secrets
@@ -67,7 +68,7 @@ class OpenAIChat:
             api_key=key if not replay else REPLAY_KEY, base_url=self.base_url,
             max_retries=0 if replay else max_retries, timeout=timeout_s,
         )
-        self.provenance = f"{self.model_id} via the OpenAI API protocol"
+        self.provenance = self.served_by = f"{self.model_id} via the OpenAI API protocol"
         # The HTTP library's Response class (httpx, or httpx2 in newer SDKs): asked for as ``cast_to``, the
         # SDK hands back the raw response instead of parsing it into its models.
         client_class = next(c for c in openai.DefaultHttpxClient.__mro__ if c.__name__ == "Client")
@@ -103,10 +104,12 @@ class OpenAIChat:
         return self._served(replies, metadata)
 
     def _served(self, replies: list[Reply], metadata: dict[str, Any]) -> list[Reply]:
-        """Name what answered (the API's own ``model`` field) in the provenance line."""
+        """Name what answered (the API's own ``model`` field) in the provenance line, and say when and why its
+        cassette was resealed, if it was (:func:`harness.cassettes.replay_caveat`)."""
         served = sorted({str(r.extra["served_model"]) for r in replies if r.extra.get("served_model")})
         if served:
-            self.provenance = f"{', '.join(served)} via the OpenAI API protocol ({metadata['endpoint']})"
+            self.served_by = f"{', '.join(served)} via the OpenAI API protocol ({metadata['endpoint']})"
+        self.provenance = self.served_by + replay_caveat(self.cassette(metadata["strategy"]))
         return replies
 
     def body(self, request: Request) -> dict[str, Any]:
@@ -136,9 +139,8 @@ class OpenAIChat:
             return Reply(text="", latency_s=None, latency_source="none", error=_describe(exc, self))
         except Exception as exc:  # a failed call is this case's error, never the whole batch's crash
             if type(exc).__name__ == "CannotOverwriteExistingCassetteException":  # vcrpy: not recorded
-                return Reply(text="", latency_s=None, latency_source="none",
-                             error=f"not in cassette {self.cassette(request.prompt.strategy)}: the prompt changed or was "
-                                   f"never recorded; record with: {record_command(self.name, self.marker)}")
+                return Reply(text="", latency_s=None, latency_source="none", error=not_recorded(
+                    self.cassette(request.prompt.strategy), self.body(request), request.labels))
             what = "malformed JSON in the reply" if isinstance(exc, ValueError) else "the reply could not be read"
             return Reply(text="", latency_s=None, latency_source="none",
                          error=_describe(exc, self, f"{what} from {self.base_url or 'the OpenAI API'}: expected a "

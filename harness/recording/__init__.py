@@ -19,9 +19,11 @@
   cassette, a broken seal (an edited reply, token count or digest, an interaction added, dropped or
   duplicated, a metadata field changed), two interactions with the same request but different responses,
   or a secret (as ``python -m harness scan`` finds them) is a :class:`~harness.HarnessError` naming the
-  file, what is wrong and the fix. ``python -m harness cassettes --reseal PATH`` seals a cassette whose
-  content you trust (see :func:`reseal`). A seal is a checksum, not a signature: it catches hand edits and
-  merges, not someone who recomputes it.
+  file, what is wrong and the fix. ``python -m harness cassettes --reseal PATH --reason WHY`` seals a cassette
+  whose content you trust (see :func:`reseal`); the cassette keeps when (UTC), why and by what command, sealed
+  with the rest, and every report that replays it says "cassette resealed on DATE: WHY" in the row's
+  provenance. A seal is a checksum, not a signature: it catches hand edits and merges, not someone who
+  recomputes it.
 * **Redacted**: key-like strings in a recorded reply body are replaced by ``[REDACTED]`` before it is
   stored (:func:`harness.secrets_scan.redact`).
 * **Latency**: the wall time of each recorded call is stored with its response (``x-harness-latency-s``,
@@ -30,27 +32,33 @@
   with metadata (template version, model, endpoint, date). Under xdist a pair runs on one worker.
 
 The modules: :mod:`~harness.recording.format` (layout, request keys, the stored body),
-:mod:`~harness.recording.seal` (the seal and the checks before replay), :mod:`~harness.recording.files`
-(read, write, reseal, list) and :mod:`~harness.recording.replay` (vcrpy: the only module that imports it,
-and only when a cassette is used).
+:mod:`~harness.recording.seal` (the seal and the checks before replay), :mod:`~harness.recording.resealed`
+(the reseal record), :mod:`~harness.recording.files` (read, write, reseal, list),
+:mod:`~harness.recording.missing` (why a request is not in its cassette, and which option changed it) and
+:mod:`~harness.recording.replay` (vcrpy: the only module that imports it, and only when a cassette is used).
 """
 
 from __future__ import annotations
 
-from harness.recording.files import (CassetteInfo, ResealResult, cassette_files, list_cassettes, read_cassette, reseal,
-                                     write_cassette)
+from harness.recording.files import (CassetteInfo, ResealResult, cassette_files, list_cassettes, read_cassette,
+                                     replay_caveat, reseal, write_cassette)
 from harness.recording.format import (DEFAULT_DIR, DIGEST_KEY, LATENCY_HEADER, LEGACY_SEAL_KEY, RECORD_MODES,
-                                      RECORDED_AT_HEADER, RESEAL_COMMAND, SEAL_FORMAT, SEAL_KEY, SEALED_METADATA,
-                                      SECRET_REQUEST_HEADERS, SECRET_RESPONSE_HEADERS, canonical_digest, cassette_path,
-                                      interaction_key, interactions_digest, private_body, request_key, safe_name)
+                                      RECORDED_AT_HEADER, RESEAL_COMMAND, RESEALED_KEY, RESEALED_WORDS, SEAL_FORMAT,
+                                      SEAL_KEY, SEALED_METADATA, SECRET_REQUEST_HEADERS, SECRET_RESPONSE_HEADERS,
+                                      canonical_digest, cassette_path, interaction_key, interactions_digest,
+                                      private_body, request_key, safe_name)
+from harness.recording.missing import not_recorded
 from harness.recording.replay import sealed_persister, use_cassette
+from harness.recording.resealed import resealed_caveat
 from harness.recording.seal import interaction_seal, make_seal, record_hint, sealed_cassette
 
 __all__ = [
     "DEFAULT_DIR", "DIGEST_KEY", "LATENCY_HEADER", "LEGACY_SEAL_KEY", "RECORDED_AT_HEADER", "RECORD_MODES",
-    "RESEAL_COMMAND", "SEALED_METADATA", "SEAL_FORMAT", "SEAL_KEY", "SECRET_REQUEST_HEADERS", "SECRET_RESPONSE_HEADERS",
+    "RESEALED_KEY", "RESEALED_WORDS", "RESEAL_COMMAND", "SEALED_METADATA", "SEAL_FORMAT", "SEAL_KEY",
+    "SECRET_REQUEST_HEADERS", "SECRET_RESPONSE_HEADERS",
     "CassetteInfo", "ResealResult",
     "canonical_digest", "cassette_files", "cassette_path", "interaction_key", "interaction_seal", "interactions_digest",
-    "list_cassettes", "make_seal", "private_body", "read_cassette", "record_hint", "request_key", "reseal",
-    "safe_name", "sealed_cassette", "sealed_persister", "use_cassette", "write_cassette",
+    "list_cassettes", "make_seal", "not_recorded", "private_body", "read_cassette", "record_hint", "replay_caveat",
+    "request_key", "reseal", "resealed_caveat", "safe_name", "sealed_cassette", "sealed_persister", "use_cassette",
+    "write_cassette",
 ]

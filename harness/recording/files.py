@@ -1,5 +1,5 @@
 """Cassette files: read and check one (each check once per file content in a process), write one whole
-(temporary file + rename), reseal one, list them."""
+(temporary file + rename), reseal one (recording when and why), list them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from harness import HarnessError
 from harness.files import atomic_write_text
 from harness.recording.format import DEFAULT_DIR, LEGACY_SEAL_KEY, SEAL_KEY, interactions_digest
+from harness.recording.resealed import entry_caveat, reseal_reason, reseal_record, resealed_caveat, with_reseal
 from harness.recording.seal import (Scanned, check_duplicates, check_seal, check_secrets, seal_problem,
                                     sealed_cassette)
 
@@ -118,6 +119,8 @@ class ResealResult:
     interactions: int
     collapsed: int
     """Exact duplicates removed (same request, same response as an earlier interaction)."""
+    recorded: str | None = None
+    """What the cassette now says of this reseal ("cassette resealed on DATE: REASON"); None when unchanged."""
 
     @property
     def changed(self) -> bool:
@@ -127,13 +130,16 @@ class ResealResult:
         if not self.changed:
             return f"{self.path}: already sealed, unchanged ({self.interactions} interactions)"
         dropped = f", {self.collapsed} exact duplicate(s) removed" if self.collapsed else ""
-        return f"{self.path}: sealed ({self.interactions} interactions{dropped}); before: {self.before}"
+        recorded = f"; recorded in it: {self.recorded}" if self.recorded else ""
+        return f"{self.path}: sealed ({self.interactions} interactions{dropped}); before: {self.before}{recorded}"
 
 
-def reseal(path: Path) -> ResealResult:
+def reseal(path: Path, reason: str, *, command: str | None = None) -> ResealResult:
     """Seal a cassette as it is, changing no answer: its interactions are kept byte for byte (exact duplicates
-    removed), its metadata gains the seal. Refused for a cassette that is not a valid vcrpy JSON cassette,
+    removed), its metadata gains the seal and a reseal record (when, UTC; ``reason``, required; ``command``)
+    that every report replaying it shows. Refused for a cassette that is not a valid vcrpy JSON cassette,
     holds a secret, or holds conflicting duplicates. Only for content you trust: the seal vouches for it."""
+    reason = reseal_reason(reason, f"reseal {path}")
     path = Path(path)
     raw = _read(path)
     data, interactions, metadata = _parse(path, raw)
@@ -148,10 +154,22 @@ def reseal(path: Path) -> ResealResult:
         problem += f"; and its first seal ({LEGACY_SEAL_KEY}) did not match its interactions either"
     skip = set(exact)
     kept = [i for n, i in enumerate(interactions) if n not in skip]
+    entry = reseal_record(reason, command or f"harness.recording.reseal({str(path)!r}, reason=...)", problem)
+    metadata = with_reseal(metadata, entry)
     sealed = sealed_cassette(kept, metadata)
     extra = {k: v for k, v in data.items() if k not in sealed}  # keep any other top-level field as it was
     atomic_write_text(path, _cassette_text({**sealed, **extra}))
-    return ResealResult(path, problem, len(kept), len(exact))
+    return ResealResult(path, problem, len(kept), len(exact), entry_caveat(entry))
+
+
+def replay_caveat(path: Path) -> str:
+    """What a report says of the cassette a row replays: "; cassette resealed on DATE: REASON" when it was
+    resealed, else "" (also when there is no cassette there, or it cannot be read: replay says why)."""
+    try:
+        caveat = resealed_caveat(read_cassette(path).metadata) if Path(path).is_file() else None
+    except (HarnessError, OSError):
+        caveat = None
+    return f"; {caveat}" if caveat else ""
 
 
 def cassette_files(root: Path = DEFAULT_DIR) -> list[Path]:

@@ -20,6 +20,12 @@ LEGACY_SEAL_KEY = "interactions_sha256"
 SEAL_FORMAT = 2
 SEALED_METADATA = ("task", "template_version", "model", "strategy", "test_fingerprint", "endpoint")
 RESEAL_COMMAND = "python -m harness cassettes --reseal"
+RESEALED_KEY = "harness_resealed"
+"""Metadata: each time the cassette was resealed, oldest first, as ``{"at": UTC time, "reason": why, "command":
+what sealed it}``. Sealed with the rest (it cannot be dropped without breaking the seal), and every report that
+replays the cassette says so (:func:`harness.recording.resealed_caveat`)."""
+RESEALED_WORDS = "cassette resealed on"
+"""How a report's provenance line starts saying that a row was replayed from a resealed cassette."""
 SECRET_REQUEST_HEADERS = ("authorization", "api-key", "openai-organization", "openai-project", "cookie")
 SECRET_RESPONSE_HEADERS = ("set-cookie", "openai-organization", "openai-project")
 DEFAULT_DIR = Path("cassettes")

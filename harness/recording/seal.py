@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from harness import HarnessError
-from harness.recording.format import (LEGACY_SEAL_KEY, RESEAL_COMMAND, SEAL_FORMAT, SEAL_KEY, SEALED_METADATA,
-                                      interaction_key, interactions_digest)
+from harness.recording.format import (LEGACY_SEAL_KEY, RESEAL_COMMAND, RESEALED_KEY, SEAL_FORMAT, SEAL_KEY,
+                                      SEALED_METADATA, interaction_key, interactions_digest)
 from harness.secrets_scan import scan_text
 
 def interaction_seal(key: Sequence[str], response: Any) -> str:
@@ -19,7 +19,12 @@ def interaction_seal(key: Sequence[str], response: Any) -> str:
 
 
 def _sealed_fields(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {field: metadata.get(field) for field in SEALED_METADATA}
+    """What the seal covers of the metadata: what the cassette answers, and its reseal record when it has one (a
+    cassette never resealed is sealed as before the record existed, so its seal is unchanged)."""
+    fields = {field: metadata.get(field) for field in SEALED_METADATA}
+    if RESEALED_KEY in metadata:
+        fields[RESEALED_KEY] = metadata[RESEALED_KEY]
+    return fields
 
 
 def _overall(fields: dict[str, Any], seals: Sequence[str]) -> str:
@@ -60,8 +65,9 @@ class Scanned:
         return exact, None
 
 
-def record_hint(metadata: dict[str, Any]) -> str:
-    """The command that re-records this cassette (its task's suite marker when the task is built in)."""
+def record_hint(metadata: dict[str, Any], *, mode: str = "all", options: str = "") -> str:
+    """The command that re-records this cassette (its task's suite marker when the task is built in), with
+    ``options`` (e.g. ``"--harness-shots=3 "``) before ``--record-mode=MODE``."""
     model, strategy = metadata.get("model") or "<model>", metadata.get("strategy") or "<strategy>"
     marker = None
     try:
@@ -72,14 +78,14 @@ def record_hint(metadata: dict[str, Any]) -> str:
         marker = None
     where = f"suites -m {marker}" if marker else "<your suite>"
     return (f"OPENAI_API_KEY=... pytest {where} --harness-models={model} --harness-strategies={strategy} "
-            "--record-mode=all")
+            f"{options}--record-mode={mode}")
 
 
 def _fixes(path: Path, metadata: dict[str, Any], *, reseal: bool = True) -> str:
     fix = f"re-record it: {record_hint(metadata)}"
     if reseal:
         fix += (f"; or, only if you are sure its content is authentic (e.g. restored from git), seal it as it is: "
-                f"{RESEAL_COMMAND} {path}")
+                f"{RESEAL_COMMAND} {path} --reason '<why you trust it>' (every report that replays it shows the reason)")
     return fix
 
 
@@ -140,7 +146,7 @@ def seal_problem(metadata: dict[str, Any], scanned: Scanned) -> str | None:
         return "its seal does not match itself (the seal's own fields were edited after recording)"
     if list(scanned.seals) != seal["interactions"]:
         return f"{_locate(seal['interactions'], scanned.seals, scanned.keys)}: it was edited after recording"
-    for field in SEALED_METADATA:
+    for field in (*SEALED_METADATA, RESEALED_KEY):
         if metadata.get(field) != seal["metadata"].get(field):
             return (f"metadata field {field!r} is {metadata.get(field)!r}, sealed as {seal['metadata'].get(field)!r}: "
                     "it was edited after recording")

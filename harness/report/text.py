@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from typing import Iterable, Sequence
 
+from harness.recording.format import RESEALED_WORDS
 from harness.report.run import Mde, Report, RunReport
 from harness.report.tables import comparison_table, leaderboard
 from harness.report.verdict import verdicts
@@ -57,11 +58,23 @@ def header_lines(report: Report, *, not_run: bool = True) -> list[str]:
     if report.prices:
         lines.append(f"prices: USD per 1M tokens as of {report.prices.as_of} (harness/prices.toml); "
                      "recorded latencies are replayed from cassettes and labelled with their recording date")
+    lines += caveat_lines(report)
     if not_run:
         lines += not_run_lines(report)
     if report.partial:
         lines.append(f"PARTIAL: fewer cases than expected for {', '.join(report.partial_rows)}")
     return lines
+
+
+def caveat_lines(report: Report) -> list[str]:
+    """One line per row replayed from a resealed cassette: when and why, as its provenance says."""
+    return provenance_caveats((r.name, r.provenance) for r in RunReport.of(report).rows)
+
+
+def provenance_caveats(rows: Iterable[tuple[str, str]]) -> list[str]:
+    """``caveat: ROW: cassette resealed on DATE: REASON`` for each (row name, provenance) that says so."""
+    return [f"caveat: {name}: {provenance[provenance.index(RESEALED_WORDS):]}"
+            for name, provenance in rows if RESEALED_WORDS in provenance]
 
 
 def not_run_lines(report: Report) -> list[str]:

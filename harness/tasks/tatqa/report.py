@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from harness import economics
 from harness.report.rows import Cost, Latency
+from harness.report.text import provenance_caveats
 from harness.tasks.tatqa.data import ANSWER_TYPES, Question
 from harness.tasks.tatqa.metric import score
 from harness.tasks.tatqa.rows import LATENCY_KEYS, EmAnchor, GroupScore, TatqaCase, TatqaReport, TatqaRow
@@ -164,6 +165,7 @@ def header_lines(report: TatqaReport) -> list[str]:
              + ", ".join(report.few_shot_examples),
              "published EM anchors on the TAT-QA test set (other models, the leaderboard's 1,669 questions; context, "
              "not a paired comparison): " + "; ".join(f"{a.name} {a.em}" for a in report.anchors_em)]
+    lines += provenance_caveats((f"{r.model} · {r.strategy}", r.provenance) for r in report.rows)
     for name, reason in report.unavailable.items():
         lines.append(f"not run: {name}: {reason}")
     if report.partial:

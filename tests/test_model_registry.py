@@ -60,12 +60,13 @@ def test_an_unknown_name_is_refused_with_the_same_words_as_before(name):
         strategies_for(name)
     assert str(raised.value) == (
         f"unknown model {name!r}: expected one of ['tfidf-logreg', 'smollm2-135m', 'published-gpt-4', "
-        "'published-gpt-3.5-turbo', 'hf:<folder or hub id>', 'openai:<model>', "
-        "'adapter:<folder or name under adapters/>']")
+        "'published-gpt-3.5-turbo', 'hf:<folder or hub id>', 'openai:<model>[@<endpoint>]', "
+        "'adapter:<folder or name under adapters/>', 'adapter:<name>@<endpoint>']")
     assert find(name) is None and not is_api(name) and not is_fine_tuned(name)
     assert report_mod.alternative_kind(name) is None  # a row of a report written elsewhere: no alternative, no error
     assert KINDS == ("tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo",
-                     "hf:<folder or hub id>", "openai:<model>", "adapter:<folder or name under adapters/>")
+                     "hf:<folder or hub id>", "openai:<model>[@<endpoint>]", "adapter:<folder or name under adapters/>",
+                     "adapter:<name>@<endpoint>")
 
 
 def test_an_hf_folder_of_random_weights_is_the_random_base_kind_and_never_scored(tmp_path):

@@ -162,7 +162,7 @@ def test_an_installed_package_adds_its_kinds_with_their_roles(tmp_path, on_path)
     assert role_of("always:billing") is Role.PROMPTED and strategies_for("always:billing") == ("zero_shot", "few_shot")
     assert role_of("oracle-tuned") is Role.FINE_TUNED and is_fine_tuned("oracle-tuned")
     assert report_mod.alternative_kind("always:billing") == "prompted local LLM"
-    with pytest.raises(HarnessError, match=r"expected one of \[.*'adapter:<folder or name under adapters/>', "
+    with pytest.raises(HarnessError, match=r"expected one of \[.*'adapter:<name>@<endpoint>', "
                                            r"'always:<label>', 'oracle-tuned'\]"):
         strategies_for("never:x")
 

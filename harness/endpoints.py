@@ -103,8 +103,8 @@ class Endpoint:
     def check_key(self, why: str) -> None:
         """A clear error when the endpoint's key variable is named but unset (before any call)."""
         if self.key_env and not os.environ.get(self.key_env):
-            raise HarnessError(f"endpoint {self.name!r} ({self.declared_in}) takes its key from ${self.key_env}, which "
-                               f"is not set, and {why}: export {self.key_env}=..., or replay with --record-mode=none")
+            raise refusal(f"endpoint {self.name!r} ({self.declared_in})", f"its key in ${self.key_env}, since {why}",
+                          f"${self.key_env} not set", f"export {self.key_env}=..., or replay with --record-mode=none")
 
     @property
     def shown_url(self) -> str:
@@ -120,13 +120,17 @@ class Endpoints:
     def get(self, name: str, model: str) -> Endpoint:
         if name not in self.by_name:
             known = sorted(self.by_name)
-            raise HarnessError(
-                f"{model}: unknown endpoint {name!r}; declared: {known or 'none'}. Declare it under "
-                f"[{TABLE}.{name}] in pyproject.toml (base_url, key_env) or with {_EXAMPLE.replace('local', name)}")
+            raise refusal(f"{model}: unknown endpoint {name!r}", f"one of the declared endpoints: {known or 'none'}",
+                          repr(name), f"declare it under [{TABLE}.{name}] in pyproject.toml (base_url, key_env) or "
+                          f"with {_EXAMPLE.replace('local', name)}")
         return self.by_name[name]
 
     def __bool__(self) -> bool:
         return bool(self.by_name)
+
+
+def refusal(where: str, expected: str, got: str, fix: str) -> HarnessError:
+    return HarnessError(f"{where}: expected {expected}, got {got}; fix: {fix}")
 
 
 def split(spec: str) -> tuple[str, str | None]:
@@ -145,17 +149,19 @@ def load(root: Path | None, command_line: Iterable[str] = ()) -> Endpoints:
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise HarnessError(f"{pyproject}: not valid TOML ({exc}); fix the file") from None
+            raise refusal(str(pyproject), "valid TOML", str(exc), "correct the file") from None
         table: Any = data.get("tool", {}).get("finetune-or-prompt", {}).get("endpoints", {})
         if not isinstance(table, dict):
-            raise HarnessError(f"{pyproject}: [{TABLE}] is {type(table).__name__}, expected a table of endpoints")
+            raise refusal(f"{pyproject} [{TABLE}]", "a table of endpoints", type(table).__name__,
+                          f"write [{TABLE}.NAME] tables")
         for name, entry in table.items():
             found[name] = _from_table(name, entry, f"{pyproject} [{TABLE}.{name}]")
     for option in command_line:
         endpoint = _from_option(option)
         if endpoint.name in found:
-            raise HarnessError(f"--harness-endpoint {option}: endpoint {endpoint.name!r} is already declared in "
-                               f"{found[endpoint.name].declared_in}; use another name, or change it there")
+            raise refusal(f"--harness-endpoint {option}", "a new endpoint name",
+                          f"{endpoint.name!r}, already declared in {found[endpoint.name].declared_in}",
+                          "use another name, or change it there")
         found[endpoint.name] = endpoint
     return Endpoints(found)
 
@@ -163,54 +169,56 @@ def load(root: Path | None, command_line: Iterable[str] = ()) -> Endpoints:
 def _from_option(option: str) -> Endpoint:
     name, eq, rest = option.partition("=")
     if not eq or not rest:
-        raise HarnessError(f"--harness-endpoint {option!r}: expected NAME=URL[,key_env=VAR,...], e.g. {_EXAMPLE}")
+        raise refusal(f"--harness-endpoint {option!r}", "NAME=URL[,key_env=VAR,...]", repr(option), f"e.g. {_EXAMPLE}")
     url, *pairs = rest.split(",")
     entry: dict[str, Any] = {"start": url} if url in STARTS else {"base_url": url}
     for pair in pairs:
         key, eq, value = pair.partition("=")
         if not eq:
-            raise HarnessError(f"--harness-endpoint {option!r}: {pair!r} is not KEY=VALUE; expected e.g. {_EXAMPLE}")
+            raise refusal(f"--harness-endpoint {option!r}", "KEY=VALUE after the URL", repr(pair), f"e.g. {_EXAMPLE}")
         entry[key.strip()] = value.strip()
     return _from_table(name.strip(), entry, f"--harness-endpoint {option}")
 
 
 def _from_table(name: str, entry: Any, where: str) -> Endpoint:
     if not _NAME.match(name) or name in RESERVED:
-        raise HarnessError(f"{where}: endpoint name {name!r}: expected letters, digits, '.', '_' or '-' (at most 64), "
-                           f"not {list(RESERVED)}")
+        raise refusal(where, f"an endpoint name of letters, digits, '.', '_' or '-' (at most 64), not {list(RESERVED)}",
+                      f"endpoint name {name!r}", "rename it")
     if not isinstance(entry, dict):
-        raise HarnessError(f"{where}: expected a table (base_url = ..., key_env = ...), got {entry!r}")
+        raise refusal(where, "a table (base_url = ..., key_env = ...)", repr(entry), "write it as a TOML table")
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
-        raise HarnessError(f"{where}: unknown keys {unknown}; expected some of {sorted(_KEYS)}")
+        raise refusal(where, f"some of {sorted(_KEYS)}", f"unknown keys {unknown}", "remove or rename them")
     start = entry.get("start")
     if start is not None and start not in STARTS:
-        raise HarnessError(f"{where}: start = {start!r}, expected one of {list(STARTS)} (or a base_url of a server "
-                           "you run yourself)")
+        raise refusal(where, f"start = one of {list(STARTS)}", f"start = {start!r}",
+                      "use base_url for a server you run yourself")
     url = entry.get("base_url")
     if (url is None) == (start is None):
-        raise HarnessError(f"{where}: expected exactly one of base_url (a server you run) or start = \"vllm\" (the "
-                           "harness starts it)")
+        raise refusal(where, "exactly one of base_url (a server you run) or start = \"vllm\" (the harness starts it)",
+                      "both" if url is not None else "neither", "keep one of them")
     if url is not None:
         parsed = urlparse(str(url))
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise HarnessError(f"{where}: base_url {url!r} is not an http(s) URL with a host; expected e.g. "
-                               "http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
+            raise refusal(where, "an http(s) URL with a host", f"base_url {url!r}, not an http(s) URL with a host",
+                          "write e.g. http://127.0.0.1:8000/v1 or https://api.openai.com/v1")
         try:
             parsed.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            raise HarnessError(f"{where}: base_url {url!r} has a bad port; expected e.g. "
-                               "http://127.0.0.1:8000/v1") from None
+            raise refusal(where, "a port from 1 to 65535", f"base_url {url!r} with a bad port",
+                          "write e.g. http://127.0.0.1:8000/v1") from None
     key_env = entry.get("key_env")
     if key_env is not None and not (isinstance(key_env, str) and _KEY_ENV.match(key_env)):
-        raise HarnessError(f"{where}: key_env = {key_env!r}: expected the NAME of an environment variable (e.g. "
-                           "GROQ_API_KEY), never the key itself")
+        raise refusal(where, "key_env = the NAME of an environment variable (e.g. GROQ_API_KEY), never the key itself",
+                      f"key_env = {key_env[:4] + '...' if isinstance(key_env, str) else key_env!r}",
+                      "export the key as a variable and name that variable")
     numbers = {k: _number(entry[k], f"{where}: {k}") for k in ("usd_per_hour", "input_per_mtok", "output_per_mtok")
                if k in entry}
     if "usd_per_hour" in numbers and len(numbers) > 1:
-        raise HarnessError(f"{where}: give usd_per_hour or input_per_mtok/output_per_mtok, not both")
+        raise refusal(where, "usd_per_hour or input_per_mtok/output_per_mtok, not both", "both", "keep one way to price")
     if len(numbers) == 1 and "usd_per_hour" not in numbers:
-        raise HarnessError(f"{where}: give both input_per_mtok and output_per_mtok (USD per 1M tokens)")
+        raise refusal(where, "both input_per_mtok and output_per_mtok (USD per 1M tokens)", f"only {next(iter(numbers))}",
+                      "add the other")
     concurrency = entry.get("concurrency")
     if concurrency is not None:
         try:
@@ -218,7 +226,7 @@ def _from_table(name: str, entry: Any, where: str) -> Endpoint:
         except (TypeError, ValueError):
             concurrency = 0
         if concurrency < 1:
-            raise HarnessError(f"{where}: concurrency = {entry['concurrency']!r}, expected a whole number of at least 1")
+            raise refusal(where, "concurrency = a whole number of at least 1", f"{entry['concurrency']!r}", "change it")
     args = entry.get("args", ())
     if isinstance(args, str):
         args = tuple(args.split())
@@ -234,7 +242,7 @@ def _number(value: Any, what: str) -> float:
     except (TypeError, ValueError):
         number = -1.0
     if not number >= 0:
-        raise HarnessError(f"{what} = {value!r}: expected a number of USD, 0 or more")
+        raise refusal(what, "a number of USD, 0 or more", repr(value), "change it")
     return number
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from harness import HarnessError, humanize
+from harness import HarnessError, endpoints, humanize
 from harness.models.card import TrainingCompute
 from harness.models.registry import Role, find
 from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
@@ -173,7 +173,7 @@ def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, TrainingC
         found = find(name)
         if found is None or not found[0].fine_tuned:
             continue
-        folder = adapter_dir(split_variant(found[1])[0], adapters_dir)
+        folder = adapter_dir(split_variant(endpoints.split(found[1])[0])[0], adapters_dir)  # name[@endpoint]
         try:
             cards[name] = AdapterCard.read(folder / CARD).compute
         except HarnessError:

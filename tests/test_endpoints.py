@@ -3,6 +3,7 @@ and one run calling several of them, each with its own key, price and cassettes 
 
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from harness.cassettes import cassette_path, read_cassette
 from harness.models import ModelContext, build
 from harness.models.base import Request
 from harness.tasks.fpb.data import LABELS, Example
+from harness.tasks import get_task
 from harness.tasks.fpb.prompts import render
 from tests.conftest import clear, refused
 
@@ -185,3 +187,64 @@ def test_a_model_at_an_undeclared_endpoint_is_refused_before_any_case(tmp_path):
     with pytest.raises(HarnessError) as raised:
         Benchmark(config)
     clear(raised.value, "openai:gpt-4o@nowhere: unknown endpoint 'nowhere'", "declared endpoints: ['somewhere']")
+
+
+# -- a served adapter ------------------------------------------------------------------------------------------
+
+class _BiasHonouring(BaseHTTPRequestHandler):
+    """Answers one token: the biased token that this scripted 'model' prefers (the last one), with logprobs."""
+
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        type(self).seen.append(body)
+        biased = sorted(body.get("logit_bias") or {}, key=int)
+        token = type(self).decode(int(biased[-1])) if biased else "I think it is neutral"
+        top = [{"token": type(self).decode(int(t)), "logprob": -0.1 * n} for n, t in enumerate(reversed(biased))]
+        payload = json.dumps({
+            "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": token},
+                         "logprobs": {"content": [{"token": token, "logprob": 0.0, "top_logprobs": top}]}}],
+            "usage": {"prompt_tokens": 80, "completion_tokens": 1, "total_tokens": 81},
+        }).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_served_adapter_asks_for_the_local_decision_rule_and_keeps_its_card(tmp_path, smollm2):
+    from harness.models.served_adapter import LABEL_BIAS
+
+    tokenizer = smollm2.tokenizer
+    _BiasHonouring.decode = staticmethod(lambda token: tokenizer.decode([token]))
+    _BiasHonouring.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _BiasHonouring)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        root = Path(__file__).resolve().parent.parent
+        name = "adapter:fpb-sentiment-smollm2-135m@engine"
+        ctx = ModelContext(train=(), test=tuple(EXAMPLES), seed=0, task="fpb-sentiment", template_version="v1",
+                           cassette_dir=tmp_path, record_mode="all", adapters_dir=root / "adapters",
+                           endpoints=endpoints.load(tmp_path, [f"engine=http://127.0.0.1:{httpd.server_address[1]}/v1"]))
+        with pytest.raises(HarnessError, match="trained on prompt template .* the prompts are now v1"):
+            build(name, ctx)  # served, the card is still checked
+        model = build(name, replace(ctx, template_version=get_task("fpb-sentiment").template_version))
+        replies = model.predict(_requests())
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    firsts = {tokenizer.encode(label, add_special_tokens=False)[0]: label for label in LABELS}
+    body = _BiasHonouring.seen[0]
+    assert body["model"] == "fpb-sentiment-smollm2-135m"  # the LoRA module's name on the server: the folder's
+    assert body["max_tokens"] == 1 and body["logprobs"] is True and body["temperature"] == 0
+    assert body["logit_bias"] == {str(t): LABEL_BIAS for t in sorted(firsts)}
+    preferred = firsts[max(firsts)]
+    assert [r.text for r in replies] == [preferred] * 3 and replies[0].scores[preferred] == 0.0
+    assert model.kind == "api" and "LoRA r=" in model.provenance and "train examples" in model.provenance
+    assert "served as 'fpb-sentiment-smollm2-135m' at endpoint engine" in model.provenance

@@ -47,6 +47,13 @@ class ServedAdapter(OpenAIChat):
             f"{card.created_at[:10]}); served as {folder.name!r} at endpoint {endpoint.name} ({endpoint.shown_url}), "
             "label by the highest first-token logit (logit_bias), latency at the client")
 
+    def _served(self, replies: list[Reply], metadata: dict[str, Any]) -> list[Reply]:
+        """The API's bookkeeping (cost by the endpoint's price), with the card's provenance line kept."""
+        kept = self.provenance
+        replies = super()._served(replies, metadata)
+        self.provenance = kept
+        return replies
+
     def label_tokens(self, labels: Sequence[str]) -> dict[int, str] | None:
         """Each label's first token id (the base's tokenizer, loaded here: a few MB), or None when two labels share
         one (then the server generates and the parser reads the answer)."""
@@ -68,7 +75,7 @@ class ServedAdapter(OpenAIChat):
         body = super().body(request)
         firsts = self._scored(request)
         if firsts:
-            body.update(max_tokens=1, logprobs=True, top_logprobs=min(20, max(len(firsts), 1)),
+            body.update(max_tokens=1, logprobs=True, top_logprobs=20,
                         logit_bias={str(token): LABEL_BIAS for token in sorted(firsts)})
         return body
 
@@ -94,9 +101,3 @@ class ServedAdapter(OpenAIChat):
                      input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, scores=scores,
                      extra=reply.extra)
 
-
-def served_name(folder: Path) -> str:
-    """The name the server knows the adapter by: its folder's name."""
-    if not folder.name:
-        raise HarnessError(f"adapter folder {folder}: expected a folder with a name")
-    return folder.name

@@ -65,7 +65,7 @@ def ensure_started(endpoint: Endpoint, ctx: ModelContext) -> Endpoint:
             adapters = served_adapters(endpoint, ctx)
             base = base_of(endpoint, adapters)
             weights, _ = resolve_weights(base)
-            spec = vllm.VLLMSpec(base=Path(weights), adapters=adapters, served_model_name=base,
+            spec = vllm.VLLMSpec(base=Path(weights), adapters=adapters, served_base=base,
                                  extra_args=endpoint.args, **({"python": endpoint.python} if endpoint.python else {}))
             log = Path(ctx.cassette_dir or "cassettes").parent / "reports" / "logs" / f"vllm-{endpoint.name}.log"
             log.parent.mkdir(parents=True, exist_ok=True)

@@ -147,7 +147,7 @@ class OpenAIChat:
             if "json" not in content_type:  # an HTML error page from a proxy, say
                 return Reply(text="", latency_s=None, latency_source="none", error=redact(
                     f"expected a JSON chat completion, got {content_type or 'no content type'}: {raw.text[:80]!r}; "
-                    f"check OPENAI_BASE_URL ({self.base_url or 'unset'})"))
+                    f"check {self.endpoint.declared_in if self.endpoint else 'OPENAI_BASE_URL'} ({self.base_url or 'unset'})"))
             completion = raw.json()
             if not isinstance(completion, dict):
                 raise ValueError(f"a JSON {type(completion).__name__}, not an object")

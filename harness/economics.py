@@ -134,7 +134,10 @@ def row_cost(cases: Sequence[CaseResult | Mapping[str, Any]], *, machine: Machin
         if any(cost is None for cost in costs):
             priced = sum(cost is not None for cost in costs)
             return _none("price unknown" if priced == 0 else f"price unknown for {calls - priced} calls")
-        return _money(float(sum(cost or 0.0 for cost in costs)), calls, "billed", "tokens × price table")
+        found = find(model)
+        declared = found is not None and endpoints.split(found[1])[1] is not None  # model@endpoint: its own price
+        return _money(float(sum(cost or 0.0 for cost in costs)), calls, "billed",
+                      "the endpoint's declared price" if declared else "tokens × price table")
     if kind == "local":
         times = [c.latency_s for c in cases if c.latency_s is not None]
         if len(times) < calls:

@@ -159,7 +159,7 @@ def test_one_run_calls_two_endpoints_each_with_its_key_price_and_cassettes(tmp_p
 
     paths = {name: cassette_path(tmp_path / "cassettes", "t", name, "zero_shot") for name in models}
     assert len(set(paths.values())) == 2 and all(p.is_file() for p in paths.values())
-    assert read_cassette(paths["openai:same-model@a"]).metadata["endpoint"] == f"a ({a_url})"
+    assert read_cassette(paths["openai:same-model@a"]).metadata["endpoint"] == f"a at {a_url}"
 
     for var in ("A_KEY", "B_KEY"):  # replay needs neither server nor key
         monkeypatch.delenv(var)

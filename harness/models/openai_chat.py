@@ -85,7 +85,7 @@ class OpenAIChat:
     def endpoint_label(self) -> str:
         """Where the calls go, as cassettes and provenance name it: ``NAME (URL)`` for a named endpoint."""
         url = self.base_url or "https://api.openai.com/v1"
-        return f"{self.endpoint.name} ({url})" if self.endpoint else url
+        return f"{self.endpoint.name} at {url}" if self.endpoint else url
 
     def cassette(self, strategy: str) -> Path:
         return cassette_path(self.cassette_dir, self.task, self.name, strategy)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness import HarnessError
+from harness import HarnessError, endpoints
 from harness.cassettes import RECORD_MODES
 from harness.economics import api_model
 from harness.models import Model, ModelContext, Reply, Request, build, strategies_for, unavailable
-from harness.models.registry import is_fine_tuned
+from harness.models.registry import is_fine_tuned, resolve
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
 from harness.results import CaseResult
@@ -65,6 +65,8 @@ class BenchmarkConfig:
     keep_prompts: bool = False
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()
+    """``--harness-endpoint NAME=URL[,key_env=VAR,...]``, besides those of pyproject.toml (:mod:`harness.endpoints`)."""
     """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
     task: str = DEFAULT_TASK
     task_options: tuple[str, ...] = ()
@@ -167,6 +169,12 @@ class Benchmark:
             self.prices = self.prices.with_override(model, values[0], values[1],
                                                     cached_input=values[2] if len(values) == 3 else None)
         self.models = tuple(cfg.models if cfg.models is not None else self.task.default_models)
+        self.endpoints = endpoints.load(root, cfg.endpoints)
+        for name in self.models:  # an unknown endpoint stops the run here, before any case
+            kind, spec = resolve(name)
+            if kind.api and endpoints.split(spec)[1]:
+                self.endpoints.get(endpoints.split(spec)[1], name)
+        self.context = replace(self.context, endpoints=self.endpoints, run_models=self.models)
         self.pairs: list[tuple[str, str]] = []
         self.unavailable: dict[str, str] = {}
         for name in self.models:
@@ -264,7 +272,11 @@ class Benchmark:
         return self._batch1[key]
 
     def _cost(self, model: Model, reply: Reply) -> float | None:
-        if model.kind != "api" or reply.input_tokens is None or reply.output_tokens is None:
+        if model.kind != "api":
+            return None
+        if "cost_usd" in reply.extra:  # a named endpoint's own price (None: it declares none)
+            return reply.extra["cost_usd"]
+        if reply.input_tokens is None or reply.output_tokens is None:
             return None
         priced_as = api_model(model.name) or model.name  # openai:gpt-4o -> gpt-4o
         price = self.prices.lookup(str(reply.extra.get("served_model") or priced_as))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
-from harness import HarnessError, humanize
+from harness import HarnessError, endpoints, humanize
 from harness.models.card import TrainingCompute
 from harness.models.registry import Role, find
 from harness.pricing import (MachinePrice, PriceTable, cost_usd, default_machine, gpu_machine_for, load_machine_prices,
@@ -134,7 +134,10 @@ def row_cost(cases: Sequence[CaseResult | Mapping[str, Any]], *, machine: Machin
         if any(cost is None for cost in costs):
             priced = sum(cost is not None for cost in costs)
             return _none("price unknown" if priced == 0 else f"price unknown for {calls - priced} calls")
-        return _money(float(sum(cost or 0.0 for cost in costs)), calls, "billed", "tokens × price table")
+        found = find(model)
+        declared = found is not None and endpoints.split(found[1])[1] is not None  # model@endpoint: its own price
+        return _money(float(sum(cost or 0.0 for cost in costs)), calls, "billed",
+                      "the endpoint's declared price" if declared else "tokens × price table")
     if kind == "local":
         times = [c.latency_s for c in cases if c.latency_s is not None]
         if len(times) < calls:
@@ -173,7 +176,7 @@ def read_cards(models: Iterable[str], adapters_dir: Path) -> dict[str, TrainingC
         found = find(name)
         if found is None or not found[0].fine_tuned:
             continue
-        folder = adapter_dir(split_variant(found[1])[0], adapters_dir)
+        folder = adapter_dir(split_variant(endpoints.split(found[1])[0])[0], adapters_dir)  # name[@endpoint]
         try:
             cards[name] = AdapterCard.read(folder / CARD).compute
         except HarnessError:

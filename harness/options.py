@@ -102,6 +102,9 @@ def add_input_options(add: AddOption, *, record_mode: bool = True) -> None:
         help="Concurrent API calls per pair. Default: %(default)s.")
     add("--harness-price", action="append", default=[], metavar="MODEL=IN,OUT",
         help="A user-given price in USD per 1M tokens for a model missing from harness/prices.toml (repeatable).")
+    add("--harness-endpoint", action="append", default=[], metavar="NAME=URL[,key_env=VAR,...]",
+        help="A named OpenAI-compatible endpoint for openai:MODEL@NAME and adapter:ADAPTER@NAME rows, besides those of "
+             "[tool.finetune-or-prompt.endpoints] in pyproject.toml; NAME=vllm starts vLLM for the run (repeatable).")
     add("--harness-task-option", action="append", default=[], metavar="TASK.KEY=VALUE",
         help="A setting of one task, e.g. tatqa.subset=all (every test_gold question) or tatqa.subset=40 "
              "(repeatable; each task documents its keys).")
@@ -180,7 +183,7 @@ def benchmark_config(config: pytest.Config, task: str = DEFAULT_TASK) -> Benchma
         adapters_dir=opt("harness_adapters_dir"), device=opt("harness_device"),
         precision=opt("harness_precision"),
         keep_prompts=opt("harness_cassette_prompts"), api_concurrency=opt("harness_api_concurrency"),
-        price_overrides=tuple(opt("harness_price")), task=task,
+        price_overrides=tuple(opt("harness_price")), endpoints=tuple(opt("harness_endpoint")), task=task,
         task_options=tuple(fpb) + tuple(opt("harness_task_option")),
     )
     if opt("harness_models") is not None:  # an empty list is an error, never the defaults

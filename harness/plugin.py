@@ -82,6 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from harness.serving.started import stop_all
+
+    stop_all()  # servers the run started (start = "vllm" endpoints), also after Ctrl-C
     aggregator.give_back_sigterm(config)
     aggregator.unregister(config)
 

@@ -60,12 +60,13 @@ def test_an_unknown_name_is_refused_with_the_same_words_as_before(name):
         strategies_for(name)
     assert str(raised.value) == (
         f"unknown model {name!r}: expected one of ['tfidf-logreg', 'smollm2-135m', 'published-gpt-4', "
-        "'published-gpt-3.5-turbo', 'hf:<folder or hub id>', 'openai:<model>', "
-        "'adapter:<folder or name under adapters/>']")
+        "'published-gpt-3.5-turbo', 'hf:<folder or hub id>', 'openai:<model>[@<endpoint>]', "
+        "'adapter:<folder or name under adapters/>', 'adapter:<name>@<endpoint>']")
     assert find(name) is None and not is_api(name) and not is_fine_tuned(name)
     assert report_mod.alternative_kind(name) is None  # a row of a report written elsewhere: no alternative, no error
     assert KINDS == ("tfidf-logreg", "smollm2-135m", "published-gpt-4", "published-gpt-3.5-turbo",
-                     "hf:<folder or hub id>", "openai:<model>", "adapter:<folder or name under adapters/>")
+                     "hf:<folder or hub id>", "openai:<model>[@<endpoint>]", "adapter:<folder or name under adapters/>",
+                     "adapter:<name>@<endpoint>")
 
 
 def test_an_hf_folder_of_random_weights_is_the_random_base_kind_and_never_scored(tmp_path):
@@ -161,7 +162,7 @@ def test_an_installed_package_adds_its_kinds_with_their_roles(tmp_path, on_path)
     assert role_of("always:billing") is Role.PROMPTED and strategies_for("always:billing") == ("zero_shot", "few_shot")
     assert role_of("oracle-tuned") is Role.FINE_TUNED and is_fine_tuned("oracle-tuned")
     assert report_mod.alternative_kind("always:billing") == "prompted local LLM"
-    with pytest.raises(HarnessError, match=r"expected one of \[.*'adapter:<folder or name under adapters/>', "
+    with pytest.raises(HarnessError, match=r"expected one of \[.*'adapter:<name>@<endpoint>', "
                                            r"'always:<label>', 'oracle-tuned'\]"):
         strategies_for("never:x")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness import HarnessError
+from harness.endpoints import Endpoints
 from harness.example import Example
 from harness.models.base import Model, Reply, Request
 from harness.models.registry import BUILT_IN, LOCAL_STRATEGIES, ModelKind, Role, resolve, role_of
@@ -55,6 +56,10 @@ class ModelContext:
     device's default (float32 on a CPU, bfloat16 on a GPU)."""
     adapters_dir: Path | None = None
     """Where ``adapter:<name>`` folders are found (the project's ``adapters/``)."""
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    """The run's named endpoints (``openai:MODEL@ENDPOINT``, ``adapter:NAME@ENDPOINT``): :mod:`harness.endpoints`."""
+    run_models: tuple[str, ...] = ()
+    """Every model name of the run (a started server serves every ``adapter:NAME@ENDPOINT`` of its endpoint)."""
     task_context: Mapping[str, Any] = field(default_factory=dict)
     """What the task tells its models beyond the items (FPB: ``split_method``, ``agreement``, ``is_sample``,
     ``predictions_dir`` for the published replies)."""

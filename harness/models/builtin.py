@@ -8,12 +8,13 @@ strategy)`` and loads nothing. Heavy imports happen inside the builders only.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from harness import HarnessError
+from harness import HarnessError, endpoints
 from harness.splits import PUBLISHED_SEEDS, fingerprint
 
 if TYPE_CHECKING:
+    from harness.endpoints import Endpoint
     from harness.models import ModelContext
     from harness.models.base import Model
 
@@ -32,13 +33,43 @@ def build_published(name: str, spec: str, ctx: ModelContext) -> Model:
     return PublishedReplies(name, find_file(Path(ctx.task_context["predictions_dir"]), name, ctx.seed), ctx.test)
 
 
+def _client(ctx: ModelContext, endpoint: Endpoint | None) -> dict[str, Any]:
+    """What every OpenAI-protocol client of the run shares; a started endpoint is started here (recording only)."""
+    if endpoint is not None and endpoint.start and ctx.record_mode != "none":
+        from harness.serving.started import ensure_started
+
+        endpoint = ensure_started(endpoint, ctx)
+    return dict(task=ctx.task, template_version=ctx.template_version, cassette_dir=ctx.cassette_dir or Path("cassettes"),
+                record_mode=ctx.record_mode, keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency,
+                seed=ctx.seed, test_fingerprint=fingerprint(ctx.test), marker=ctx.marker, endpoint=endpoint)
+
+
+def endpoint_of(name: str, spec: str, ctx: ModelContext) -> Endpoint | None:
+    """The named endpoint of ``...@ENDPOINT`` (a HarnessError naming the declared ones when unknown), else None."""
+    _, named = endpoints.split(spec)
+    return ctx.endpoints.get(named, name) if named else None
+
+
 def build_openai(name: str, spec: str, ctx: ModelContext) -> Model:
     from harness.models.openai_chat import OpenAIChat
 
-    return OpenAIChat(name, task=ctx.task, template_version=ctx.template_version,
-                      cassette_dir=ctx.cassette_dir or Path("cassettes"), record_mode=ctx.record_mode,
-                      keep_prompts=ctx.keep_prompts, concurrency=ctx.api_concurrency, seed=ctx.seed,
-                      test_fingerprint=fingerprint(ctx.test), marker=ctx.marker)
+    return OpenAIChat(name, **_client(ctx, endpoint_of(name, spec, ctx)))
+
+
+def build_served_adapter(name: str, spec: str, ctx: ModelContext) -> Model:
+    from harness.models import adapter
+    from harness.models.served_adapter import ServedAdapter
+    from harness.models.weights import resolve_weights
+
+    folder = adapter.adapter_dir(endpoints.split(spec)[0], ctx.adapters_dir)
+    card = adapter.read_card(folder)
+    return ServedAdapter(name, folder, card, tokenizer_dir=resolve_weights(card.base_model)[0],
+                         **_client(ctx, endpoint_of(name, spec, ctx)))
+
+
+def is_served(spec: str) -> bool:
+    """Whether an ``adapter:`` spec names an endpoint (``NAME@ENDPOINT``)."""
+    return endpoints.split(spec)[1] is not None
 
 
 def build_adapter(name: str, spec: str, ctx: ModelContext) -> Model:
@@ -117,6 +148,11 @@ def cassette_problem(name: str, spec: str, ctx: ModelContext, strategy: str | No
         return (f"stale: {path} was recorded with prompt template {recorded}, the prompts are now "
                 f"{ctx.template_version}; re-record with: {record_command(name, ctx.marker).replace('once', 'all')}")
     return None
+
+
+def served_adapter_problem(name: str, spec: str, ctx: ModelContext, strategy: str | None) -> str | None:
+    """A served adapter is refused for its card's reasons, as a local one, and replays only from its cassettes."""
+    return adapter_problem(name, endpoints.split(spec)[0], ctx, strategy) or cassette_problem(name, spec, ctx, strategy)
 
 
 def adapter_problem(name: str, spec: str, ctx: ModelContext, strategy: str | None) -> str | None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import HarnessError
+from harness import HarnessError, endpoints
 from harness.cassettes import (LATENCY_HEADER, RECORDED_AT_HEADER, cassette_path, not_recorded, replay_caveat,
                                use_cassette)
+from harness.endpoints import Endpoint
 from harness.models.base import Reply, Request
 from harness.secrets_scan import env_api_keys
 from harness.secrets_scan import redact as redact_secrets
@@ -35,19 +37,20 @@ class OpenAIChat:
     def __init__(self, name: str, *, task: str, template_version: str, cassette_dir: Path, record_mode: str = "none",
                  base_url: str | None = None, keep_prompts: bool = False, concurrency: int = 4,
                  max_retries: int = 4, timeout_s: float = 120.0, seed: int = 0, test_fingerprint: str = "",
-                 marker: str = "sentiment") -> None:
+                 marker: str = "sentiment", endpoint: Endpoint | None = None) -> None:
         try:
             import openai
         except ImportError:
             raise HarnessError(f"{name} needs the openai SDK: pip install openai vcrpy") from None
         self.name = name
-        self.model_id = name.split(":", 1)[1]
+        self.model_id = endpoints.split(name.split(":", 1)[1])[0]  # openai:gpt-4o@groq -> gpt-4o
+        self.endpoint = endpoint
         self.task = task
         self.template_version = template_version
         self.cassette_dir = Path(cassette_dir)
         self.record_mode = record_mode
         self.keep_prompts = keep_prompts
-        self.concurrency = concurrency
+        self.concurrency = endpoint.concurrency or concurrency if endpoint else concurrency
         # Replaying, a pair is one chunk: its cassette is read (and its seal checked) once, not once per 64
         # cases. Recording, chunks of 64 keep what a cut run has already paid for.
         self.batch_size = 1_000_000 if record_mode == "none" else 64
@@ -58,6 +61,11 @@ class OpenAIChat:
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         replay = record_mode == "none"
         key = os.environ.get("OPENAI_API_KEY")
+        if endpoint is not None:  # a named endpoint: its own URL and key variable, never OPENAI_*
+            if not replay:
+                endpoint.check_key(f"--record-mode={record_mode} calls it")
+            self.base_url = endpoint.base_url
+            key = endpoint.key() or ("no-key" if not endpoint.key_env else None)
         if not replay and not key:
             raise HarnessError(
                 f"{name}: --record-mode={record_mode} calls the API, but OPENAI_API_KEY is not set. "
@@ -68,11 +76,18 @@ class OpenAIChat:
             api_key=key if not replay else REPLAY_KEY, base_url=self.base_url,
             max_retries=0 if replay else max_retries, timeout=timeout_s,
         )
-        self.provenance = self.served_by = f"{self.model_id} via the OpenAI API protocol"
+        self.provenance = self.served_by = (f"{self.model_id} via the OpenAI API protocol"
+                                            + (f" at endpoint {endpoint.name}" if endpoint else ""))
         # The HTTP library's Response class (httpx, or httpx2 in newer SDKs): asked for as ``cast_to``, the
         # SDK hands back the raw response instead of parsing it into its models.
         client_class = next(c for c in openai.DefaultHttpxClient.__mro__ if c.__name__ == "Client")
         self._raw_response = sys.modules[client_class.__module__.split(".")[0]].Response
+
+    @property
+    def endpoint_label(self) -> str:
+        """Where the calls go, as cassettes and provenance name it: ``NAME (URL)`` for a named endpoint."""
+        url = self.base_url or "https://api.openai.com/v1"
+        return f"{self.endpoint.name} at {url}" if self.endpoint else url
 
     def cassette(self, strategy: str) -> Path:
         return cassette_path(self.cassette_dir, self.task, self.name, strategy)
@@ -83,7 +98,7 @@ class OpenAIChat:
         strategy = requests[0].prompt.strategy
         metadata = {
             "task": self.task, "template_version": self.template_version, "model": self.name,
-            "strategy": strategy, "endpoint": self.base_url or "https://api.openai.com/v1",
+            "strategy": strategy, "endpoint": self.endpoint_label,
             "test_fingerprint": self.test_fingerprint,
             "prompts_stored": "plain text" if self.keep_prompts else "sha256 digest only",
         }
@@ -110,6 +125,11 @@ class OpenAIChat:
         if served:
             self.served_by = f"{', '.join(served)} via the OpenAI API protocol ({metadata['endpoint']})"
         self.provenance = self.served_by + replay_caveat(self.cassette(metadata["strategy"]))
+        if self.endpoint is not None:  # a named endpoint is priced by its own declaration, or not at all
+            price = self.endpoint.price
+            replies = [replace(r, extra={**r.extra, "cost_usd": price.per_call(
+                r.input_tokens, r.output_tokens, r.latency_s, self.concurrency) if price else None})
+                for r in replies]
         return replies
 
     def body(self, request: Request) -> dict[str, Any]:
@@ -131,7 +151,7 @@ class OpenAIChat:
             if "json" not in content_type:  # an HTML error page from a proxy, say
                 return Reply(text="", latency_s=None, latency_source="none", error=redact(
                     f"expected a JSON chat completion, got {content_type or 'no content type'}: {raw.text[:80]!r}; "
-                    f"check OPENAI_BASE_URL ({self.base_url or 'unset'})"))
+                    f"check {self.endpoint.declared_in if self.endpoint else 'OPENAI_BASE_URL'} ({self.base_url or 'unset'})"))
             completion = raw.json()
             if not isinstance(completion, dict):
                 raise ValueError(f"a JSON {type(completion).__name__}, not an object")
@@ -145,15 +165,18 @@ class OpenAIChat:
             return Reply(text="", latency_s=None, latency_source="none",
                          error=_describe(exc, self, f"{what} from {self.base_url or 'the OpenAI API'}: expected a "
                                                     "chat completion (JSON); "))
-        wall = time.perf_counter() - start
-        recorded = raw.headers.get(LATENCY_HEADER)
+        return self.reply(request, completion, raw.headers, time.perf_counter() - start)
+
+    def reply(self, request: Request, completion: dict[str, Any], headers: Any, wall: float) -> Reply:
+        """The Reply of one chat completion (JSON) and its response headers."""
+        recorded = headers.get(LATENCY_HEADER)
         usage = completion.get("usage") or {}
         choices = completion.get("choices") or []
         message = (choices[0].get("message") or {}) if choices and isinstance(choices[0], dict) else {}
         return Reply(
             text=redact_secrets(str(message.get("content") or ""), known=env_api_keys()),  # as the cassette stores it
             latency_s=float(recorded) if recorded else wall,
-            latency_source=f"recorded {raw.headers.get(RECORDED_AT_HEADER, '')[:10]}".strip() if recorded else "live",
+            latency_source=f"recorded {headers.get(RECORDED_AT_HEADER, '')[:10]}".strip() if recorded else "live",
             input_tokens=usage.get("prompt_tokens"),
             output_tokens=usage.get("completion_tokens"),
             error=None if choices else "reply had no choices",

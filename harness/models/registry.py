@@ -115,9 +115,12 @@ BUILT_IN: tuple[ModelKind, ...] = (
               shown="hf:<folder or hub id>", claims=builtin.is_random_base),
     ModelKind("hf:", Role.PROMPTED, LOCAL_STRATEGIES, builtin.build_causal_lm, shown="hf:<folder or hub id>"),
     ModelKind("openai:", Role.PROMPTED, LOCAL_STRATEGIES, builtin.build_openai, builtin.cassette_problem,
-              shown="openai:<model>", api=True),
+              shown="openai:<model>[@<endpoint>]", api=True),
     ModelKind("adapter:", Role.FINE_TUNED, ("zero_shot",), builtin.build_adapter, builtin.adapter_problem,
               shown="adapter:<folder or name under adapters/>"),  # zero_shot: the prompt it was trained on
+    # served by an engine behind a named endpoint; billed and replayed as an API row, checked as an adapter
+    ModelKind("adapter:", Role.FINE_TUNED, ("zero_shot",), builtin.build_served_adapter,
+              builtin.served_adapter_problem, shown="adapter:<name>@<endpoint>", api=True, claims=builtin.is_served),
 )
 """In the order error messages list them; the random-weight base (first ``hf:``) is refused as a quality row."""
 

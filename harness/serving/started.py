@@ -1,0 +1,85 @@
+"""Endpoints the harness starts itself (``start = "vllm"``): one server per endpoint and run, started when the
+first row that calls it is built (recording or live, never replaying), serving the base and every
+``adapter:NAME@ENDPOINT`` row of the run as a LoRA module, stopped when the run ends (even on Ctrl-C)."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness import HarnessError, endpoints
+from harness.endpoints import Endpoint
+
+if TYPE_CHECKING:
+    from harness.models import ModelContext
+
+_running: dict[str, tuple[Endpoint, Any]] = {}
+_lock = threading.Lock()
+
+
+def served_adapters(endpoint: Endpoint, ctx: ModelContext) -> dict[str, Path]:
+    """The run's ``adapter:NAME@ENDPOINT`` rows for this endpoint: served name -> folder."""
+    from harness.models.adapter import adapter_dir
+    from harness.models.registry import find
+
+    out: dict[str, Path] = {}
+    for name in ctx.run_models:
+        found = find(name)
+        if found is None or not found[0].fine_tuned:
+            continue
+        spec, named = endpoints.split(found[1])
+        if named == endpoint.name:
+            folder = adapter_dir(spec, ctx.adapters_dir)
+            out[folder.name] = folder
+    return out
+
+
+def base_of(endpoint: Endpoint, adapters: dict[str, Path]) -> str:
+    """What the server serves as its base: the endpoint's ``base_model``, else the adapters' one base."""
+    from harness.models.card import CARD, AdapterCard
+
+    bases = {AdapterCard.read(folder / CARD).base_model for folder in adapters.values()}
+    if endpoint.base_model:
+        wrong = sorted(bases - {endpoint.base_model})
+        if wrong:
+            raise HarnessError(f"endpoint {endpoint.name!r} serves base {endpoint.base_model!r}, but adapters of it were "
+                               f"trained on {wrong}: serve them from another endpoint")
+        return endpoint.base_model
+    if len(bases) != 1:
+        raise HarnessError(f"endpoint {endpoint.name!r} ({endpoint.declared_in}): expected base_model = ... (no adapter "
+                           f"row names the base)" if not bases else
+                           f"endpoint {endpoint.name!r}: its adapters were trained on {sorted(bases)}; one server "
+                           "serves one base: give each base its own endpoint")
+    return bases.pop()
+
+
+def ensure_started(endpoint: Endpoint, ctx: ModelContext) -> Endpoint:
+    """The endpoint with the URL of its running server, started on first use."""
+    with _lock:
+        if endpoint.name not in _running:
+            from harness.models.weights import resolve_weights
+            from harness.serving import vllm
+
+            adapters = served_adapters(endpoint, ctx)
+            base = base_of(endpoint, adapters)
+            weights, _ = resolve_weights(base)
+            spec = vllm.VLLMSpec(base=Path(weights), adapters=adapters, served_base=base,
+                                 extra_args=endpoint.args, **({"python": endpoint.python} if endpoint.python else {}))
+            log = Path(ctx.cassette_dir or "cassettes").parent / "reports" / "logs" / f"vllm-{endpoint.name}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            server = vllm.start(spec, log_path=log)
+            _running[endpoint.name] = (endpoints.with_url(endpoint, server.url), server)
+        return _running[endpoint.name][0]
+
+
+def stop_all() -> None:
+    """Stop every server this process started (the plugin calls it at session end; atexit too)."""
+    with _lock:
+        for _, server in _running.values():
+            server.stop()
+        _running.clear()
+
+
+atexit.register(stop_all)

@@ -26,6 +26,7 @@ from harness import HarnessError, endpoints
 from harness.cassettes import RECORD_MODES
 from harness.economics import api_model
 from harness.models import Model, ModelContext, Reply, Request, build, strategies_for, unavailable
+from harness.models.adapter import adapter_dir
 from harness.models.registry import is_fine_tuned, resolve
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL, STRATEGIES
 from harness.pricing import PriceTable, cost_usd, load_prices
@@ -170,11 +171,16 @@ class Benchmark:
                                                     cached_input=values[2] if len(values) == 3 else None)
         self.models = tuple(cfg.models if cfg.models is not None else self.task.default_models)
         self.endpoints = endpoints.load(root, cfg.endpoints)
+        served: dict[str, dict[str, Path]] = {}
         for name in self.models:  # an unknown endpoint stops the run here, before any case
             kind, spec = resolve(name)
-            if kind.api and endpoints.split(spec)[1]:
-                self.endpoints.get(endpoints.split(spec)[1], name)
-        self.context = replace(self.context, endpoints=self.endpoints, run_models=self.models)
+            bare, named = endpoints.split(spec)
+            if kind.api and named:
+                self.endpoints.get(named, name)
+                if kind.fine_tuned:
+                    folder = adapter_dir(bare, self.context.adapters_dir)
+                    served.setdefault(named, {})[folder.name] = folder
+        self.context = replace(self.context, endpoints=self.endpoints, served_adapters=served)
         self.pairs: list[tuple[str, str]] = []
         self.unavailable: dict[str, str] = {}
         for name in self.models:

@@ -131,8 +131,7 @@ def two_servers():
 
 def _context(tmp_path, mode, declared, models):
     return ModelContext(train=(), test=tuple(EXAMPLES), seed=0, task="t", template_version="v1",
-                        cassette_dir=tmp_path / "cassettes", record_mode=mode, endpoints=endpoints.load(tmp_path, declared),
-                        run_models=tuple(models))
+                        cassette_dir=tmp_path / "cassettes", record_mode=mode, endpoints=endpoints.load(tmp_path, declared))
 
 
 def _requests():

@@ -58,8 +58,8 @@ class ModelContext:
     """Where ``adapter:<name>`` folders are found (the project's ``adapters/``)."""
     endpoints: Endpoints = field(default_factory=Endpoints)
     """The run's named endpoints (``openai:MODEL@ENDPOINT``, ``adapter:NAME@ENDPOINT``): :mod:`harness.endpoints`."""
-    run_models: tuple[str, ...] = ()
-    """Every model name of the run (a started server serves every ``adapter:NAME@ENDPOINT`` of its endpoint)."""
+    served_adapters: Mapping[str, Mapping[str, Path]] = field(default_factory=dict)
+    """Per endpoint, the run's ``adapter:NAME@ENDPOINT`` rows (served name -> folder): what a started server serves."""
     task_context: Mapping[str, Any] = field(default_factory=dict)
     """What the task tells its models beyond the items (FPB: ``split_method``, ``agreement``, ``is_sample``,
     ``predictions_dir`` for the published replies)."""

@@ -19,23 +19,6 @@ _running: dict[str, tuple[Endpoint, Any]] = {}
 _lock = threading.Lock()
 
 
-def served_adapters(endpoint: Endpoint, ctx: ModelContext) -> dict[str, Path]:
-    """The run's ``adapter:NAME@ENDPOINT`` rows for this endpoint: served name -> folder."""
-    from harness.models.adapter import adapter_dir
-    from harness.models.registry import find
-
-    out: dict[str, Path] = {}
-    for name in ctx.run_models:
-        found = find(name)
-        if found is None or not found[0].fine_tuned:
-            continue
-        spec, named = endpoints.split(found[1])
-        if named == endpoint.name:
-            folder = adapter_dir(spec, ctx.adapters_dir)
-            out[folder.name] = folder
-    return out
-
-
 def base_of(endpoint: Endpoint, adapters: dict[str, Path]) -> str:
     """What the server serves as its base: the endpoint's ``base_model``, else the adapters' one base."""
     from harness.models.card import CARD, AdapterCard
@@ -62,7 +45,7 @@ def ensure_started(endpoint: Endpoint, ctx: ModelContext) -> Endpoint:
             from harness.models.weights import resolve_weights
             from harness.serving import vllm
 
-            adapters = served_adapters(endpoint, ctx)
+            adapters = dict(ctx.served_adapters.get(endpoint.name, {}))
             base = base_of(endpoint, adapters)
             weights, _ = resolve_weights(base)
             spec = vllm.VLLMSpec(base=Path(weights), adapters=adapters, served_base=base,

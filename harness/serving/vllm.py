@@ -88,7 +88,7 @@ class VLLMSpec:
 
     base: Path
     """The base model: a transformers folder (``harness.models.weights.resolve_weights``) or a hub id."""
-    adapters: Mapping[str, Path] = field(default_factory=dict)
+    adapters: Mapping[str, Path] = field(default_factory=dict, hash=False)
     """Served name -> PEFT LoRA adapter folder; each becomes ``--lora-modules NAME=FOLDER``."""
     python: str = field(default_factory=default_python)
     """The interpreter that has vLLM."""
@@ -103,7 +103,7 @@ class VLLMSpec:
     cpu_kv_cache_gib: int = 1
     """KV cache of vLLM's CPU build, in GiB (``$VLLM_CPU_KVCACHE_SPACE``, which wins when set; a GPU build ignores
     it). Unset, the CPU build reserves 92% of the machine's memory and refuses to start on a shared machine."""
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Set in the server's environment on top of this one's (``CUDA_VISIBLE_DEVICES``, ``VLLM_*``, ...)."""
     module: str = ENGINE_MODULE
     """The module run with ``python -m`` (tests put a small stand-in here)."""
@@ -157,8 +157,8 @@ class VLLMServer:
     """``http://HOST:PORT/v1``."""
     served_names: tuple[str, ...]
     log_path: Path
-    process: subprocess.Popen[bytes]
-    log: IO[bytes]
+    process: subprocess.Popen[bytes] = field(repr=False)
+    log: IO[bytes] = field(repr=False)
 
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM to its process group, SIGKILL after ``grace_s``; then SIGKILL to whatever of the group is left.
@@ -195,7 +195,7 @@ def check_engine(spec: VLLMSpec, timeout_s: float = 60.0) -> None:
     probe = f"import importlib.util, sys; sys.exit(0 if importlib.util.find_spec({top!r}) else 3)"
     try:
         done = subprocess.run([spec.python, "-c", probe], capture_output=True, text=True, timeout=timeout_s,
-                              env=spec.environment(), stdin=subprocess.DEVNULL)
+                              env=spec.environment(), stdin=subprocess.DEVNULL, check=False)
     except OSError as exc:
         got = f"no interpreter there ({exc.strerror or exc})"
     except subprocess.TimeoutExpired:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -206,29 +205,5 @@ def test_a_killed_harness_leaves_no_server_behind(tmp_path):
             signal_group(pids(tmp_path)[0], signal.SIGKILL)
 
 
-@pytest.mark.server
-@pytest.mark.slow
-def test_real_vllm_serves_the_base_and_the_shipped_adapter(tmp_path):
-    python = os.environ.get(PYTHON_ENV)
-    if not python:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI: {PYTHON_ENV} must name an interpreter with vLLM (.ci/run installs the CPU build "
-                        "in .venv-vllm)")
-        pytest.skip(f"set {PYTHON_ENV} to an interpreter with vLLM (see README, Serving at scale); CI runs this test")
-    from harness.models.weights import resolve_weights
-
-    folder, _ = resolve_weights("smollm2-135m")
-    spec = VLLMSpec(base=Path(folder), adapters={"fpb": ADAPTER}, python=python)
-    started = time.monotonic()
-    with start(spec, log_path=tmp_path / "vllm.log") as server:
-        print(f"vLLM ready after {time.monotonic() - started:.0f} s, log {server.log_path}")
-        assert set(listed_models(server.url)) == {str(Path(folder).resolve()), "fpb"}
-        body = {"model": "fpb", "max_tokens": 3, "temperature": 0, "messages": [{"role": "user", "content":
-                "Sentiment of this financial sentence (positive, negative or neutral): Operating profit rose to "
-                "EUR 13.1 mn from EUR 8.7 mn."}]}
-        request = urllib.request.Request(f"{server.url}/chat/completions", json.dumps(body).encode(),
-                                         {"Content-Type": "application/json"})
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=300) as response:
-            reply = json.load(response)
-        assert reply["model"] == "fpb"
-        assert reply["choices"][0]["message"]["content"].strip()
+# The real engine: tests/test_served_rows.py starts vLLM through the harness (a start = "vllm" endpoint) and
+# evaluates the shipped adapter through it.

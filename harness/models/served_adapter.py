@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness import HarnessError
 from harness.cassettes import replay_caveat
 from harness.models.base import Reply, Request
 from harness.models.card import AdapterCard

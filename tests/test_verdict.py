@@ -292,7 +292,7 @@ def test_the_default_run_says_its_answer_in_six_lines_and_everything_else_below(
 def test_what_is_missing_fills_the_top_block_when_there_is_room():
     rows = [_row(TUNED, "zero_shot", 0.97, 0.002, "machine time"), _row("tfidf-logreg", "supervised", 0.86, 0.00001)]
     v = report_mod.verdicts(_report(rows, [_comparison("tfidf-logreg · supervised", 0.11, 1e-6, "better")]))
-    assert [t["class"] for t in v["top"]] == ["better", "missing"] and v["top"][1]["text"] == v["missing"][0]
+    assert [t["tone"] for t in v["top"]] == ["better", "missing"] and v["top"][1]["text"] == v["missing"][0]
     assert [t["text"] for t in v["in_full"]] == [v["sentences"][0]["text"]]  # the gap is said once, at the top
     assert v["more"] == ('More in "Verdict in full" below: 1 comparison in full (ΔF1 with its CI, McNemar p, $ per '
                          "1k requests, break-even).")

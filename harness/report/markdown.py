@@ -9,26 +9,26 @@ from harness.report.curve import LearningCurve
 from harness.report.run import Report, RunReport
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
-from harness.report.verdict import IN_FULL, verdicts
+from harness.report.verdict import IN_FULL, verdict
 
 
 def verdict_markdown(report: Report, heading: str = "##", *, in_full: bool = True) -> list[str]:
     """The verdict's top block as Markdown: the headline, one bullet per kind of alternative (or gap), the pointer;
     with ``in_full`` the verdict in full right after it (``summary.md`` / a CI step summary). The report puts the
     verdict in full after its comparisons instead (:func:`verdict_in_full_markdown`)."""
-    v = verdicts(report)
-    out = [f"{heading} Verdict", "", f"**{v['headline']}**", ""]
-    if v["top"]:
-        out += [f"- {t['text']}" for t in v["top"]] + [""]
-    if v["more"]:
-        out += [v["more"], ""]
+    v = verdict(report)
+    out = [f"{heading} Verdict", "", f"**{v.headline}**", ""]
+    if v.top:
+        out += [f"- {t.text}" for t in v.top] + [""]
+    if v.more:
+        out += [v.more, ""]
     return out + (verdict_in_full_markdown(report, heading) if in_full else [])
 
 
 def verdict_in_full_markdown(report: Report, heading: str = "##") -> list[str]:
     """Every sentence of the verdict, its results across splits and the gaps the top block has no room for."""
-    in_full = verdicts(report)["in_full"]
-    return [f"{heading} {IN_FULL}", ""] + [f"- {t['text']}" for t in in_full] + [""] if in_full else []
+    in_full = verdict(report).in_full
+    return [f"{heading} {IN_FULL}", ""] + [f"- {t.text}" for t in in_full] + [""] if in_full else []
 
 
 def not_run_markdown(report: Report) -> list[str]:

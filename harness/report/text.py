@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 
 from harness.report.run import Mde, Report, RunReport
 from harness.report.tables import comparison_table, leaderboard
-from harness.report.verdict import IN_FULL, verdicts
+from harness.report.verdict import IN_FULL, verdict
 
 TERMINAL_WIDTH = 140
 
@@ -156,14 +156,14 @@ def _bullets(texts: Iterable[str], width: int) -> list[str]:
 def verdict_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """The verdict's top block for the terminal: the headline, one wrapped bullet per kind of alternative (its
     best row in brief) or gap, and the pointer to the verdict in full (:func:`verdict_in_full_lines`)."""
-    v = verdicts(report)
-    lines = textwrap.wrap("VERDICT: " + v["headline"], width, subsequent_indent="  ")
-    lines += _bullets([t["text"] for t in v["top"]], width)
-    return lines + (wrap([v["more"]], width) if v["more"] else [])
+    v = verdict(report)
+    lines = textwrap.wrap("VERDICT: " + v.headline, width, subsequent_indent="  ")
+    lines += _bullets([t.text for t in v.top], width)
+    return lines + (wrap([v.more], width) if v.more else [])
 
 
 def verdict_in_full_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """The verdict in full: one wrapped bullet per sentence, result across splits and gap not in the top block."""
-    v = verdicts(report)
-    return [f"{IN_FULL.lower()}:"] + _bullets([t["text"] for t in v["in_full"]], width) if v["in_full"] else []
+    in_full = verdict(report).in_full
+    return [f"{IN_FULL.lower()}:"] + _bullets([t.text for t in in_full], width) if in_full else []
 

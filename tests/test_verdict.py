@@ -231,6 +231,16 @@ def test_a_tie_on_one_split_is_in_the_headline():
     assert "across splits" not in report_mod.verdicts(report)["headline"]  # ran on one split: nothing to weigh
 
 
+def test_a_row_without_a_price_is_named_not_called_dearer():
+    report = _default_like()
+    report["rows"][2]["cost"] = {"per_1k_usd": None, "per_call_usd": None}  # openai:gpt-4o-mini, tied: no price
+    assert report_mod.verdicts(report)["headline"] == (
+        f"No clear winner: {TUNED} is not significantly different from some prompted LLMs and is 5× cheaper per "
+        "request than the cheapest of them with a price (openai:gpt-4o-mini has none).")
+    report["rows"][0]["cost"] = {"per_1k_usd": 1.0, "per_call_usd": 0.001}
+    assert report_mod.verdicts(report)["headline"].endswith("prompted LLMs and is not cheaper.")
+
+
 def _committed_default_run() -> dict:
     """The default run as the committed across-splits report holds it on split 5768 (rows, paired verdicts), with
     that report's verdicts across the three splits, read as a run does (:func:`summary_for`)."""

@@ -277,9 +277,19 @@ def _headline(best: str | None, sentences: Sequence[Sentence], by_name: Mapping[
         text = (f"Fine-tune: {model} is as good as every prompted LLM that ran{here} (no significant difference "
                 f"against some){saving}")
     else:
-        text = (f"No clear winner{here}: {model} is not significantly different from some prompted LLMs and is not "
-                "cheaper")
+        text = f"No clear winner{here}: {model} is not significantly different from some prompted LLMs and " + \
+            _unpriced_words(own, llm)
     return text + (f"; across splits, {across}" if across else "") + "."
+
+
+def _unpriced_words(own: float | None, llm: Sequence[Row]) -> str:
+    """"is not cheaper", unless it is cheaper than every LLM row with a price and the others have none: then that."""
+    priced = [r.cost.per_call_usd for r in llm if r.cost.per_call_usd is not None]
+    unpriced = list(dict.fromkeys(r.model for r in llm if r.cost.per_call_usd is None))
+    if own is None or not priced or not unpriced or not all(own < p for p in priced):
+        return "is not cheaper"
+    return (f"is {humanize.cost_factor(own / min(priced))} per request than the cheapest of them with a price "
+            f"({', '.join(unpriced)} {'has' if len(unpriced) == 1 else 'have'} none)")
 
 
 def _across_words(best: str, llm: Sequence[Row], ran: Sequence[Row], outcomes: Sequence[SplitOutcome]) -> str:

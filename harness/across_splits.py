@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 from harness import HarnessError, files
 from harness.report.markdown import markdown_table
 from harness.report.rows import Comparison, Record, Row, SplitInfo, as_list, pair
-from harness.report.run import AcrossSplits, Report, RunReport
+from harness.report.run import AcrossSplits, Report, RunReport, SplitOutcome
 from harness.report.verdict import alternative_kind
 from harness.models.registry import find
 
@@ -259,9 +259,11 @@ def summary_for(report: Report, directory: Path) -> dict[str, Any] | None:
         label = f"{split.method} seed {split.seed}"
         if label not in combined.splits:
             return None
-        tuned = {recipe_name(c.a, split.seed) for c in report.comparisons}
+        tuned = {recipe_name(c.a, split.seed): c.a for c in report.comparisons}  # recipe -> its name here
         mine = [c for c in combined.comparisons if c.a in tuned and c.text is not None
                 and alternative_kind(c.b.split(" · ")[0])]  # the alternatives the headline weighs
+        outcomes = tuple(SplitOutcome(a=tuned[c.a], b=c.b, verdicts={k: v.verdict for k, v in c.splits.items()})
+                         for c in mine)
         lines = [c.text for c in mine if not c.combined.startswith("incomplete")]
         partial: dict[str, list[str]] = {}
         for c in mine:
@@ -273,7 +275,7 @@ def summary_for(report: Report, directory: Path) -> dict[str, Any] | None:
         return AcrossSplits(file=str(path), note=f"{path.name} could not be read ({exc}): not shown",
                             keys=("file", "lines", "note")).to_json()
     return AcrossSplits(file=str(path), splits=combined.splits, lines=tuple(lines),  # type: ignore[arg-type]
-                        keys=("file", "splits", "lines")).to_json()
+                        outcomes=outcomes, keys=("file", "splits", "lines", "outcomes")).to_json()
 
 
 def _ran_on(combined: Combined, rows: Sequence[str]) -> str:

@@ -92,6 +92,8 @@ def test_an_adapter_per_split_is_one_recipe_row_and_its_verdict_reaches_each_run
     run = json.loads(paths[1].read_text())
     summary = summary_for(run, tmp_path / "reports")
     assert summary["lines"] == [c["text"]]
+    assert summary["outcomes"] == [{"a": "adapter:x-78516 · zero_shot", "b": GPT4, "verdicts": {  # as named in this run
+        f"published seed {s}": "better" for s in (5768, 78516, 944601)}}]
     run["across_splits"] = summary
     run.update(rows=[], economics={})
     (line,) = report_mod.verdicts(run)["across_splits"]

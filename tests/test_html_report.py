@@ -212,6 +212,26 @@ def test_verdict_is_first_in_markdown_and_not_run_rows_are_collapsed_at_the_end(
         assert bad not in text
 
 
+def test_the_verdict_is_a_top_block_and_the_verdict_in_full_follows_the_comparisons():
+    from markupsafe import escape
+
+    report, cases = full_report()
+    splits = ["published seed 5768", "published seed 78516", "published seed 944601"]
+    report["across_splits"] = {"file": "reports/fpb-sentiment-splits.json", "splits": splits, "lines": ["in words"],
+                               "outcomes": [{"a": f"{ADAPTER} · zero_shot", "b": "published-gpt-4 · published_zero_shot",
+                                             "verdicts": dict(zip(splits, ("better", "tied", "better")))}]}
+    page = html_report.render(report, cases, _texts())
+    start = page.index('id="verdict"')
+    top = page[start:page.index("</section>", start)]
+    assert "better than published-gpt-4 on 2 of 3 splits, tied on one (published seed 78516)" in top
+    assert top.count("<li") == 3 and '<a href="#verdict-in-full">More in' in top  # published, API, floor; the pointer
+    start = page.index('id="verdict-in-full"')
+    in_full = page[start:page.index("</section>", start)]
+    v = report_mod.verdicts(report)
+    assert [str(escape(t["text"])) in in_full for t in v["in_full"]] == [True] * 5  # 4 sentences, 1 across splits
+    assert page.index('id="comparisons"') < page.index('id="verdict-in-full"') < page.index('id="costs"')
+
+
 def test_report_files_are_world_readable_and_the_package_curve_is_never_read(tmp_path):
     report, cases = full_report()
     paths = report_mod.write(report, cases, tmp_path / "out", texts=_texts())

@@ -15,7 +15,7 @@ from harness.baseline import Baseline
 from harness.gate import validate_baseline
 from harness.report import markdown as report_markdown
 from harness.report.rows import DataInfo, Row, SplitInfo
-from harness.report.run import Economics, Items, RunReport
+from harness.report.run import AcrossSplits, Economics, Items, RunReport
 from harness.results import CaseResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,8 @@ def _run_report() -> dict:
                                                  "note": "n"}},
                       "versus": []},
         "items": {"labels": ["a", "b"], "ids": ["x", "y"], "gold": "01", "preds": {"adapter:a · zero_shot": "01"}},
-        "across_splits": {"file": "f-splits.json", "splits": ["s1", "s2"], "lines": ["l"]},
+        "across_splits": {"file": "f-splits.json", "splits": ["s1", "s2"], "lines": ["l"],
+                          "outcomes": [{"a": "adapter:a · zero_shot", "b": "m · s", "verdicts": {"s1": "better", "s2": "tied"}}]},
         "companions": [{"task": "tfns", "title": "TFNS", "not_run": "not run"},
                        {"task": "fpb-slices", "title": "slices", "notes": ["n"], "table": [["h"], ["c"]]}],
     }
@@ -102,6 +103,9 @@ def test_a_run_report_round_trips_key_for_key_with_keys_it_does_not_name():
     assert report.items.decode("adapter:a · zero_shot") == {"x": ("a", "a"), "y": ("b", "b")}
     assert report.data.extra == {"future_key": 1} and report.few_shot_examples == () and not report.extra
     assert [c.name for c in report.companions] == ["TFNS", "slices"] and report.across_splits.lines == ("l",)
+    assert report.across_splits.outcomes[0].verdicts == {"s1": "better", "s2": "tied"}
+    older = {"file": "f-splits.json", "splits": ["s1"], "lines": ["l"]}  # written before outcomes were kept
+    assert _same(AcrossSplits.from_json(older).to_json(), older)
     assert RunReport.of(report) is report
     assert report_markdown(report) == report_markdown(data)  # the functions take either, the same way
 

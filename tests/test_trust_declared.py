@@ -149,6 +149,19 @@ def test_a_valid_csv_with_a_5_mb_field_is_read(tmp_path):
     assert max(len(e.text) for e in (*loaded.train, *loaded.test)) > 5_000_000
 
 
+def test_the_data_line_counts_the_exact_repeats_a_declared_task_dropped(tmp_path):
+    from harness.report import header_lines
+
+    data = rows()
+    write_csv(tmp_path / "data.csv", data + data[:2] + data[:1])  # 3 exact repeats (same text, same label)
+    meta = load(tmp_path).meta
+    assert meta["data"]["exact_repeats_dropped"] == 3 and meta["data"]["examples"] == 30
+    line = header_lines({**meta, "task": "tickets", "rows": []})[0]
+    assert ", 30 examples, 0 duplicate lines kept, 3 exact repeats (same text and label) dropped, 0 conflicting" in line
+    write_csv(tmp_path / "data.csv", data)
+    assert "exact repeats" not in header_lines({**load(tmp_path).meta, "task": "tickets", "rows": []})[0]
+
+
 def test_a_semicolon_separated_csv_says_so(tmp_path):
     write_csv(tmp_path / "data.csv", rows(), delimiter=";")
     refused(lambda: load(tmp_path), "data.csv:1", ";-separated", "delimiter=';'")

@@ -1,8 +1,10 @@
 """The verdict block and the human numbers it is written in: every format says the answer first, in words a
 finance lead reads without a calculator, and never prints an empty sentence or e-notation."""
 
+import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -189,7 +191,121 @@ def test_markdown_verdict_block_and_collapsed_not_run_section():
     report["companions"] = [{"task": "fpb-slices", "title": "FPB agreement slices", "not_run": "not run in this session"}]
     report["unavailable"] = {"openai:gpt-4o": "not recorded"}
     block = report_mod.verdict_markdown(report)
-    assert block[0] == "## Verdict" and block[2].startswith("**Fine-tune:") and block[4].startswith(f"- {TUNED}:")
+    assert block[0] == "## Verdict" and block[2].startswith("**Fine-tune:") and block[4].startswith("- Published LLM: ")
+    assert block.index("## Verdict in full") > 4 and f"- {report_mod.verdicts(report)['sentences'][0]['text']}" in block
     tail = report_mod.not_run_markdown(report)
     assert tail[1] == "<details><summary>Not run (2)</summary>" and "- openai:gpt-4o: not recorded" in tail
     assert math.isclose(len(report_mod.verdicts(report)["sentences"]), 4)
+
+
+# -- the top block: the headline weighs the splits, one line per kind of alternative, the rest in full ----------
+
+SPLITS = ("published seed 5768", "published seed 78516", "published seed 944601")
+GPT4 = "published-gpt-4 · published_zero_shot"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _across(*outcomes):
+    return {"file": "reports/fpb-sentiment-splits.json", "splits": list(SPLITS), "lines": ["(in words)"],
+            "outcomes": [{"a": f"{TUNED} · zero_shot", "b": b, "verdicts": dict(zip(SPLITS, v))} for b, v in outcomes]}
+
+
+def test_a_tie_on_one_split_is_in_the_headline():
+    report = _default_like()
+    report["comparisons"][1]["verdict"] = "better"  # on this split, better than every prompted LLM
+    assert report_mod.verdicts(report)["headline"] == (
+        f"Fine-tune: {TUNED} is significantly better than every prompted LLM that ran and is 5× cheaper per request "
+        "than the cheapest of them.")
+    report["across_splits"] = _across((GPT4, ("better", "tied", "better")),
+                                      ("openai:gpt-4o-mini · zero_shot", ("better", "better", "better")))
+    assert report_mod.verdicts(report)["headline"] == (
+        f"Fine-tune: {TUNED} is significantly better than every prompted LLM that ran on this split and is 5× cheaper "
+        "per request than the cheapest of them; across splits, better than published-gpt-4 on 2 of 3 splits, tied on "
+        "one (published seed 78516).")
+    report["across_splits"] = _across((GPT4, ("better",) * 3), ("openai:gpt-4o-mini · zero_shot", ("better",) * 3),
+                                      ("tfidf-logreg · supervised", ("better", "tied", "tied")))  # the floor: no LLM
+    assert report_mod.verdicts(report)["headline"].endswith(
+        "on this split and is 5× cheaper per request than the cheapest of them; across splits, better than "
+        "published-gpt-4 and openai:gpt-4o-mini on all 3 splits.")
+    report["across_splits"]["outcomes"] = [{"a": f"{TUNED} · zero_shot", "b": GPT4, "verdicts": {SPLITS[0]: "better"}}]
+    assert "across splits" not in report_mod.verdicts(report)["headline"]  # ran on one split: nothing to weigh
+
+
+def test_a_row_without_a_price_is_named_not_called_dearer():
+    report = _default_like()
+    report["rows"][2]["cost"] = {"per_1k_usd": None, "per_call_usd": None}  # openai:gpt-4o-mini, tied: no price
+    assert report_mod.verdicts(report)["headline"] == (
+        f"No clear winner: {TUNED} is not significantly different from some prompted LLMs and is 5× cheaper per "
+        "request than the cheapest of them with a price (openai:gpt-4o-mini has none).")
+    report["rows"][0]["cost"] = {"per_1k_usd": 1.0, "per_call_usd": 0.001}
+    assert report_mod.verdicts(report)["headline"].endswith("prompted LLMs and is not cheaper.")
+
+
+def _committed_default_run() -> dict:
+    """The default run as the committed across-splits report holds it on split 5768 (rows, paired verdicts), with
+    that report's verdicts across the three splits, read as a run does (:func:`summary_for`)."""
+    from harness.across_splits import Combined, summary_for
+
+    combined = Combined.from_json(json.loads((ROOT / "reports" / "fpb-sentiment-splits.json").read_text()))
+    per_1k = {"adapter": 0.002, "published": 3.03, "tfidf": 0.00001, "smollm2": 0.01, "openai": None}
+    rows = []
+    for r in combined.rows:
+        model, _, strategy = r.row.partition(" · ")
+        rows.append(_row(model, strategy, r.splits[SPLITS[0]].weighted_f1,
+                         next(v for k, v in per_1k.items() if model.startswith(k)), "machine time"))
+    comparisons = [{**_comparison(c.b, s.f1_difference, s.p_holm, s.verdict), "p_holm": s.p_holm}
+                   for c in combined.comparisons for s in [c.splits[SPLITS[0]]]]
+    report = _report(rows, comparisons, [_versus(rows[-1], other) for other in rows[:-1]])
+    report["across_splits"] = summary_for(report, ROOT / "reports")
+    return report
+
+
+def _unwrapped(lines):
+    """Terminal lines with their wrapped continuations joined back."""
+    out = []
+    for line in lines:
+        if line.startswith("  ") and out:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+    return out
+
+
+def test_the_default_run_says_its_answer_in_six_lines_and_everything_else_below():
+    report = _committed_default_run()
+    v = report_mod.verdicts(report)
+    assert "better than published-gpt-4 on 2 of 3 splits, tied on one (published seed 78516)" in v["headline"]
+    assert [t["text"].split(":")[0] for t in v["top"]] == [
+        "Published LLM (best of 2)", "Prompted API (best of 3)", "Prompted local LLM (best of 3)", "TF-IDF floor"]
+    assert v["top"][0]["text"].startswith("Published LLM (best of 2): weighted F1 0.974 vs published-gpt-4 0.926, "
+                                          "significantly better (ΔF1 +0.047), 1 500× cheaper, pays back after")
+    assert v["more"].startswith('More in "Verdict in full" below: 9 comparisons in full') and "4 results across 3" in v["more"]
+    said = [s["text"] for s in v["sentences"]] + v["across_splits"] + v["missing"]  # all the verdict said before
+    assert len(said) == 13 and [t["text"] for t in v["in_full"]] == said
+
+    top = _unwrapped(report_mod.verdict_lines(report))
+    assert len(top) <= report_mod.TOP_LINES == 6 and top[0].startswith("VERDICT: Fine-tune") and "78516" in top[0]
+    terminal = _unwrapped(report_mod.terminal_lines(report))
+    rest = terminal[terminal.index("verdict in full:") + 1:]
+    assert [line[2:] for line in rest] == said  # below the comparisons, every sentence as the verdict says it
+
+    text = report_mod.markdown(report).split("\n")
+    block = text[text.index("## Verdict") + 1:text.index("## Leaderboard")]
+    assert len([line for line in block if line and not line.startswith(">")]) <= 6
+    rest = text[text.index("## Verdict in full") + 2:]
+    assert rest[:len(said)] == [f"- {t}" for t in said]
+    assert text.index("## Verdict in full") > text.index("## Fine-tuned vs the rest (paired, same items)")
+    summary = report_mod.verdict_markdown(report, heading="####")  # summary.md: the top block, then in full
+    assert summary[summary.index("#### Verdict in full") + 2:-1] == [f"- {t}" for t in said]
+
+
+def test_what_is_missing_fills_the_top_block_when_there_is_room():
+    rows = [_row(TUNED, "zero_shot", 0.97, 0.002, "machine time"), _row("tfidf-logreg", "supervised", 0.86, 0.00001)]
+    v = report_mod.verdicts(_report(rows, [_comparison("tfidf-logreg · supervised", 0.11, 1e-6, "better")]))
+    assert [t["tone"] for t in v["top"]] == ["better", "missing"] and v["top"][1]["text"] == v["missing"][0]
+    assert [t["text"] for t in v["in_full"]] == [v["sentences"][0]["text"]]  # the gap is said once, at the top
+    assert v["more"] == ('More in "Verdict in full" below: 1 comparison in full (ΔF1 with its CI, McNemar p, $ per '
+                         "1k requests, break-even).")
+    alone = report_mod.verdicts(_report([_row("published-gpt-4", "published_zero_shot", 0.93, 3.0)], []))
+    assert alone["top"][0]["text"].startswith("No fine-tuned row ran") and alone["in_full"] == [] and alone["more"] is None
+    assert report_mod.verdict_in_full_lines(_report([_row("published-gpt-4", "published_zero_shot", 0.93, 3.0)], [])) == []

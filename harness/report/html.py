@@ -1,12 +1,13 @@
 """The report as one self-contained HTML file: inline CSS, inline SVG plots (matplotlib), plain inline JS,
 no network. Rendered from the jinja2 templates in ``harness/templates/`` (autoescape on).
 
-Order: the verdict (the answer to "fine-tune or prompt?" in one sentence, then one per fine-tuned row and
-serious alternative), the plots (weighted F1 with CI per row; quality against $ per 1k and against latency
-with the Pareto front; break-even against monthly volume), the leaderboard and the paired comparisons,
-costs and payback, latency distributions, confusion matrices, the learning curve (only when measured on
-this task, data and split), companion tables, an error browser (misclassified sentences with every row's
-raw reply), the run's metadata, and last, collapsed, the rows that did not run.
+Order: the verdict's top block (the answer to "fine-tune or prompt?" in one sentence, then the best row of each
+kind of alternative in brief), the plots (weighted F1 with CI per row; quality against $ per 1k and against
+latency with the Pareto front; break-even against monthly volume), the leaderboard and the paired comparisons,
+the verdict in full (one sentence per fine-tuned row and serious alternative), costs and payback, latency
+distributions, confusion matrices, the learning curve (only when measured on this task, data and split),
+companion tables, an error browser (misclassified sentences with every row's raw reply), the run's metadata,
+and last, collapsed, the rows that did not run.
 
 The file holds test-set sentences (Financial PhraseBank, CC BY-NC-SA): it is written under ``reports/``,
 which is not committed.
@@ -26,7 +27,7 @@ from harness.report.rows import Row
 from harness.report.run import Report, RunReport, Training
 from harness.report.tables import Payoff, comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
-from harness.report.verdict import alternative_kind, verdicts
+from harness.report.verdict import IN_FULL, alternative_kind, verdict
 from harness.results import CaseResult
 from harness.secrets_scan import redact
 
@@ -162,7 +163,8 @@ def context(report: Report, cases: Sequence[CaseResult | Mapping[str, Any]], tex
         "task": report.task,
         "notice": report.notice,
         "partial": report.partial_rows,
-        "verdict": verdicts(report),
+        "verdict": verdict(report),
+        "in_full_title": IN_FULL,
         "run_line": _run_line(report),
         "plots": summary_plots(report),
         "leaderboard": _table(leaderboard(report), NUMERIC_LEADERBOARD),

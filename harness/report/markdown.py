@@ -1,5 +1,5 @@
-"""The report as Markdown: the verdict, the data lines, the leaderboard, the comparisons, the costs and
-their payoff, the learning curve note, companion tables, provenance, and what did not run."""
+"""The report as Markdown: the verdict's top block, the data lines, the leaderboard, the comparisons, the verdict in
+full, the costs and their payoff, the learning curve note, companion tables, provenance, and what did not run."""
 
 from __future__ import annotations
 
@@ -9,16 +9,26 @@ from harness.report.curve import LearningCurve
 from harness.report.run import Report, RunReport
 from harness.report.tables import comparison_table, cost_table, leaderboard, mde_cell, payoff
 from harness.report.text import cost_lines, header_lines, not_run_items
-from harness.report.verdict import verdicts
+from harness.report.verdict import IN_FULL, verdict
 
 
-def verdict_markdown(report: Report, heading: str = "##") -> list[str]:
-    """The verdict block as Markdown (for the report and for ``summary.md`` / a CI step summary)."""
-    v = verdicts(report)
-    out = [f"{heading} Verdict", "", f"**{v['headline']}**", ""]
-    out += [f"- {s['text']}" for s in v["sentences"]] + [f"- {t}" for t in v["across_splits"]] + \
-        [f"- {m}" for m in v["missing"]]
-    return out + [""]
+def verdict_markdown(report: Report, heading: str = "##", *, in_full: bool = True) -> list[str]:
+    """The verdict's top block as Markdown: the headline, one bullet per kind of alternative (or gap), the pointer;
+    with ``in_full`` the verdict in full right after it (``summary.md`` / a CI step summary). The report puts the
+    verdict in full after its comparisons instead (:func:`verdict_in_full_markdown`)."""
+    v = verdict(report)
+    out = [f"{heading} Verdict", "", f"**{v.headline}**", ""]
+    if v.top:
+        out += [f"- {t.text}" for t in v.top] + [""]
+    if v.more:
+        out += [v.more, ""]
+    return out + (verdict_in_full_markdown(report, heading) if in_full else [])
+
+
+def verdict_in_full_markdown(report: Report, heading: str = "##") -> list[str]:
+    """Every sentence of the verdict, its results across splits and the gaps the top block has no room for."""
+    in_full = verdict(report).in_full
+    return [f"{heading} {IN_FULL}", ""] + [f"- {t.text}" for t in in_full] + [""] if in_full else []
 
 
 def not_run_markdown(report: Report) -> list[str]:
@@ -76,7 +86,7 @@ def markdown(report: Report, learning_curve_note: str | None = None,
     out = [f"# {report.task}: fine-tune or prompt?", ""]
     if report.notice:
         out += [f"> **{report.notice}**", ""]
-    out += verdict_markdown(report)
+    out += verdict_markdown(report, in_full=False)
     out += [f"> {line}" for line in header_lines(report, not_run=False) if not line.startswith("!!!")]
     out += [f"> {line}" for line in cost_lines(report)]
     out += ["", "## Leaderboard", ""] + markdown_table(leaderboard(report))
@@ -88,6 +98,9 @@ def markdown(report: Report, learning_curve_note: str | None = None,
                     "Break-even and payback: see *Does fine-tuning pay off?* below."]
         out += ["", "Minimum detectable accuracy difference at each pair's observed discordance (McNemar, α=0.05, "
                     "power 0.8): " + mde_cell(report)]
+    in_full = verdict_in_full_markdown(report)
+    if in_full:
+        out += [""] + in_full[:-1]  # the next section opens with its blank line
     out += ["", "## Pareto view (weighted F1 vs $ per 1k requests and vs p50 latency)", ""]
     out += markdown_table([["model", "strategy", "vs $ per 1k", "vs p50 latency"]] +
                           [[r.model, r.strategy, str(r.pareto.cost or "n/a"), str(r.pareto.latency or "n/a")]

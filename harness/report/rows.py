@@ -167,7 +167,8 @@ class Versus(Record):
 @dataclass(frozen=True, kw_only=True)
 class DataInfo(Record):
     """Where the test items came from. The FPB-specific counts default to what a task without them reports
-    (``agreement`` "n/a", no duplicate lines, no conflicting sentences), so other tasks need not pad them."""
+    (``agreement`` "n/a", no duplicate lines, no conflicting sentences), so other tasks need not pad them; a
+    declared task also counts the exact repeats (same text, same label) it dropped before splitting."""
 
     source: str = ""
     directory: str = ""
@@ -178,6 +179,7 @@ class DataInfo(Record):
     agreement: str = "n/a"
     examples: int = 0
     duplicate_lines: int = 0
+    exact_repeats_dropped: int = 0
     conflicting_sentences_removed: int = 0
 
     @classmethod

@@ -124,20 +124,33 @@ class Companion(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SplitOutcome(Record):
+    """A fine-tuned row of this run (``a``, as it is named here) against another row: the verdict on each split
+    of the saved ``<task>-splits.json`` that the pair ran on (``{"published seed 5768": "better", ...}``)."""
+
+    a: str
+    b: str
+    verdicts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AcrossSplits(Record):
-    """The combined verdicts of a saved ``<task>-splits.json`` shown in a run's verdict block."""
+    """The combined verdicts of a saved ``<task>-splits.json`` shown in a run's verdict block: in words
+    (``lines``) and, for the headline to weigh, per pair and split (``outcomes``)."""
 
     file: str = ""
     splits: tuple[Any, ...] = ()
     lines: tuple[str, ...] = ()
+    outcomes: tuple[SplitOutcome, ...] = ()
     note: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> AcrossSplits:
-        return cls.from_mapping(data, splits=_tuple, lines=_tuple)
+        return cls.from_mapping(data, splits=_tuple, lines=_tuple, outcomes=_records(SplitOutcome))
 
     def to_json(self) -> dict[str, Any]:
-        return self.to_mapping(splits=list(self.splits), lines=list(self.lines))
+        return self.to_mapping(splits=list(self.splits), lines=list(self.lines),
+                               outcomes=[o.to_json() for o in self.outcomes])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
 """The report for the terminal: aligned tables clipped to a width, the data / split / cost lines, the
-verdict block, wrapped lines."""
+verdict's top block and the verdict in full, wrapped lines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 from harness.recording.format import RESEALED_WORDS
 from harness.report.run import Mde, Report, RunReport
 from harness.report.tables import comparison_table, leaderboard
-from harness.report.verdict import verdicts
+from harness.report.verdict import IN_FULL, verdict
 
 TERMINAL_WIDTH = 140
 
@@ -44,10 +44,12 @@ def header_lines(report: Report, *, not_run: bool = True) -> list[str]:
     lines = []
     if report.notice:
         lines.append(f"!!! {report.notice} !!!")
+    dropped = data.exact_repeats_dropped  # a declared task drops exact repeats before splitting
     lines.append(
         f"data: {data.file} ({data.source}: {data.directory}), {data.examples} examples, "
         f"{data.duplicate_lines} duplicate lines kept, "
-        f"{data.conflicting_sentences_removed} conflicting sentences removed"
+        + (f"{dropped} exact repeats (same text and label) dropped, " if dropped else "")
+        + f"{data.conflicting_sentences_removed} conflicting sentences removed"
     )
     lines.append(
         f"split: {split.method} seed {split.seed}: {split.n_train} train / {split.n_test} test "
@@ -119,11 +121,12 @@ def wrap(lines: Iterable[str], width: int = TERMINAL_WIDTH) -> list[str]:
 
 def terminal_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
     """Everything the terminal shows for a task, at most ``width`` columns (detail is in the Markdown): the
-    verdict first, then data / split / costs, the compact leaderboard, the comparisons, and last the rows
-    that did not run. Lines to colour start with "VERDICT", "PARTIAL" or "!!!"."""
+    verdict's top block first, then data / split / costs, the compact leaderboard, the comparisons, the verdict
+    in full, and last the rows that did not run. Lines to colour start with "VERDICT", "PARTIAL" or "!!!"."""
     report = RunReport.of(report)
     sections = [verdict_lines(report, width), wrap(header_lines(report, not_run=False) + cost_lines(report), width),
-                leaderboard_lines(report, width), comparison_lines(report, width), wrap(not_run_lines(report), width)]
+                leaderboard_lines(report, width), comparison_lines(report, width), verdict_in_full_lines(report, width),
+                wrap(not_run_lines(report), width)]
     return [line for i, section in enumerate(s for s in sections if s) for line in ([""] if i else []) + section]
 
 
@@ -158,11 +161,22 @@ def cost_lines(report: Report) -> list[str]:
     return lines
 
 
+def _bullets(texts: Iterable[str], width: int) -> list[str]:
+    return [line for text in texts for line in textwrap.wrap(text, width, initial_indent="- ", subsequent_indent="  ",
+                                                            break_on_hyphens=False)]
+
+
 def verdict_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
-    """The verdict block for the terminal: the headline, then one wrapped bullet per sentence and per gap."""
-    v = verdicts(report)
-    lines = textwrap.wrap("VERDICT: " + v["headline"], width, subsequent_indent="  ")
-    for text in [s["text"] for s in v["sentences"]] + v["across_splits"] + v["missing"]:
-        lines += textwrap.wrap(text, width, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False)
-    return lines
+    """The verdict's top block for the terminal: the headline, one wrapped bullet per kind of alternative (its
+    best row in brief) or gap, and the pointer to the verdict in full (:func:`verdict_in_full_lines`)."""
+    v = verdict(report)
+    lines = textwrap.wrap("VERDICT: " + v.headline, width, subsequent_indent="  ")
+    lines += _bullets([t.text for t in v.top], width)
+    return lines + (wrap([v.more], width) if v.more else [])
+
+
+def verdict_in_full_lines(report: Report, width: int = TERMINAL_WIDTH) -> list[str]:
+    """The verdict in full: one wrapped bullet per sentence, result across splits and gap not in the top block."""
+    in_full = verdict(report).in_full
+    return [f"{IN_FULL.lower()}:"] + _bullets([t.text for t in in_full], width) if in_full else []
 

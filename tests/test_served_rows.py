@@ -67,7 +67,7 @@ def test_an_adapter_served_by_vllm_and_a_base_served_by_transformers_in_one_repo
     assert rows[served_adapter]["cost"]["total_usd"] > 0  # the endpoint's $/h × measured time
     assert rows[served_adapter]["cost"]["note"] == "the endpoint's declared price"
     assert rows[served_base]["cost"]["note"] == "price unknown"  # tserve declares none
-    versus = [v for v in report["economics"] if v["a"].startswith(served_adapter + " ·")]
+    versus = [v for v in report["economics"]["versus"] if v["a"].startswith(served_adapter + " ·")]
     assert versus and all(v["training_usd"] is not None for v in versus)  # the card's training cost stays the row's
     assert any(v["break_even_requests"] is not None or v["break_even_note"] for v in versus)
     for name in (served_adapter, served_base):  # each endpoint's own cassette folder

@@ -247,3 +247,7 @@ def test_a_served_adapter_asks_for_the_local_decision_rule_and_keeps_its_card(tm
     assert [r.text for r in replies] == [preferred] * 3 and replies[0].scores[preferred] == 0.0
     assert model.kind == "api" and "LoRA r=" in model.provenance and "train examples" in model.provenance
     assert "served as 'fpb-sentiment-smollm2-135m' at endpoint engine" in model.provenance
+
+    replayed = build(name, replace(ctx, record_mode="none", template_version=get_task("fpb-sentiment").template_version))
+    again = replayed.predict(_requests())  # the server is gone
+    assert [(r.text, r.error) for r in again] == [(r.text, None) for r in replies]

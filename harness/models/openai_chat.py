@@ -26,6 +26,9 @@ from harness.secrets_scan import env_api_keys
 from harness.secrets_scan import redact as redact_secrets
 
 REPLAY_KEY = "replay-dummy-key-not-a-secret"
+NOT_STARTED_URL = "http://127.0.0.1:9/v1"
+"""Where a replayed row of a started endpoint (``start = "vllm"``) points: the path a started server has (``/v1``),
+and the discard port, so that a call which escaped the cassette would fail instead of reaching anything."""
 TIMEOUT_ENV = "HARNESS_API_TIMEOUT_S"
 """Seconds before a live call is abandoned and retried (default 120): raise it for a slow local server."""
 
@@ -64,7 +67,8 @@ class OpenAIChat:
         if endpoint is not None:  # a named endpoint: its own URL and key variable, never OPENAI_*
             if not replay:
                 endpoint.check_key(f"--record-mode={record_mode} calls it")
-            self.base_url = endpoint.base_url
+            # a started endpoint that is not running (replaying): its server's path, on a port nothing answers
+            self.base_url = endpoint.base_url or NOT_STARTED_URL
             key = endpoint.key() or ("no-key" if not endpoint.key_env else None)
         if not replay and not key:
             raise HarnessError(

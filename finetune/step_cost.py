@@ -15,7 +15,9 @@ fixed cost, the Trainer did this every step besides the forward, the backward an
 
 At SmolLM2-135M's depth (2 500 modules with LoRA) these three walks took about 6, 8 and 4 ms a step on this
 project's CPU. What is left besides the arithmetic: the gradient norm's walk over every parameter (inside the
-Trainer's private clipping method), the data loader and the progress bar's update.
+Trainer's private clipping method, about 4 ms there), the data loader, the progress bar's update, and on a GPU
+the boolean ``logits_to_keep`` mask of :class:`finetune.collators.LabelOnly`, whose indexing waits for the device
+inside the forward (the number of answer positions decides the logits' shape).
 
 The progress bar, the loss at logging steps, evaluation, early stopping and every number on the card are the
 same; ``benchmarks/test_step_overhead.py`` measures the fixed cost per step with and without these cuts.

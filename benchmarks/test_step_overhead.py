@@ -150,8 +150,8 @@ def test_fixed_cost_per_step(benchmark, ratio, bases, layers):
 
     def rounds() -> None:
         for _ in range(ROUNDS):  # alternated, so a busy spell of a shared CPU falls on both
-            for name in runs:
-                runs[name].append(_run(folder, name, steps))
+            for name, done in runs.items():
+                done.append(_run(folder, name, steps))
 
     benchmark.pedantic(rounds, rounds=1, iterations=1, warmup_rounds=0)
     losses = {name: [run["losses"] for run in done] for name, done in runs.items()}

@@ -19,7 +19,7 @@ def nan_guard(learning_rate: float) -> type:
             for key, kind in (("loss", "training"), ("eval_loss", "validation")):
                 loss = (logs or {}).get(key)
                 if loss is not None and not math.isfinite(loss):
-                    raise HarnessError(f"{kind} loss became {'NaN' if loss != loss else loss} at step "
+                    raise HarnessError(f"{kind} loss became {'NaN' if math.isnan(loss) else loss} at step "
                                        f"{state.global_step}: lower --learning-rate (now {learning_rate}) or check "
                                        "the data")
 

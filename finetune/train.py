@@ -22,9 +22,9 @@ from finetune.config import TrainConfig
 from finetune.data import training_data
 from finetune.output import cleaned_on_stop, partial_folder, publish, refuse_overwrite as refuse_existing
 from finetune.preflight import batch, encode_all, forecast, schedule
+from finetune.step_cost import LEAN_ARGUMENTS, lean_trainer
 from harness.models.adapter import CARD
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
-from finetune.step_cost import LEAN_ARGUMENTS, lean_trainer
 
 __all__ = ["QLORA_ABOVE", "TRAINED_PRECISION", "base_parameters", "pick_backend", "refuse_overwrite", "to_float16",
            "train"]

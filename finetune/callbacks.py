@@ -1,7 +1,11 @@
-"""Trainer callbacks: a NaN loss stops the run with the fix; the time between steps is measured for the card."""
+"""Trainer callbacks: a NaN loss stops the run with the fix; the time between steps is measured for the card.
+
+Neither reads the device: the guard looks at the loss the Trainer logs (read every ``logging_steps``), the clock
+is the host's (see :mod:`finetune.step_cost` for what else a step does besides its arithmetic)."""
 
 from __future__ import annotations
 
+import math
 import time
 
 from harness import HarnessError
@@ -12,10 +16,12 @@ def nan_guard(learning_rate: float) -> type:
 
     class NanGuard(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001
-            loss = (logs or {}).get("loss")
-            if loss is not None and loss != loss:
-                raise HarnessError(f"training loss became NaN at step {state.global_step}: lower --learning-rate "
-                                   f"(now {learning_rate}) or check the data")
+            for key, kind in (("loss", "training"), ("eval_loss", "validation")):
+                loss = (logs or {}).get(key)
+                if loss is not None and not math.isfinite(loss):
+                    raise HarnessError(f"{kind} loss became {'NaN' if math.isnan(loss) else loss} at step "
+                                       f"{state.global_step}: lower --learning-rate (now {learning_rate}) or check "
+                                       "the data")
 
     return NanGuard
 

@@ -22,6 +22,7 @@ from finetune.config import TrainConfig
 from finetune.data import training_data
 from finetune.output import cleaned_on_stop, partial_folder, publish, refuse_overwrite as refuse_existing
 from finetune.preflight import batch, encode_all, forecast, schedule
+from finetune.step_cost import LEAN_ARGUMENTS, lean_trainer
 from harness.models.adapter import CARD
 from finetune.shared_prefix import SuffixCollator, common_prefix_length, shared_prefix_loss
 
@@ -84,10 +85,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         metric_for_best_model="eval_loss", greater_is_better=False, seed=config.seed, data_seed=config.seed,
         use_cpu=not cuda, bf16=cuda, report_to=[], ddp_find_unused_parameters=False, remove_unused_columns=False, dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length and not batching.train else "random",
-        prediction_loss_only=True,
+        prediction_loss_only=True, **LEAN_ARGUMENTS,
     )
     collator = OneBatch(collate) if batching.train else collate
-    trainer = trainer_class(
+    trainer = lean_trainer(trainer_class)(  # no per-step device sync, module walk or parameter count
         model=model, args=args, train_dataset=train_set, eval_dataset=val_set if validate else None,
         data_collator=collator,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.patience), nan_guard(config.learning_rate)(), overhead] if validate

@@ -66,9 +66,9 @@ class BenchmarkConfig:
     keep_prompts: bool = False
     api_concurrency: int = 4
     price_overrides: tuple[str, ...] = ()
+    """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
     endpoints: tuple[str, ...] = ()
     """``--harness-endpoint NAME=URL[,key_env=VAR,...]``, besides those of pyproject.toml (:mod:`harness.endpoints`)."""
-    """``model=input,output`` in USD per 1M tokens, for models the price table does not know."""
     task: str = DEFAULT_TASK
     task_options: tuple[str, ...] = ()
     """``task.key=value`` settings a task reads (e.g. ``tatqa.subset=all``, ``fpb.agreement=50agree``)."""

@@ -251,3 +251,15 @@ def test_a_served_adapter_asks_for_the_local_decision_rule_and_keeps_its_card(tm
     replayed = build(name, replace(ctx, record_mode="none", template_version=get_task("fpb-sentiment").template_version))
     again = replayed.predict(_requests())  # the server is gone
     assert [(r.text, r.error) for r in again] == [(r.text, None) for r in replies]
+
+
+def test_a_started_endpoint_serves_one_base_and_says_which_when_it_cannot(tmp_path):
+    from harness.serving.started import base_of
+
+    root = Path(__file__).resolve().parent.parent / "adapters"
+    adapters = {"a": root / "fpb-sentiment-smollm2-135m", "b": root / "tfns-sentiment-smollm2-135m"}
+    started = endpoints.load(tmp_path, ["e=vllm"]).by_name["e"]
+    assert base_of(started, adapters) == "smollm2-135m"
+    refused(lambda: base_of(started, {}), "endpoint 'e'", "no adapter row and no base_model", "base_model =")
+    other = endpoints.load(tmp_path, ["e=vllm,base_model=hf:other"]).by_name["e"]
+    refused(lambda: base_of(other, adapters), "adapters trained on ['smollm2-135m']", "endpoint of their own base")

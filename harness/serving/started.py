@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import HarnessError, endpoints
-from harness.endpoints import Endpoint
+from harness import endpoints
+from harness.endpoints import Endpoint, refusal
 
 if TYPE_CHECKING:
     from harness.models import ModelContext
@@ -24,17 +24,17 @@ def base_of(endpoint: Endpoint, adapters: dict[str, Path]) -> str:
     from harness.models.card import CARD, AdapterCard
 
     bases = {AdapterCard.read(folder / CARD).base_model for folder in adapters.values()}
+    where = f"endpoint {endpoint.name!r} ({endpoint.declared_in})"
     if endpoint.base_model:
         wrong = sorted(bases - {endpoint.base_model})
         if wrong:
-            raise HarnessError(f"endpoint {endpoint.name!r} serves base {endpoint.base_model!r}, but adapters of it were "
-                               f"trained on {wrong}: serve them from another endpoint")
+            raise refusal(where, f"adapters trained on its base_model {endpoint.base_model!r}",
+                          f"adapters trained on {wrong}", "serve them from an endpoint of their own base")
         return endpoint.base_model
     if len(bases) != 1:
-        raise HarnessError(f"endpoint {endpoint.name!r} ({endpoint.declared_in}): expected base_model = ... (no adapter "
-                           f"row names the base)" if not bases else
-                           f"endpoint {endpoint.name!r}: its adapters were trained on {sorted(bases)}; one server "
-                           "serves one base: give each base its own endpoint")
+        raise refusal(where, "one base to serve: its base_model, or the one base of its adapter rows",
+                      "no adapter row and no base_model" if not bases else f"adapters trained on {sorted(bases)}",
+                      "add base_model = \"smollm2-135m\" (say)" if not bases else "give each base its own endpoint")
     return bases.pop()
 
 

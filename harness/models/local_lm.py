@@ -150,12 +150,11 @@ class CausalLM:
     def _scorable(self, labels: Sequence[str]) -> bool:
         """Whether answer-only prompts can be scored by each label's first token (distinct first tokens); when
         two labels share one (``bug`` / ``billing``), the model generates the answer and the parser reads it."""
-        firsts = [self.tokenizer.encode(label, add_special_tokens=False)[:1] for label in labels]
-        return all(firsts) and len({tuple(f) for f in firsts}) == len(firsts)
+        return first_label_tokens(self.tokenizer, labels) is not None
 
     def _label_token_ids(self, labels: Sequence[str]) -> list[int]:
-        firsts = [self.tokenizer.encode(label, add_special_tokens=False)[0] for label in labels]
-        if len(set(firsts)) != len(firsts):
+        firsts = first_label_tokens(self.tokenizer, labels)
+        if firsts is None:
             raise HarnessError(f"{self.name}: labels {list(labels)} share a first token; label scoring needs distinct ones")
         return firsts
 
@@ -359,6 +358,15 @@ class CausalLM:
             cache_position=torch.arange(p, p + width, device=self.device), use_cache=True, logits_to_keep=1,
         ).logits[:, -1, :]
         return cache, mask, logits.argmax(dim=-1)
+
+
+def first_label_tokens(tokenizer: Any, labels: Sequence[str]) -> list[int] | None:
+    """Each label's first token id, in the labels' order, or None when a label has no token or two labels share
+    their first one: the decision rule of label scoring (locally, and through a server's ``logit_bias``)."""
+    firsts = [tokenizer.encode(label, add_special_tokens=False)[:1] for label in labels]
+    if not all(firsts) or len({tuple(f) for f in firsts}) != len(firsts):
+        return None
+    return [f[0] for f in firsts]
 
 
 def pack_by_tokens(order: Sequence[int], lengths: Sequence[int], budget: int,

@@ -13,12 +13,14 @@ Where labels share a first token the server generates the answer and the task's 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from harness.cassettes import replay_caveat
 from harness.models.base import Reply, Request
 from harness.models.card import AdapterCard
+from harness.models.local_lm import first_label_tokens
 from harness.models.openai_chat import OpenAIChat
 
 LABEL_BIAS = 100
@@ -63,9 +65,8 @@ class ServedAdapter(OpenAIChat):
                 from transformers import AutoTokenizer
 
                 self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_dir)
-            firsts = [self._tokenizer.encode(label, add_special_tokens=False)[:1] for label in labels]
-            scorable = all(firsts) and len({tuple(f) for f in firsts}) == len(firsts)
-            self._firsts[key] = {f[0]: label for f, label in zip(firsts, labels)} if scorable else None
+            firsts = first_label_tokens(self._tokenizer, labels)
+            self._firsts[key] = dict(zip(firsts, labels)) if firsts is not None else None
         return self._firsts[key]
 
     def _scored(self, request: Request) -> dict[int, str] | None:
@@ -87,17 +88,13 @@ class ServedAdapter(OpenAIChat):
         by_text = {self._tokenizer.decode([token]): label for token, label in firsts.items()}
         label = by_text.get(reply.text)
         if label is None:
-            return Reply(text=reply.text, latency_s=reply.latency_s, latency_source=reply.latency_source,
-                         input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, extra=reply.extra,
-                         error=f"the server answered {reply.text!r}, not a label's first token "
-                               f"{sorted(by_text)}: does it honour logit_bias?")
+            return replace(reply, error=f"the server answered {reply.text!r}, not a label's first token "
+                                        f"{sorted(by_text)}: does it honour logit_bias?")
         scores = {}
         choice = (completion.get("choices") or [{}])[0]
         content = ((choice.get("logprobs") or {}).get("content") or [{}])[0] if isinstance(choice, dict) else {}
         for entry in content.get("top_logprobs") or []:
             if isinstance(entry, dict) and entry.get("token") in by_text:
                 scores[by_text[entry["token"]]] = float(entry.get("logprob", 0.0))
-        return Reply(text=label, latency_s=reply.latency_s, latency_source=reply.latency_source,
-                     input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, scores=scores,
-                     extra=reply.extra)
+        return replace(reply, text=label, scores=scores)
 

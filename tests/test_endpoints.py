@@ -1,6 +1,7 @@
 """Named endpoints: declared in pyproject.toml or on the command line, refused clearly before any case when wrong,
 and one run calling several of them, each with its own key, price and cassettes (real HTTP servers on 127.0.0.1)."""
 
+import contextlib
 import json
 import threading
 from dataclasses import replace
@@ -91,20 +92,20 @@ def test_an_unknown_endpoint_names_the_declared_ones_and_how_to_declare_it(tmp_p
 
 # -- calling several ------------------------------------------------------------------------------------------
 
-class _Answering(BaseHTTPRequestHandler):
-    """Answers every chat completion with ``answer`` and counts what it saw (its own list per server)."""
+class _Chat(BaseHTTPRequestHandler):
+    """A chat-completions server on 127.0.0.1: subclasses say what a request is answered with
+    (``completion(body)``); every body and its authorization header is kept in ``seen`` (one list per class)."""
 
-    answer = "neutral"
     seen: list = []
+
+    def completion(self, body: dict) -> dict:
+        raise NotImplementedError
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.seen.append({"body": body, "auth": self.headers.get("authorization")})
-        payload = json.dumps({
-            "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.answer}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102},
-        }).encode()
+        type(self).seen.append({"body": body, "auth": self.headers.get("authorization")})
+        payload = json.dumps({"id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
+                              **self.completion(body)}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(payload)))
@@ -115,18 +116,35 @@ class _Answering(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def two_servers():
-    started = []
-    for answer in ("positive", "negative"):
-        handler = type(f"Answers{answer}", (_Answering,), {"answer": answer, "seen": []})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        started.append((httpd, handler))
-    yield [(f"http://127.0.0.1:{h.server_address[1]}/v1", handler) for h, handler in started]
-    for httpd, _ in started:
+@contextlib.contextmanager
+def _serving(handler: type[_Chat]):
+    """``handler`` serving on a free port of 127.0.0.1: yields its base URL."""
+    handler.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _Answering(_Chat):
+    """Answers every chat completion with ``answer``."""
+
+    answer = "neutral"
+
+    def completion(self, body: dict) -> dict:
+        return {"choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": self.answer}}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 2, "total_tokens": 102}}
+
+
+@pytest.fixture
+def two_servers():
+    with contextlib.ExitStack() as stack:
+        handlers = [type(f"Answers{answer}", (_Answering,), {"answer": answer}) for answer in ("positive", "negative")]
+        yield [(stack.enter_context(_serving(handler)), handler) for handler in handlers]
 
 
 def _context(tmp_path, mode, declared, models):
@@ -190,31 +208,16 @@ def test_a_model_at_an_undeclared_endpoint_is_refused_before_any_case(tmp_path):
 
 # -- a served adapter ------------------------------------------------------------------------------------------
 
-class _BiasHonouring(BaseHTTPRequestHandler):
+class _BiasHonouring(_Chat):
     """Answers one token: the biased token that this scripted 'model' prefers (the last one), with logprobs."""
 
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        type(self).seen.append(body)
+    def completion(self, body: dict) -> dict:
         biased = sorted(body.get("logit_bias") or {}, key=int)
         token = type(self).decode(int(biased[-1])) if biased else "I think it is neutral"
         top = [{"token": type(self).decode(int(t)), "logprob": -0.1 * n} for n, t in enumerate(reversed(biased))]
-        payload = json.dumps({
-            "id": "c", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": token},
-                         "logprobs": {"content": [{"token": token, "logprob": 0.0, "top_logprobs": top}]}}],
-            "usage": {"prompt_tokens": 80, "completion_tokens": 1, "total_tokens": 81},
-        }).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+        return {"choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": token},
+                             "logprobs": {"content": [{"token": token, "logprob": 0.0, "top_logprobs": top}]}}],
+                "usage": {"prompt_tokens": 80, "completion_tokens": 1, "total_tokens": 81}}
 
 
 def test_a_served_adapter_asks_for_the_local_decision_rule_and_keeps_its_card(tmp_path, smollm2):
@@ -222,24 +225,18 @@ def test_a_served_adapter_asks_for_the_local_decision_rule_and_keeps_its_card(tm
 
     tokenizer = smollm2.tokenizer
     _BiasHonouring.decode = staticmethod(lambda token: tokenizer.decode([token]))
-    _BiasHonouring.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _BiasHonouring)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    with _serving(_BiasHonouring) as url:
         root = Path(__file__).resolve().parent.parent
         name = "adapter:fpb-sentiment-smollm2-135m@engine"
         ctx = ModelContext(train=(), test=tuple(EXAMPLES), seed=0, task="fpb-sentiment", template_version="v1",
                            cassette_dir=tmp_path, record_mode="all", adapters_dir=root / "adapters",
-                           endpoints=endpoints.load(tmp_path, [f"engine=http://127.0.0.1:{httpd.server_address[1]}/v1"]))
+                           endpoints=endpoints.load(tmp_path, [f"engine={url}"]))
         with pytest.raises(HarnessError, match="trained on prompt template .* the prompts are now v1"):
             build(name, ctx)  # served, the card is still checked
         model = build(name, replace(ctx, template_version=get_task("fpb-sentiment").template_version))
         replies = model.predict(_requests())
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     firsts = {tokenizer.encode(label, add_special_tokens=False)[0]: label for label in LABELS}
-    body = _BiasHonouring.seen[0]
+    body = _BiasHonouring.seen[0]["body"]
     assert body["model"] == "fpb-sentiment-smollm2-135m"  # the LoRA module's name on the server: the folder's
     assert body["max_tokens"] == 1 and body["logprobs"] is True and body["temperature"] == 0
     assert body["logit_bias"] == {str(t): LABEL_BIAS for t in sorted(firsts)}

@@ -32,6 +32,10 @@ DEFAULT_DIR = Path("cassettes")
 """The project's cassette folder, relative to where the harness runs (pytest: the rootdir; --harness-cassette-dir)."""
 
 
+PROMPT_FIELDS = ("messages", "prompt", "input")
+"""A request body's prompt text: stored only as a digest (with ``n_messages``) unless prompts are kept."""
+
+
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
 
@@ -72,7 +76,7 @@ def private_body(body: Any) -> bytes:
         return json.dumps({DIGEST_KEY: hashlib.sha256(raw).hexdigest()}).encode()
     if not isinstance(parsed, dict) or DIGEST_KEY in parsed:
         return raw
-    kept = {k: v for k, v in parsed.items() if k not in ("messages", "prompt", "input")}
+    kept = {k: v for k, v in parsed.items() if k not in PROMPT_FIELDS}
     kept["n_messages"] = len(parsed.get("messages") or [])
     kept[DIGEST_KEY] = canonical_digest(raw)
     return json.dumps(kept, sort_keys=True).encode()

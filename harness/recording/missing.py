@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from harness import HarnessError
 from harness.prompts import DEFAULT_SHOTS_PER_LABEL
 from harness.recording.files import load_checked
-from harness.recording.format import DIGEST_KEY
+from harness.recording.format import DIGEST_KEY, PROMPT_FIELDS
 from harness.recording.seal import record_hint
 
 OPTIONS = {"seed": "--harness-seed"}
@@ -29,7 +29,7 @@ _LOCK = threading.Lock()
 
 
 def _shape(body: Mapping[str, Any]) -> Shape:
-    params = {k: v for k, v in body.items() if k not in ("messages", "prompt", "input", "n_messages", DIGEST_KEY)}
+    params = {k: v for k, v in body.items() if k not in (*PROMPT_FIELDS, "n_messages", DIGEST_KEY)}
     count = body.get("n_messages") if "n_messages" in body else len(body.get("messages") or [])
     return json.dumps(params, sort_keys=True), int(count or 0)
 

@@ -285,7 +285,8 @@ def _seal_digest(data, draw):
     if where == "sha256":
         seal["sha256"] = draw.draw(st.text(HEX, min_size=64, max_size=64).filter(lambda t: t != seal["sha256"]))
     else:
-        i = _index(data, draw)
+        # the seal's own list: an earlier edit may have added interactions the seal does not list
+        i = draw.draw(st.integers(0, len(seal["interactions"]) - 1), label="sealed interaction")
         seal["interactions"][i] = draw.draw(st.text(HEX, min_size=64, max_size=64).filter(lambda t: t != seal["interactions"][i]))
     return f"seal {where}"
 

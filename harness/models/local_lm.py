@@ -28,6 +28,7 @@ from typing import Any, Sequence
 from harness import HarnessError
 from harness.models.base import Reply, Request
 from harness.models.growing_cache import growing
+from harness.models.label_tokens import first_label_tokens
 from harness.models.weights import (CACHE_ENV, SMOLLM2_GGUF, SMOLLM2_HUB_ID, cache_dir, file_sha256,  # noqa: F401
                                     materialise_gguf, resolve_weights, smollm2_gguf)  # re-exported: callers import them here
 
@@ -358,15 +359,6 @@ class CausalLM:
             cache_position=torch.arange(p, p + width, device=self.device), use_cache=True, logits_to_keep=1,
         ).logits[:, -1, :]
         return cache, mask, logits.argmax(dim=-1)
-
-
-def first_label_tokens(tokenizer: Any, labels: Sequence[str]) -> list[int] | None:
-    """Each label's first token id, in the labels' order, or None when a label has no token or two labels share
-    their first one: the decision rule of label scoring (locally, and through a server's ``logit_bias``)."""
-    firsts = [tokenizer.encode(label, add_special_tokens=False)[:1] for label in labels]
-    if not all(firsts) or len({tuple(f) for f in firsts}) != len(firsts):
-        return None
-    return [f[0] for f in firsts]
 
 
 def pack_by_tokens(order: Sequence[int], lengths: Sequence[int], budget: int,

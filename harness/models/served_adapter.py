@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from harness.cassettes import replay_caveat
 from harness.models.base import Reply, Request
 from harness.models.card import AdapterCard
-from harness.models.local_lm import first_label_tokens
+from harness.models.label_tokens import first_label_tokens
 from harness.models.openai_chat import OpenAIChat
 
 LABEL_BIAS = 100
